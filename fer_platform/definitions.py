@@ -1,0 +1,76 @@
+"""The platform's Dagster definitions (``defs``), loaded by ``dagster dev`` / ``dg dev`` / the CLI.
+
+Resources receive each setting as an ``EnvVar`` when the user set it (so the UI
+shows the variable's name, never a secret's value) and as the documented default
+otherwise. Partitions are the emotion folders found when the definitions load.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster import Definitions, EnvVar, define_asset_job, in_process_executor
+
+from fer_platform.embeddings.assets import build_embeddings_table
+from fer_platform.embeddings.checks import build_embeddings_checks
+from fer_platform.embeddings.io_manager import PgVectorIOManager
+from fer_platform.embeddings.resource import ResNetEmbedder
+from fer_platform.embeddings.store import DEFAULT_TABLE
+from fer_platform.partitions import emotion_partitions
+from fer_platform.postgres.resource import PostgresResource
+from fer_platform.raw_images.assets import build_raw_images
+from fer_platform.raw_images.resource import ImageFolderResource
+from fer_platform.settings import FerSettings, load_settings
+
+EMBED_JOB = "embed_images"
+
+
+def from_env(name: str, default: Any) -> Any:
+    """``EnvVar(name)`` (typed like ``default``) when the variable is set, else ``default``."""
+    if name not in os.environ:
+        return default
+    return EnvVar.int(name) if isinstance(default, int) else EnvVar(name)
+
+
+def build_resources(settings: FerSettings) -> dict[str, Any]:
+    """The resources, wired to the environment variables the settings document."""
+    postgres = PostgresResource(
+        dsn=from_env("FER_PG_DSN", None), embedded_pgdata=str(settings.embedded_pgdata)
+    )
+    return {
+        "images": ImageFolderResource(
+            image_root=from_env("FER_IMAGE_ROOT", str(settings.resolved_image_root)),
+            split=from_env("FER_SPLIT", settings.split),
+        ),
+        "embedder": ResNetEmbedder(
+            weights=from_env("FER_WEIGHTS", settings.weights),
+            device=from_env("FER_DEVICE", settings.device),
+            batch_size=from_env("FER_BATCH_SIZE", settings.batch_size),
+            num_workers=from_env("FER_NUM_WORKERS", settings.num_workers),
+        ),
+        "postgres": postgres,
+        "pgvector_io_manager": PgVectorIOManager(postgres=postgres, table=DEFAULT_TABLE),
+    }
+
+
+def build_definitions(settings: FerSettings) -> Definitions:
+    """All assets, checks, jobs and resources for one set of settings."""
+    partitions = emotion_partitions(settings.resolved_image_root, settings.split)
+    return Definitions(
+        assets=[build_raw_images(partitions), build_embeddings_table(partitions, DEFAULT_TABLE)],
+        asset_checks=build_embeddings_checks(partitions, DEFAULT_TABLE),
+        jobs=[
+            define_asset_job(
+                EMBED_JOB,
+                selection=["raw_images", "embeddings_table"],
+                partitions_def=partitions,
+                description="Scan one emotion folder and embed what changed into imagenes_fer.",
+            )
+        ],
+        resources=build_resources(settings),
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,78 @@
+"""The README's first command: sample data if needed, embedded PostgreSQL, every partition embedded."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from dagster import DagsterInstance
+
+from fer_platform.definitions import EMBED_JOB, build_definitions
+from fer_platform.embeddings.model import WeightsUnavailableError, load_model
+from fer_platform.embeddings.store import DEFAULT_TABLE
+from fer_platform.sample_data import write_sample_dataset
+from fer_platform.settings import FerSettings, load_settings
+
+
+def ensure_images(settings: FerSettings, per_class: int) -> None:
+    """Generate the synthetic data set when the (default) image root has no split folder yet."""
+    root = settings.resolved_image_root
+    if not (root / settings.split).is_dir():
+        count = write_sample_dataset(root, per_class=per_class, test_per_class=max(1, per_class // 4))
+        click.echo(f"wrote {count} synthetic FER images under {root}")
+
+
+def ensure_weights(settings: FerSettings, weights_explicit: bool) -> FerSettings:
+    """Check the weights load; an offline demo with the *default* weights continues with random ones, loudly."""
+    try:
+        load_model(settings.weights, settings.device)
+        return settings
+    except WeightsUnavailableError as exc:
+        if weights_explicit:
+            raise click.ClickException(str(exc)) from exc
+        click.secho(f"WARNING: {exc}\nThe demo continues with FER_WEIGHTS=random.", fg="yellow", err=True)
+        os.environ["FER_WEIGHTS"] = "random"
+        return load_settings()
+
+
+def ensure_dagster_home(settings: FerSettings) -> str:
+    """Use DAGSTER_HOME when set, else a folder under FER_HOME, so runs show up in the UI."""
+    home = os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))
+    os.makedirs(home, exist_ok=True)
+    return home
+
+
+def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> None:
+    """Materialize raw_images and embeddings_table for every emotion folder, one run per partition."""
+    ensure_images(settings, per_class)
+    settings = ensure_weights(settings, weights_explicit)
+    dagster_home = ensure_dagster_home(settings)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(EMBED_JOB)
+    emotions = job.partitions_def.get_partition_keys() if job.partitions_def else []
+    if not emotions:
+        raise click.ClickException(f"no emotion folders under {settings.resolved_image_root / settings.split}")
+    with DagsterInstance.get() as instance:
+        for emotion in emotions:
+            result = job.execute_in_process(partition_key=emotion, instance=instance, raise_on_error=False)
+            click.echo(f"{emotion:>12}: {'ok' if result.success else 'FAILED'}  {summary(result)}")
+            if not result.success:
+                raise click.ClickException(f"the run for {emotion!r} failed; see the Dagster UI for its logs")
+    click.echo(
+        f"\nimages:    {settings.resolved_image_root}\n"
+        f"database:  {'FER_PG_DSN' if settings.pg_dsn else f'embedded PostgreSQL in {settings.embedded_pgdata}'}"
+        f", table {DEFAULT_TABLE}\n"
+        f"dagster:   DAGSTER_HOME={dagster_home}\n"
+        f"UI:        DAGSTER_HOME={dagster_home} FER_HOME={settings.home} "
+        f".venv/bin/dagster dev -w workspace.yaml   (then open http://127.0.0.1:3000)"
+    )
+
+
+def summary(result) -> str:
+    """The embeddings materialization's counts, on one line."""
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        if "embedded" in meta:
+            keys = ("embedded", "unchanged", "removed", "failed", "partition_rows", "images_per_s")
+            return "  ".join(f"{k}={meta[k].value}" for k in keys if k in meta)
+    return ""

@@ -1,0 +1,99 @@
+"""Stage 1b of the seed: the pgvector embeddings table, embedded incrementally per emotion."""
+
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetsDefinition, Output, PartitionsDefinition, asset
+
+from fer_platform.embeddings.plan import EmbeddingPlan, plan_partition
+from fer_platform.embeddings.resource import ResNetEmbedder
+from fer_platform.embeddings.store import MAX_EMOTION_CHARS, PartitionDelta, ensure_table, stored_fingerprints
+from fer_platform.metadata import failures_table
+from fer_platform.postgres.resource import PostgresResource
+from fer_platform.raw_images.resource import ImageFolderResource
+
+
+def check_emotion_name(emotion: str) -> None:
+    """The seed's ``emotion varchar(50)`` column bounds the folder name: say so before any work."""
+    if len(emotion) > MAX_EMOTION_CHARS:
+        raise ValueError(
+            f"emotion folder name {emotion!r} has {len(emotion)} characters; "
+            f"imagenes_fer.emotion holds at most {MAX_EMOTION_CHARS}"
+        )
+
+
+def load_plan(postgres: PostgresResource, table: str, manifest: pl.DataFrame, scope: tuple[str, str], model_id: str):
+    """Create the table if needed and plan the partition against its stored rows."""
+    emotion, prefix = scope
+    with postgres.connect(vector=False) as conn:
+        ensure_table(conn, table)
+        stored = stored_fingerprints(conn, table, emotion, prefix)
+    return plan_partition(manifest, stored, model_id)
+
+
+def plan_metadata(plan: EmbeddingPlan, failed: dict[str, str]) -> dict:
+    """Counts a person checks first after a run."""
+    return {
+        "new": len(plan.new),
+        "changed": len(plan.changed),
+        "model_changed": len(plan.model_changed),
+        "removed": len(plan.removed),
+        "unchanged": len(plan.unchanged),
+        "failed": len(failed),
+        "failed_files": failures_table(failed),
+    }
+
+
+def build_embeddings_table(partitions: PartitionsDefinition, table: str) -> AssetsDefinition:
+    """The ``embeddings_table`` asset over the given emotion partitions, stored in ``table``."""
+
+    @asset(
+        name="embeddings_table",
+        partitions_def=partitions,
+        io_manager_key="pgvector_io_manager",
+        group_name="embeddings",
+        kinds={"postgres", "pytorch"},
+    )
+    def embeddings_table(
+        context: AssetExecutionContext,
+        raw_images: pl.DataFrame,
+        images: ImageFolderResource,
+        embedder: ResNetEmbedder,
+        postgres: PostgresResource,
+    ) -> Output[PartitionDelta]:
+        """ResNet18 (fc = Identity) vectors of one emotion's images in imagenes_fer.
+
+        Only new or changed files are embedded (or all of them when the model
+        changes); rows of files that disappeared are deleted; unusable files are
+        reported and skipped without touching rows already stored.
+        """
+        emotion = context.partition_key
+        check_emotion_name(emotion)
+        model = embedder.model()
+        if model.is_random:
+            context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
+        plan = load_plan(postgres, table, raw_images, (emotion, images.scope(emotion)), model.model_id)
+        result = embedder.embed([images.resolve(p) for p in plan.to_embed])
+        failed = dict(plan.undecodable)
+        failed.update({plan.to_embed[i]: reason for i, reason in result.failures.items()})
+        for path, reason in failed.items():
+            context.log.warning(f"skipped {path!r}: {reason}")
+        digests = dict(raw_images.select("filepath", "sha256").iter_rows())
+        embedded = [plan.to_embed[i] for i in result.indices]
+        delta = PartitionDelta(
+            emotion=emotion,
+            model_id=model.model_id,
+            filepaths=embedded,
+            sha256=[digests[p] for p in embedded],
+            vectors=result.vectors,
+            removed=plan.removed,
+        )
+        metadata = plan_metadata(plan, failed) | {
+            "embedded": len(embedded),
+            "images_per_s": round(result.images_per_s, 1),
+            "model_id": model.model_id,
+            "random_weights": model.is_random,
+            "device": str(model.device),
+        }
+        return Output(delta, metadata=metadata)
+
+    return embeddings_table

@@ -1,0 +1,55 @@
+"""Safe image decoding shared by the manifest (validation) and the embedder.
+
+Every way an input file can be bad ends here as an ``ImageDecodeError`` whose
+message says what is wrong, so callers can report the file and skip it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# FER images are 48x48; anything beyond ~16 Mpx is not a face crop and is refused
+# before its pixels are decoded (PIL's own bomb limit is ten times higher).
+MAX_PIXELS = 4096 * 4096
+
+
+class ImageDecodeError(ValueError):
+    """A file that is not a usable image; the message is the reason shown to the user."""
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """Bring 16/32-bit integer and float grayscale to 8 bits by scaling, not clipping."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8), mode="L")
+    if img.mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+    return img
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """Decode ``data`` fully into an image the seed transform accepts (mode L, RGB, RGBA, P...)."""
+    if not data:
+        raise ImageDecodeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise ImageDecodeError(f"image too large ({width}x{height} pixels > {MAX_PIXELS})")
+            img.load()
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError("not an image PIL can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"decompression bomb refused: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError(f"corrupt or truncated image: {exc}") from None
+    return to_8bit(img)

@@ -1,0 +1,56 @@
+"""The platform's settings: one object, read from the environment.
+
+Every knob a user turns is an environment variable named here (the names are a
+public contract, see README). Resources receive these values as Dagster
+``EnvVar`` references where the user set them, so that secrets such as a DSN
+with a password never appear in run config or in the UI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Split = Literal["train", "test"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+def default_home() -> Path:
+    """Where the embedded defaults live (images, database, lake) when nothing is configured."""
+    return Path(os.environ.get("FER_HOME", Path.home() / ".fer_platform")).expanduser()
+
+
+class FerSettings(BaseSettings):
+    """All platform settings, each from the ``FER_*`` environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_prefix="FER_", frozen=True)
+
+    home: Path = Field(default_factory=default_home, description="Folder for the embedded defaults.")
+    image_root: Optional[Path] = Field(
+        default=None, description="Folder holding split folders, each holding one folder per emotion."
+    )
+    split: Split = "train"
+    pg_dsn: Optional[str] = Field(default=None, description="Source database; unset = embedded server.")
+    weights: str = Field(default="imagenet", description="imagenet, random, or a state_dict path.")
+    device: Device = "auto"
+    batch_size: int = Field(default=64, gt=0)
+    num_workers: int = Field(default=1, ge=0, description="DataLoader workers decoding images.")
+
+    @property
+    def resolved_image_root(self) -> Path:
+        """The image root, defaulting to the synthetic sample data set under ``home``."""
+        return (self.image_root or self.home / "images").expanduser()
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Data folder of the embedded PostgreSQL server used when ``FER_PG_DSN`` is unset."""
+        return self.home / "pgdata"
+
+
+def load_settings() -> FerSettings:
+    """Read the settings from the current environment (never cached: tests and CLIs change it)."""
+    return FerSettings()
