@@ -16,8 +16,8 @@ class ResNetEmbedder(ConfigurableResource):
 
     weights: str = Field(default="imagenet", description="imagenet, random, or a state_dict path.")
     device: str = Field(default="auto", description="auto, cpu or cuda.")
-    batch_size: int = Field(default=64, gt=0)
-    num_workers: int = Field(default=1, ge=0, description="DataLoader decode workers.")
+    batch_size: int = Field(default=64, description="Images per forward pass.")
+    num_workers: int = Field(default=1, description="DataLoader decode workers.")
 
     def model(self) -> LoadedModel:
         """The loaded model (cached per process)."""

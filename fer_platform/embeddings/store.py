@@ -166,13 +166,13 @@ def read_partitions(conn: psycopg.Connection, table: str, emotions: Optional[Seq
         (emotions and list(emotions), emotions and list(emotions)),
         binary=True,
     )
-    ids, paths, labels, vectors = [], [], [], []
-    for row_id, path, label, vec in cur:
-        ids.append(row_id)
-        paths.append(path)
-        labels.append(label)
-        vectors.append(vec)
-    matrix = np.stack(vectors).astype(np.float32) if vectors else np.empty((0, EMBEDDING_DIM), np.float32)
+    rows = cur.fetchall()
+    ids, paths, labels, vectors = zip(*rows) if rows else ((), (), (), ())
+    matrix = (
+        np.stack([v.to_numpy() for v in vectors]).astype(np.float32)
+        if rows
+        else np.empty((0, EMBEDDING_DIM), np.float32)
+    )
     return pl.DataFrame(
         {
             "id": pl.Series(ids, dtype=pl.Int64),

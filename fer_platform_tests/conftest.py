@@ -1,0 +1,60 @@
+"""Shared fixtures: a real embedded PostgreSQL + pgvector, per-test databases, sample images."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from fer_platform.postgres.embedded import embedded_server
+from fer_platform.sample_data import write_sample_dataset
+
+TEST_EMOTIONS = ("angry", "happy", "sad")
+
+
+@pytest.fixture(scope="session")
+def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real PostgreSQL 18 + pgvector server for the whole session."""
+    server = embedded_server(tmp_path_factory.mktemp("pg") / "data")
+    yield server.get_uri()
+
+
+@pytest.fixture
+def pg_dsn(pg_server_uri: str) -> Iterator[str]:
+    """A fresh, empty database on the session server, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server_uri, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield make_conninfo(pg_server_uri, dbname=name)
+    with psycopg.connect(pg_server_uri, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def image_root(tmp_path: Path) -> Path:
+    """A small synthetic FER-layout folder: 3 emotions, 4 train and 1 test image each."""
+    root = tmp_path / "images"
+    write_sample_dataset(root, per_class=4, test_per_class=1, emotions=TEST_EMOTIONS)
+    return root
+
+
+@pytest.fixture
+def fer_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, image_root: Path, pg_dsn: str) -> dict[str, str]:
+    """Environment of a platform on the test database and images, with untrained weights."""
+    env = {
+        "FER_HOME": str(tmp_path / "home"),
+        "FER_IMAGE_ROOT": str(image_root),
+        "FER_PG_DSN": pg_dsn,
+        "FER_WEIGHTS": "random",
+        "FER_DEVICE": "cpu",
+        "FER_BATCH_SIZE": "4",
+    }
+    for key in ("FER_SPLIT", "FER_NUM_WORKERS"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

@@ -1,0 +1,45 @@
+"""Test helpers: materialize partitions through Dagster and read the table back."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+from dagster import DagsterInstance, ExecuteInProcessResult
+from pgvector.psycopg import register_vector
+
+from fer_platform.definitions import EMBED_JOB, build_definitions
+from fer_platform.settings import load_settings
+
+
+def run_partition(emotion: str, instance: DagsterInstance | None = None) -> ExecuteInProcessResult:
+    """Materialize raw_images + embeddings_table (and checks) for one emotion, with the current env."""
+    job = build_definitions(load_settings()).resolve_job_def(EMBED_JOB)
+    return job.execute_in_process(
+        partition_key=emotion, instance=instance or DagsterInstance.ephemeral(), raise_on_error=False
+    )
+
+
+def embeddings_metadata(result: ExecuteInProcessResult) -> dict:
+    """The embeddings_table materialization metadata as plain values."""
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.path == ["embeddings_table"]:
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    raise AssertionError("no embeddings_table materialization")
+
+
+def check_results(result: ExecuteInProcessResult) -> dict[str, bool]:
+    """Asset check name -> passed."""
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def table_rows(dsn: str, emotion: str | None = None) -> dict[str, tuple[int, str, np.ndarray]]:
+    """filepath -> (id, sha256, vector) of imagenes_fer (optionally one emotion)."""
+    with psycopg.connect(dsn) as conn:
+        register_vector(conn)
+        rows = conn.execute(
+            "SELECT filepath, id, content_sha256, vector FROM imagenes_fer "
+            "WHERE %s::text IS NULL OR emotion = %s",
+            (emotion, emotion),
+        ).fetchall()
+    return {path: (row_id, digest, vec.to_numpy()) for path, row_id, digest, vec in rows}
+
