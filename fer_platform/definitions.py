@@ -48,6 +48,7 @@ def build_resources(settings: FerSettings) -> dict[str, Any]:
             device=from_env("FER_DEVICE", settings.device),
             batch_size=from_env("FER_BATCH_SIZE", settings.batch_size),
             num_workers=from_env("FER_NUM_WORKERS", settings.num_workers),
+            precision=from_env("FER_PRECISION", settings.precision),
         ),
         "postgres": postgres,
         "pgvector_io_manager": PgVectorIOManager(postgres=postgres, table=DEFAULT_TABLE),

@@ -25,7 +25,7 @@ def ensure_images(settings: FerSettings, per_class: int) -> None:
 def ensure_weights(settings: FerSettings, weights_explicit: bool) -> FerSettings:
     """Check the weights load; an offline demo with the *default* weights continues with random ones, loudly."""
     try:
-        load_model(settings.weights, settings.device)
+        load_model(settings.weights, settings.device, settings.precision)
         return settings
     except WeightsUnavailableError as exc:
         if weights_explicit:

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Split = Literal["train", "test"]
 Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["fp32", "bf16"]
 
 
 def default_home() -> Path:
@@ -38,7 +39,8 @@ class FerSettings(BaseSettings):
     weights: str = Field(default="imagenet", description="imagenet, random, or a state_dict path.")
     device: Device = "auto"
     batch_size: int = Field(default=64, gt=0)
-    num_workers: int = Field(default=1, ge=0, description="DataLoader workers decoding images.")
+    num_workers: int = Field(default=0, ge=0, description="0: a decode thread; N: DataLoader processes.")
+    precision: Precision = Field(default="fp32", description="fp32 (exact) or bf16 autocast (faster).")
 
     @property
     def resolved_image_root(self) -> Path:

@@ -4,7 +4,8 @@
 import polars as pl
 from dagster import AssetExecutionContext, AssetsDefinition, Output, PartitionsDefinition, asset
 
-from fer_platform.embeddings.plan import EmbeddingPlan, plan_partition
+from fer_platform.embeddings.partition import embed_partition
+from fer_platform.embeddings.plan import EmbeddingPlan
 from fer_platform.embeddings.resource import ResNetEmbedder
 from fer_platform.embeddings.store import MAX_EMOTION_CHARS, PartitionDelta, ensure_table, stored_fingerprints
 from fer_platform.metadata import failures_table
@@ -21,13 +22,11 @@ def check_emotion_name(emotion: str) -> None:
         )
 
 
-def load_plan(postgres: PostgresResource, table: str, manifest: pl.DataFrame, scope: tuple[str, str], model_id: str):
-    """Create the table if needed and plan the partition against its stored rows."""
-    emotion, prefix = scope
+def stored_rows(postgres: PostgresResource, table: str, emotion: str, prefix: str) -> pl.DataFrame:
+    """Create the table if needed and read the partition's stored fingerprints."""
     with postgres.connect(vector=False) as conn:
         ensure_table(conn, table)
-        stored = stored_fingerprints(conn, table, emotion, prefix)
-    return plan_partition(manifest, stored, model_id)
+        return stored_fingerprints(conn, table, emotion, prefix)
 
 
 def plan_metadata(plan: EmbeddingPlan, failed: dict[str, str]) -> dict:
@@ -71,29 +70,17 @@ def build_embeddings_table(partitions: PartitionsDefinition, table: str) -> Asse
         model = embedder.model()
         if model.is_random:
             context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
-        plan = load_plan(postgres, table, raw_images, (emotion, images.scope(emotion)), model.model_id)
-        result = embedder.embed([images.resolve(p) for p in plan.to_embed])
-        failed = dict(plan.undecodable)
-        failed.update({plan.to_embed[i]: reason for i, reason in result.failures.items()})
-        for path, reason in failed.items():
+        stored = stored_rows(postgres, table, emotion, images.scope(emotion))
+        run = embed_partition(emotion, raw_images, stored, embedder, images)
+        for path, reason in run.failed.items():
             context.log.warning(f"skipped {path!r}: {reason}")
-        digests = dict(raw_images.select("filepath", "sha256").iter_rows())
-        embedded = [plan.to_embed[i] for i in result.indices]
-        delta = PartitionDelta(
-            emotion=emotion,
-            model_id=model.model_id,
-            filepaths=embedded,
-            sha256=[digests[p] for p in embedded],
-            vectors=result.vectors,
-            removed=plan.removed,
-        )
-        metadata = plan_metadata(plan, failed) | {
-            "embedded": len(embedded),
-            "images_per_s": round(result.images_per_s, 1),
+        metadata = plan_metadata(run.plan, run.failed) | {
+            "embedded": len(run.delta.filepaths),
+            "images_per_s": round(run.result.images_per_s, 1),
             "model_id": model.model_id,
             "random_weights": model.is_random,
             "device": str(model.device),
         }
-        return Output(delta, metadata=metadata)
+        return Output(run.delta, metadata=metadata)
 
     return embeddings_table

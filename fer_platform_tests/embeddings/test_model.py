@@ -1,12 +1,15 @@
 from urllib.error import URLError
 
+import numpy as np
 import pytest
 import torch
 
+from fer_platform.embeddings.embedder import forward
 from fer_platform.embeddings.model import (
     WeightsUnavailableError,
     build_resnet18,
     imagenet_checkpoint_path,
+    load_model,
     resolve_device,
 )
 
@@ -80,3 +83,14 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="FER_DEVICE=cuda"):
             resolve_device("cuda")
+
+
+def test_bf16_stays_close_to_fp32_and_has_its_own_id():
+    fp32 = load_model("random", "cpu", "fp32")
+    bf16 = load_model("random", "cpu", "bf16")
+    assert bf16.model_id == fp32.model_id + "/bf16"
+    a, b = forward(fp32, INPUT), forward(bf16, INPUT)
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() >= 0.999
+    with pytest.raises(ValueError, match="FER_PRECISION"):
+        load_model("random", "cpu", "fp8")

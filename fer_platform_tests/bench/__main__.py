@@ -1,0 +1,12 @@
+"""Benchmarks: ``python -m fer_platform_tests.bench <name> [options]``; figures go into BENCHMARKS.md."""
+
+import sys
+
+from fer_platform_tests.bench import embeddings
+
+BENCHMARKS = {"embeddings": embeddings.main}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        sys.exit(f"usage: python -m fer_platform_tests.bench {{{','.join(BENCHMARKS)}}} [options]")
+    BENCHMARKS[sys.argv[1]](sys.argv[2:])
