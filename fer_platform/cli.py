@@ -31,10 +31,26 @@ def sample_data(root: Path, per_class: int, test_per_class: int, emotions: str |
 @main.command()
 @click.option("--per-class", default=20, show_default=True, help="Sample images per emotion, if generated.")
 def demo(per_class: int) -> None:
-    """Run the main job (raw_images + embeddings_table, every emotion) on the configured or embedded defaults."""
+    """Run the main job (raw_images, embeddings_table, azure_replica; every emotion) on configured/embedded defaults."""
     from fer_platform.demo import run_demo  # heavy imports (torch, dagster) only for this command
 
     run_demo(load_settings(), per_class, weights_explicit="FER_WEIGHTS" in os.environ)
+
+
+@main.command()
+@click.option("--jobs", default=0, show_default=True, help="Parallel pg_dump/pg_restore jobs (0 = CPU count).")
+def migrate(jobs: int) -> None:
+    """Initial migration: pg_dump the source imagenes_fer and pg_restore it into the replica."""
+    from fer_platform.embeddings.store import DEFAULT_TABLE  # heavy imports only for this command
+    from fer_platform.postgres.resource import PostgresResource
+    from fer_platform.replica.migrate import migrate as dump_restore
+
+    settings = load_settings()
+    source = PostgresResource(dsn=settings.pg_dsn, embedded_pgdata=str(settings.embedded_pgdata))
+    replica = PostgresResource(dsn=settings.replica_dsn, embedded_pgdata=str(settings.embedded_replica_pgdata))
+    result = dump_restore(source.conninfo(), replica.conninfo(), DEFAULT_TABLE, jobs or None)
+    click.echo(f"migrated {result.rows} rows: pg_dump {result.dump_s:.1f} s ({result.dump_bytes / 1e6:.1f} MB), "
+               f"pg_restore {result.restore_s:.1f} s")
 
 
 if __name__ == "__main__":

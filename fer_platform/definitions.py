@@ -20,10 +20,14 @@ from fer_platform.embeddings.store import DEFAULT_TABLE
 from fer_platform.partitions import emotion_partitions
 from fer_platform.postgres.resource import PostgresResource
 from fer_platform.raw_images.assets import build_raw_images
+from fer_platform.replica.assets import build_azure_replica
+from fer_platform.replica.checks import build_replica_checks
+from fer_platform.replica.migration_job import initial_migration
 from fer_platform.raw_images.resource import ImageFolderResource
 from fer_platform.settings import FerSettings, load_settings
 
 EMBED_JOB = "embed_images"
+SYNC_JOB = "embed_and_replicate"
 
 
 def from_env(name: str, default: Any) -> Any:
@@ -38,6 +42,9 @@ def build_resources(settings: FerSettings) -> dict[str, Any]:
     postgres = PostgresResource(
         dsn=from_env("FER_PG_DSN", None), embedded_pgdata=str(settings.embedded_pgdata)
     )
+    replica = PostgresResource(
+        dsn=from_env("FER_REPLICA_DSN", None), embedded_pgdata=str(settings.embedded_replica_pgdata)
+    )
     return {
         "images": ImageFolderResource(
             image_root=from_env("FER_IMAGE_ROOT", str(settings.resolved_image_root)),
@@ -51,6 +58,7 @@ def build_resources(settings: FerSettings) -> dict[str, Any]:
             precision=from_env("FER_PRECISION", settings.precision),
         ),
         "postgres": postgres,
+        "replica": replica,
         "pgvector_io_manager": PgVectorIOManager(postgres=postgres, table=DEFAULT_TABLE),
     }
 
@@ -59,15 +67,29 @@ def build_definitions(settings: FerSettings) -> Definitions:
     """All assets, checks, jobs and resources for one set of settings."""
     partitions = emotion_partitions(settings.resolved_image_root, settings.split)
     return Definitions(
-        assets=[build_raw_images(partitions), build_embeddings_table(partitions, DEFAULT_TABLE)],
-        asset_checks=build_embeddings_checks(partitions, DEFAULT_TABLE),
+        assets=[
+            build_raw_images(partitions),
+            build_embeddings_table(partitions, DEFAULT_TABLE),
+            build_azure_replica(partitions, DEFAULT_TABLE),
+        ],
+        asset_checks=[
+            *build_embeddings_checks(partitions, DEFAULT_TABLE),
+            *build_replica_checks(partitions, DEFAULT_TABLE),
+        ],
         jobs=[
             define_asset_job(
                 EMBED_JOB,
                 selection=["raw_images", "embeddings_table"],
                 partitions_def=partitions,
                 description="Scan one emotion folder and embed what changed into imagenes_fer.",
-            )
+            ),
+            define_asset_job(
+                SYNC_JOB,
+                selection=["raw_images", "embeddings_table", "azure_replica"],
+                partitions_def=partitions,
+                description="Embed one emotion folder and carry the change to the Azure replica.",
+            ),
+            initial_migration,
         ],
         resources=build_resources(settings),
         executor=in_process_executor,

@@ -36,6 +36,7 @@ class FerSettings(BaseSettings):
     )
     split: Split = "train"
     pg_dsn: Optional[str] = Field(default=None, description="Source database; unset = embedded server.")
+    replica_dsn: Optional[str] = Field(default=None, description="Azure replica; unset = 2nd embedded server.")
     weights: str = Field(default="imagenet", description="imagenet, random, or a state_dict path.")
     device: Device = "auto"
     batch_size: int = Field(default=64, gt=0)
@@ -51,6 +52,11 @@ class FerSettings(BaseSettings):
     def embedded_pgdata(self) -> Path:
         """Data folder of the embedded PostgreSQL server used when ``FER_PG_DSN`` is unset."""
         return self.home / "pgdata"
+
+    @property
+    def embedded_replica_pgdata(self) -> Path:
+        """Data folder of the second embedded server standing in for Azure when ``FER_REPLICA_DSN`` is unset."""
+        return self.home / "replica_pgdata"
 
 
 def load_settings() -> FerSettings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psycopg
 import pytest
@@ -24,14 +24,33 @@ def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_dsn(pg_server_uri: str) -> Iterator[str]:
-    """A fresh, empty database on the session server, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
+def make_database(pg_server_uri: str) -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty databases on the session server, all dropped afterwards."""
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_server_uri, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return make_conninfo(pg_server_uri, dbname=name)
+
+    yield create
     with psycopg.connect(pg_server_uri, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield make_conninfo(pg_server_uri, dbname=name)
-    with psycopg.connect(pg_server_uri, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        for name in names:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_dsn(make_database: Callable[[], str]) -> str:
+    """The source database."""
+    return make_database()
+
+
+@pytest.fixture
+def replica_dsn(make_database: Callable[[], str]) -> str:
+    """The replica database (a second database standing in for Azure's server)."""
+    return make_database()
 
 
 @pytest.fixture
@@ -43,12 +62,15 @@ def image_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fer_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, image_root: Path, pg_dsn: str) -> dict[str, str]:
+def fer_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, image_root: Path, pg_dsn: str, replica_dsn: str
+) -> dict[str, str]:
     """Environment of a platform on the test database and images, with untrained weights."""
     env = {
         "FER_HOME": str(tmp_path / "home"),
         "FER_IMAGE_ROOT": str(image_root),
         "FER_PG_DSN": pg_dsn,
+        "FER_REPLICA_DSN": replica_dsn,
         "FER_WEIGHTS": "random",
         "FER_DEVICE": "cpu",
         "FER_BATCH_SIZE": "4",

@@ -11,20 +11,27 @@ from fer_platform.definitions import EMBED_JOB, build_definitions
 from fer_platform.settings import load_settings
 
 
-def run_partition(emotion: str, instance: DagsterInstance | None = None) -> ExecuteInProcessResult:
-    """Materialize raw_images + embeddings_table (and checks) for one emotion, with the current env."""
-    job = build_definitions(load_settings()).resolve_job_def(EMBED_JOB)
+def run_partition(
+    emotion: str, instance: DagsterInstance | None = None, job_name: str = EMBED_JOB
+) -> ExecuteInProcessResult:
+    """Materialize one emotion with the current env: raw_images + embeddings_table (and checks) by default."""
+    job = build_definitions(load_settings()).resolve_job_def(job_name)
     return job.execute_in_process(
         partition_key=emotion, instance=instance or DagsterInstance.ephemeral(), raise_on_error=False
     )
 
 
+def asset_metadata(result: ExecuteInProcessResult, asset: str) -> dict:
+    """One asset's materialization metadata as plain values."""
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.path == [asset]:
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    raise AssertionError(f"no {asset} materialization")
+
+
 def embeddings_metadata(result: ExecuteInProcessResult) -> dict:
     """The embeddings_table materialization metadata as plain values."""
-    for event in result.get_asset_materialization_events():
-        if event.asset_key.path == ["embeddings_table"]:
-            return {k: v.value for k, v in event.materialization.metadata.items()}
-    raise AssertionError("no embeddings_table materialization")
+    return asset_metadata(result, "embeddings_table")
 
 
 def check_results(result: ExecuteInProcessResult) -> dict[str, bool]:

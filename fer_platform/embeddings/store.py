@@ -45,6 +45,18 @@ INDEXES = (
 COPY_COLUMNS = ("filepath", "emotion", "vector", "content_sha256", "model_id")
 
 
+AZURE_EXTENSION_HELP = (
+    "On Azure Database for PostgreSQL, allow the extension first: add VECTOR to the server parameter "
+    "azure.extensions (Portal: Server parameters > azure.extensions; CLI: az postgres flexible-server "
+    "parameter set -g <resource-group> -s <server> --name azure.extensions --value VECTOR), then retry. "
+    "Elsewhere, install pgvector on the server and run CREATE EXTENSION vector as a privileged user."
+)
+
+
+class ExtensionUnavailableError(RuntimeError):
+    """``CREATE EXTENSION vector`` failed: not installed, not allow-listed or not permitted."""
+
+
 class SchemaMismatchError(RuntimeError):
     """The existing table cannot hold our rows; it is reported, never altered destructively."""
 
@@ -84,12 +96,23 @@ def ensure_table(conn: psycopg.Connection, table: str = DEFAULT_TABLE) -> None:
     with conn.transaction():
         # Serialise concurrent partition runs creating the same objects.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.schema.{table}",))
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        create_vector_extension(conn)
         conn.execute(sql.SQL(CREATE_TABLE).format(table=ids["table"], dim=sql.Literal(EMBEDDING_DIM)))
         check_vector_dimension(conn, table)
         conn.execute(sql.SQL(UPGRADE_TABLE).format(**ids))
         for statement in INDEXES:
             conn.execute(sql.SQL(statement).format(**ids))
+
+
+def create_vector_extension(conn: psycopg.Connection) -> None:
+    """``CREATE EXTENSION IF NOT EXISTS vector``, turning a refusal into a message that says what to do."""
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except psycopg.Error as exc:
+        raise ExtensionUnavailableError(
+            f"could not create the pgvector extension: {str(exc).strip()}. {AZURE_EXTENSION_HELP}"
+        ) from exc
 
 
 def check_vector_dimension(conn: psycopg.Connection, table: str) -> None:

@@ -1,5 +1,4 @@
-"""The PostgreSQL connection resource shared by the IO manager, assets and checks."""
-
+"""The PostgreSQL connection resource shared by IO managers, assets and checks."""
 
 from contextlib import contextmanager
 from typing import Iterator, Optional
@@ -9,7 +8,12 @@ from dagster import ConfigurableResource
 from pgvector.psycopg import register_vector
 from pydantic import Field
 
+from fer_platform.postgres.dsn import describe, with_azure_defaults
 from fer_platform.postgres.embedded import embedded_dsn
+
+
+class DatabaseUnreachableError(ConnectionError):
+    """The server cannot be reached; the message names it (without the password) and what to check."""
 
 
 class PostgresResource(ConfigurableResource):
@@ -20,16 +24,22 @@ class PostgresResource(ConfigurableResource):
     connect_timeout_s: int = 10
 
     def conninfo(self) -> str:
-        """The DSN to connect with, starting the embedded server when none is configured."""
-        return self.dsn or embedded_dsn(self.embedded_pgdata)
+        """The DSN to connect with (Azure hosts get sslmode=require), starting the embedded server if unset."""
+        return with_azure_defaults(self.dsn) if self.dsn else embedded_dsn(self.embedded_pgdata)
 
     @contextmanager
-    def connect(self, vector: bool = True) -> Iterator[psycopg.Connection]:
-        """A connection (one transaction per ``with conn.transaction()``), with pgvector types registered.
-
-        ``vector=False`` is for the moment before ``CREATE EXTENSION vector`` has run.
-        """
-        with psycopg.connect(self.conninfo(), connect_timeout=self.connect_timeout_s) as conn:
+    def connect(self, vector: bool = True, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """A connection with pgvector types registered (``vector=False`` before the extension exists)."""
+        dsn = self.conninfo()
+        try:
+            conn = psycopg.connect(dsn, connect_timeout=self.connect_timeout_s, autocommit=autocommit)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnreachableError(
+                f"cannot connect to PostgreSQL at {describe(dsn)}: {str(exc).strip()}. "
+                f"Check that the server runs, that its firewall allows this machine's IP "
+                f"(Azure: Networking > Firewall rules) and the DSN's credentials."
+            ) from exc
+        with conn:
             if vector:
                 register_vector(conn)
             yield conn
