@@ -19,7 +19,7 @@ def test_defs_load_with_partitions_from_the_folders(fer_env, image_root):
     job = defs.resolve_job_def("embed_images")
     assert job.partitions_def.get_partition_keys() == ["angry", "happy", "sad"]
     assert {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()} == {
-        "raw_images", "embeddings_table"
+        "raw_images", "embeddings_table", "azure_replica"
     }
     (image_root / "train" / "joy").mkdir()
     keys = build_definitions(load_settings()).resolve_job_def("embed_images").partitions_def.get_partition_keys()

@@ -2,9 +2,9 @@
 
 import sys
 
-from fer_platform_tests.bench import embeddings
+from fer_platform_tests.bench import embeddings, replica
 
-BENCHMARKS = {"embeddings": embeddings.main}
+BENCHMARKS = {"embeddings": embeddings.main, "replica": replica.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
