@@ -17,6 +17,10 @@ from fer_platform.embeddings.checks import build_embeddings_checks
 from fer_platform.embeddings.io_manager import PgVectorIOManager
 from fer_platform.embeddings.resource import ResNetEmbedder
 from fer_platform.embeddings.store import DEFAULT_TABLE
+from fer_platform.lake.assets import build_lake_assets
+from fer_platform.lake.checks import build_lake_checks
+from fer_platform.lake.io_manager import LakeParquetIOManager
+from fer_platform.lake.resource import LakeResource
 from fer_platform.partitions import emotion_partitions
 from fer_platform.postgres.resource import PostgresResource
 from fer_platform.raw_images.assets import build_raw_images
@@ -28,6 +32,15 @@ from fer_platform.settings import FerSettings, load_settings
 
 EMBED_JOB = "embed_images"
 SYNC_JOB = "embed_and_replicate"
+PIPELINE_JOB = "fer_pipeline"
+ALL_STAGES = [
+    "raw_images",
+    "embeddings_table",
+    "azure_replica",
+    "source_images_blob",
+    "lakehouse_images",
+    "lakehouse_embeddings",
+]
 
 
 def from_env(name: str, default: Any) -> Any:
@@ -45,7 +58,13 @@ def build_resources(settings: FerSettings) -> dict[str, Any]:
     replica = PostgresResource(
         dsn=from_env("FER_REPLICA_DSN", None), embedded_pgdata=str(settings.embedded_replica_pgdata)
     )
+    lake = LakeResource(
+        lake_url=from_env("FER_LAKE_URL", settings.resolved_lake_url),
+        source_url=from_env("FER_SOURCE_URL", settings.resolved_source_url),
+    )
     return {
+        "lake": lake,
+        "lake_io_manager": LakeParquetIOManager(lake=lake),
         "images": ImageFolderResource(
             image_root=from_env("FER_IMAGE_ROOT", str(settings.resolved_image_root)),
             split=from_env("FER_SPLIT", settings.split),
@@ -71,10 +90,12 @@ def build_definitions(settings: FerSettings) -> Definitions:
             build_raw_images(partitions),
             build_embeddings_table(partitions, DEFAULT_TABLE),
             build_azure_replica(partitions, DEFAULT_TABLE),
+            *build_lake_assets(partitions, DEFAULT_TABLE),
         ],
         asset_checks=[
             *build_embeddings_checks(partitions, DEFAULT_TABLE),
             *build_replica_checks(partitions, DEFAULT_TABLE),
+            *build_lake_checks(partitions, DEFAULT_TABLE),
         ],
         jobs=[
             define_asset_job(
@@ -88,6 +109,12 @@ def build_definitions(settings: FerSettings) -> Definitions:
                 selection=["raw_images", "embeddings_table", "azure_replica"],
                 partitions_def=partitions,
                 description="Embed one emotion folder and carry the change to the Azure replica.",
+            ),
+            define_asset_job(
+                PIPELINE_JOB,
+                selection=ALL_STAGES,
+                partitions_def=partitions,
+                description="The whole seed recipe for one emotion: embed, replicate, upload, lakehouse.",
             ),
             initial_migration,
         ],

@@ -37,6 +37,8 @@ class FerSettings(BaseSettings):
     split: Split = "train"
     pg_dsn: Optional[str] = Field(default=None, description="Source database; unset = embedded server.")
     replica_dsn: Optional[str] = Field(default=None, description="Azure replica; unset = 2nd embedded server.")
+    lake_url: Optional[str] = Field(default=None, description="Lake root; unset = a folder under home.")
+    source_url: Optional[str] = Field(default=None, description="Source image container; unset = a folder.")
     weights: str = Field(default="imagenet", description="imagenet, random, or a state_dict path.")
     device: Device = "auto"
     batch_size: int = Field(default=64, gt=0)
@@ -52,6 +54,16 @@ class FerSettings(BaseSettings):
     def embedded_pgdata(self) -> Path:
         """Data folder of the embedded PostgreSQL server used when ``FER_PG_DSN`` is unset."""
         return self.home / "pgdata"
+
+    @property
+    def resolved_lake_url(self) -> str:
+        """The lake root, defaulting to a local folder (the embedded stand-in for ADLS Gen2)."""
+        return self.lake_url or str(self.home / "lake")
+
+    @property
+    def resolved_source_url(self) -> str:
+        """The source container, defaulting to a local folder beside the lake (stand-in for Blob Storage)."""
+        return self.source_url or str(self.home / "blob" / "origen-imagenes-fer")
 
     @property
     def embedded_replica_pgdata(self) -> Path:
