@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -80,3 +83,53 @@ def fer_env(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+REPO = Path(__file__).resolve().parents[1]
+# Azurite's documented development account: public, not a secret.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Azurite Blob service (npm package, installed by bin/setup); yields its connection string."""
+    binary = REPO / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run bin/setup (it runs npm ci)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
+         str(tmp_path_factory.mktemp("azurite")), "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("Azurite did not start")
+            time.sleep(0.2)
+    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+           f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def azure_env(monkeypatch: pytest.MonkeyPatch, fer_env: dict[str, str], azurite: str) -> dict[str, str]:
+    """fer_env with the source container and the lake on Azurite, in fresh containers."""
+    suffix = uuid.uuid4().hex[:10]
+    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite, "FER_SOURCE_URL": f"az://src-{suffix}",
+           "FER_LAKE_URL": f"az://lake-{suffix}/fer"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return fer_env | env

@@ -31,6 +31,7 @@ class LakeParquetIOManager(ConfigurableIOManager):
 
     def handle_output(self, context: OutputContext, obj: pl.DataFrame) -> None:
         location = self.lake.lake()
+        location.ensure()
         name = self.partition_path(asset_prefix(context), context.asset_partition_key)
         with location.fs.open(location.path(name), "wb") as f:
             obj.write_parquet(f, compression="zstd")

@@ -39,6 +39,16 @@ class Location:
         """Full filesystem path of a relative object name."""
         return f"{self.root}/{relative}" if relative else self.root
 
+    def ensure(self) -> None:
+        """Create the root (for Azure: the container) if it does not exist yet.
+
+        adlfs' ``makedirs`` is a no-op for containers; ``mkdir`` creates them and is idempotent.
+        """
+        if self.is_local:
+            self.fs.makedirs(self.root, exist_ok=True)
+        else:
+            self.fs.mkdir(self.root, create_parents=True)
+
     def listing(self, prefix: str) -> Listing:
         """Every object under ``prefix`` with its size and MD5 (computed for local files)."""
         base = self.path(prefix).rstrip("/")

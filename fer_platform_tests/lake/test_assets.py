@@ -1,0 +1,91 @@
+"""The lakehouse stages end to end against a real Azurite and two real PostgreSQL databases."""
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import StaticPartitionsDefinition, build_op_context
+
+from fer_platform.definitions import PIPELINE_JOB
+from fer_platform.lake.checks import build_lake_checks, integrity_result
+from fer_platform.lake.resource import LakeResource
+from fer_platform.lake.store import open_location
+from fer_platform.raw_images.resource import ImageFolderResource
+from fer_platform_tests.conftest import AZURITE_KEY
+from fer_platform_tests.helpers import asset_metadata, check_results, run_partition
+
+LAKE_CHECKS = {"lake_image_count_matches_raw": True, "parquet_rows_match_replica": True,
+               "lake_paths_integrity": True}
+
+
+def pipeline(emotion):
+    result = run_partition(emotion, job_name=PIPELINE_JOB)
+    assert result.success
+    return result
+
+
+def test_images_and_parquet_land_in_the_lake(azure_env, image_root):
+    odd = "ünïcødé face 1.png"
+    (image_root / "train" / "happy" / odd).write_bytes((image_root / "train" / "sad" / "im3.png").read_bytes())
+    result = pipeline("happy")
+    checks = check_results(result)
+    assert {k: v for k, v in checks.items() if k in LAKE_CHECKS} == LAKE_CHECKS
+    assert asset_metadata(result, "source_images_blob")["sent"] == 5
+    lake = open_location(azure_env["FER_LAKE_URL"])
+    names = set(lake.listing("raw/images/fer2013/train/happy/"))
+    assert f"raw/images/fer2013/train/happy/{odd}" in names and len(names) == 5
+    with lake.fs.open(lake.path("raw/embeddings/fer2013/emotion=happy/part-0.parquet"), "rb") as f:
+        table = pq.read_table(f)
+    vector_type = table.schema.field("vector").type
+    assert pa.types.is_fixed_size_list(vector_type) and vector_type.list_size == 512
+    assert vector_type.value_type == pa.float32()
+    frame = pl.from_arrow(table)
+    assert set(frame["filepath"]) == names and frame.columns == ["id", "emotion", "filepath", "vector"]
+    # Any reader joins filepath to FER_LAKE_URL: polars straight from az:// with the emulator.
+    endpoint = azure_env["AZURE_STORAGE_CONNECTION_STRING"].split("BlobEndpoint=")[1].rstrip(";")
+    polars_read = pl.read_parquet(
+        f"{azure_env['FER_LAKE_URL']}/raw/embeddings/fer2013/emotion=happy/part-0.parquet",
+        storage_options={"account_name": "devstoreaccount1", "account_key": AZURITE_KEY,
+                         "endpoint": endpoint, "allow_http": "true"},
+    )
+    assert polars_read.height == 5
+
+
+def test_rerun_sends_nothing_and_changes_flow_through(azure_env, image_root):
+    pipeline("sad")
+    again = pipeline("sad")
+    assert asset_metadata(again, "source_images_blob")["sent"] == 0
+    assert asset_metadata(again, "lakehouse_images")["sent"] == 0
+    (image_root / "train" / "sad" / "im0.png").unlink()
+    (image_root / "train" / "sad" / "new.png").write_bytes((image_root / "train" / "happy" / "im0.png").read_bytes())
+    changed = pipeline("sad")
+    meta = asset_metadata(changed, "lakehouse_images")
+    assert (meta["sent"], meta["deleted"], meta["unchanged"]) == (1, 1, 3)
+    assert all(check_results(changed).values())
+
+
+def test_partial_upload_is_finished_without_resending(azure_env, image_root):
+    source = open_location(azure_env["FER_SOURCE_URL"])
+    source.fs.mkdir(source.root)
+    for name in ("im0.png", "im1.png"):
+        source.fs.pipe_file(source.path(f"train/angry/{name}"), (image_root / "train" / "angry" / name).read_bytes())
+    meta = asset_metadata(pipeline("angry"), "source_images_blob")
+    assert (meta["sent"], meta["unchanged"]) == (2, 2)
+
+
+def test_integrity_check_fails_on_the_seeds_mismatched_prefixes(azure_env):
+    pipeline("happy")
+    lake = LakeResource(lake_url=azure_env["FER_LAKE_URL"], source_url=azure_env["FER_SOURCE_URL"])
+    images = ImageFolderResource(image_root=azure_env["FER_IMAGE_ROOT"])
+    # What the seed's Data Factory wrote: paths rewritten to raw/imagenes/train/, images under raw/images/fer2013/.
+    seed_rows = pl.DataFrame({"filepath": [f"raw/imagenes/train/happy/im{i}.png" for i in range(4)]})
+    integrity = build_lake_checks(StaticPartitionsDefinition(["happy"]), "imagenes_fer")[2]
+    context = build_op_context(partition_key="happy", resources={"lake": lake, "images": images})
+    result = integrity(context, lakehouse_embeddings=seed_rows)
+    assert result.passed is False
+    assert result.metadata["paths_not_in_lake"].value == 4
+    assert result.metadata["lake_images_without_exactly_one_row"].value == 4
+
+
+def test_integrity_result_counts_duplicates():
+    result = integrity_result(["a", "a", "b"], {"a", "b", "c"})
+    assert not result.passed and result.metadata["lake_images_without_exactly_one_row"].value == 2
