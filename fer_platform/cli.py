@@ -31,7 +31,7 @@ def sample_data(root: Path, per_class: int, test_per_class: int, emotions: str |
 @main.command()
 @click.option("--per-class", default=20, show_default=True, help="Sample images per emotion, if generated.")
 def demo(per_class: int) -> None:
-    """Run the main job (raw_images, embeddings_table, azure_replica; every emotion) on configured/embedded defaults."""
+    """Run the main job (fer_pipeline: every stage, every emotion) on the configured or embedded defaults."""
     from fer_platform.demo import run_demo  # heavy imports (torch, dagster) only for this command
 
     run_demo(load_settings(), per_class, weights_explicit="FER_WEIGHTS" in os.environ)

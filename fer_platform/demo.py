@@ -7,7 +7,7 @@ import os
 import click
 from dagster import DagsterInstance
 
-from fer_platform.definitions import SYNC_JOB, build_definitions
+from fer_platform.definitions import PIPELINE_JOB, build_definitions
 from fer_platform.embeddings.model import WeightsUnavailableError, load_model
 from fer_platform.embeddings.store import DEFAULT_TABLE
 from fer_platform.sample_data import write_sample_dataset
@@ -43,12 +43,12 @@ def ensure_dagster_home(settings: FerSettings) -> str:
 
 
 def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> None:
-    """Materialize raw_images, embeddings_table and azure_replica for every emotion folder, a run per partition."""
+    """Materialize every stage (fer_pipeline) for every emotion folder, one run per partition."""
     ensure_images(settings, per_class)
     settings = ensure_weights(settings, weights_explicit)
     dagster_home = ensure_dagster_home(settings)
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(SYNC_JOB)
+    job = defs.resolve_job_def(PIPELINE_JOB)
     emotions = job.partitions_def.get_partition_keys() if job.partitions_def else []
     if not emotions:
         raise click.ClickException(f"no emotion folders under {settings.resolved_image_root / settings.split}")
@@ -63,6 +63,8 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
         f"database:  {'FER_PG_DSN' if settings.pg_dsn else f'embedded PostgreSQL in {settings.embedded_pgdata}'}"
         f", table {DEFAULT_TABLE}\n"
         f"replica:   {'FER_REPLICA_DSN' if settings.replica_dsn else f'embedded PostgreSQL in {settings.embedded_replica_pgdata}'}\n"
+        f"lake:      {settings.resolved_lake_url} (images under raw/images/fer2013/, Parquet under "
+        f"raw/embeddings/fer2013/); source blobs: {settings.resolved_source_url}\n"
         f"dagster:   DAGSTER_HOME={dagster_home}\n"
         f"UI:        DAGSTER_HOME={dagster_home} FER_HOME={settings.home} "
         f".venv/bin/dagster dev -w workspace.yaml   (then open http://127.0.0.1:3000)"
