@@ -1,0 +1,147 @@
+"""Lakehouse benchmark against Azurite on loopback: image upload/copy and the Parquet export.
+
+Side by side in one run: the concurrent incremental upload (``source_images_blob``'s code)
+of all images vs a sequential one-blob-at-a-time upload of a sample, each into its own fresh
+Azurite (Azurite slows down as it holds more blobs), then the lake copy and the Parquet export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from azure.storage.blob import BlobServiceClient
+from pgvector.psycopg import register_vector
+
+from fer_platform.embeddings.store import PartitionDelta, ensure_table, write_delta
+from fer_platform.lake.export import read_partition
+from fer_platform.lake.store import Location, open_location
+from fer_platform.lake.transfer import sync_prefix
+from fer_platform.postgres.embedded import embedded_server
+from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def start_azurite(work: Path, in_memory: bool) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    storage = ["--inMemoryPersistence"] if in_memory else ["--location", str(work)]
+    proc = subprocess.Popen([str(REPO / "node_modules/.bin/azurite-blob"), "--blobHost", "127.0.0.1", "--blobPort",
+                             str(port), *storage, "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return proc, (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
+                  f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+
+
+def sequential_upload(conn_str: str, root: Path, files: list[Path]) -> float:
+    """One blob at a time, as a naive script (or the seed's portal upload) would: seconds."""
+    container = BlobServiceClient.from_connection_string(conn_str).get_container_client("seq")
+    container.create_container()
+    start = time.perf_counter()
+    for path in files:
+        container.upload_blob(path.relative_to(root).as_posix(), path.read_bytes(), overwrite=True)
+    return time.perf_counter() - start
+
+
+def concurrent_upload(local: Location, remote: Location, concurrency: int) -> tuple[int, float]:
+    start, sent = time.perf_counter(), 0
+    for emotion in FER2013_EMOTIONS:
+        scope = f"train/{emotion}/"
+        sent += len(sync_prefix(src=local, src_prefix=scope, dst=remote, dst_prefix=scope,
+                                concurrency=concurrency).sent)
+    return sent, time.perf_counter() - start
+
+
+def lake_copy(source: Location, lake: Location, concurrency: int) -> tuple[int, float]:
+    start, sent = time.perf_counter(), 0
+    for emotion in FER2013_EMOTIONS:
+        scope = f"train/{emotion}/"
+        sent += len(sync_prefix(src=source, src_prefix=scope, dst=lake, dst_prefix=f"raw/images/fer2013/{scope}",
+                                concurrency=concurrency).sent)
+    return sent, time.perf_counter() - start
+
+
+def parquet_export(work: Path, rows: int, lake: Location) -> tuple[float, float]:
+    """(seconds to read all partitions into polars, seconds including zstd Parquet writes to the lake)."""
+    dsn = embedded_server(work / "pg").get_uri()
+    rng = np.random.default_rng(0)
+    with psycopg.connect(dsn) as conn:
+        ensure_table(conn)
+        register_vector(conn)
+        for k, emotion in enumerate(FER2013_EMOTIONS):
+            n = rows // 7 + (1 if k < rows % 7 else 0)
+            write_delta(conn, "imagenes_fer", PartitionDelta(
+                emotion, "bench", [f"train/{emotion}/im{i}.png" for i in range(n)], ["0" * 64] * n,
+                rng.random((n, 512), dtype=np.float32), []))
+    with psycopg.connect(dsn) as conn:
+        start = time.perf_counter()
+        frames = {e: read_partition(conn, "imagenes_fer", e) for e in FER2013_EMOTIONS}
+        read_s = time.perf_counter() - start
+    for emotion, frame in frames.items():
+        with lake.fs.open(lake.path(f"raw/embeddings/fer2013/emotion={emotion}/part-0.parquet"), "wb") as f:
+            frame.write_parquet(f, compression="zstd")
+    return read_s, time.perf_counter() - start
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fer_platform_tests.bench lake")
+    parser.add_argument("--images", type=int, default=28_709)
+    parser.add_argument("--sequential-sample", type=int, default=2_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--in-memory", action="store_true", help="Azurite --inMemoryPersistence")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="fer_bench_lake_"))
+    procs = []
+    try:
+        root = work / "images"
+        write_sample_dataset(root, per_class=args.images // 7 + 1, test_per_class=0)
+        files = sorted((root / "train").rglob("*.png"))[: args.images]
+        for extra in sorted((root / "train").rglob("*.png"))[args.images:]:
+            extra.unlink()
+        size = sum(p.stat().st_size for p in files) / len(files)
+        seq_proc, seq_conn = start_azurite(work / "az_seq", args.in_memory)
+        main_proc, main_conn = start_azurite(work / "az_main", args.in_memory)
+        procs += [seq_proc, main_proc]
+        sample = files[:: max(1, len(files) // args.sequential_sample)][: args.sequential_sample]
+        seq_s = sequential_upload(seq_conn, root, sample)
+        os.environ["AZURE_STORAGE_CONNECTION_STRING"] = main_conn
+        source, lake = open_location("az://origen-imagenes-fer"), open_location("az://lake/fer")
+        sent, up_s = concurrent_upload(open_location(str(root)), source, args.concurrency)
+        copied, copy_s = lake_copy(source, lake, args.concurrency)
+        _, again_s = concurrent_upload(open_location(str(root)), source, args.concurrency)
+        read_s, export_s = parquet_export(work, args.images, lake)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+    seq_rate, up_rate = len(sample) / seq_s, sent / up_s
+    print(f"images={len(files)} (~{size:,.0f} bytes each), Azurite 3.35.0 "
+          f"{'in memory' if args.in_memory else 'on disk'}, concurrency={args.concurrency}")
+    print("| measure | value |\n|---|---|")
+    print(f"| sequential upload, one blob at a time ({len(sample)} files, fresh Azurite) | {seq_rate:,.1f} files/s |")
+    print(f"| source_images_blob code: concurrent upload of {sent} files (fresh Azurite) | {up_rate:,.1f} files/s "
+          f"({up_s:.1f} s) |")
+    print(f"| lakehouse_images code: server-side copy of {copied} files into the lake | {copied / copy_s:,.1f} files/s "
+          f"({copy_s:.1f} s) |")
+    print(f"| re-run of the upload, nothing changed | {again_s:.1f} s |")
+    print(f"| Parquet export of {args.images} rows: replica -> polars | {read_s:.2f} s |")
+    print(f"| Parquet export incl. zstd writes to the lake (Azurite) | {export_s:.2f} s |")
+    print(f"\nratio: concurrent / sequential upload = {up_rate / seq_rate:.1f}x (target >= 10x); "
+          f"seed ADF: 55 s images, 27 s embeddings")
