@@ -16,17 +16,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import psycopg
 from azure.storage.blob import BlobServiceClient
-from pgvector.psycopg import register_vector
 
-from fer_platform.embeddings.store import PartitionDelta, ensure_table, write_delta
 from fer_platform.lake.export import read_partition
 from fer_platform.lake.store import Location, open_location
 from fer_platform.lake.transfer import sync_prefix
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
+from fer_platform_tests.bench.replica import fill_source
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -81,15 +79,7 @@ def lake_copy(source: Location, lake: Location, concurrency: int) -> tuple[int, 
 def parquet_export(work: Path, rows: int, lake: Location) -> tuple[float, float]:
     """(seconds to read all partitions into polars, seconds including zstd Parquet writes to the lake)."""
     dsn = embedded_server(work / "pg").get_uri()
-    rng = np.random.default_rng(0)
-    with psycopg.connect(dsn) as conn:
-        ensure_table(conn)
-        register_vector(conn)
-        for k, emotion in enumerate(FER2013_EMOTIONS):
-            n = rows // 7 + (1 if k < rows % 7 else 0)
-            write_delta(conn, "imagenes_fer", PartitionDelta(
-                emotion, "bench", [f"train/{emotion}/im{i}.png" for i in range(n)], ["0" * 64] * n,
-                rng.random((n, 512), dtype=np.float32), []))
+    fill_source(dsn, rows)
     with psycopg.connect(dsn) as conn:
         start = time.perf_counter()
         frames = {e: read_partition(conn, "imagenes_fer", e) for e in FER2013_EMOTIONS}
