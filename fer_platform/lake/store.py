@@ -6,21 +6,33 @@ Azurite lacks. Credentials come only from the environment:
 ``AZURE_STORAGE_CONNECTION_STRING`` (Azurite, or any account), else
 ``AZURE_STORAGE_ACCOUNT_KEY`` / ``AZURE_STORAGE_SAS_TOKEN``, else
 ``DefaultAzureCredential`` (managed identity, ``az login``...).
+
+Before any transfer a location is probed with the Azure SDK directly, with a
+short retry budget (1, 2, 4 s): adlfs alone retries an unreachable endpoint
+for more than a minute and then carries on as if the container existed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import fsspec
+from azure.core.exceptions import AzureError
+from azure.storage.blob import BlobServiceClient, ExponentialRetry
 from fsspec.implementations.local import LocalFileSystem
 
 # relative path -> (size, md5 hex or None when the store does not keep one)
 Listing = dict[str, tuple[int, "str | None"]]
+PROBE_RETRY = dict(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1)
+
+
+class StorageUnavailableError(ConnectionError):
+    """A store cannot be reached or a required container is missing; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,7 @@ class Location:
     fs: fsspec.AbstractFileSystem
     root: str
     url: str
+    sdk: dict[str, Any] = field(default_factory=dict)  # BlobServiceClient arguments (Azure only)
 
     @property
     def is_local(self) -> bool:
@@ -39,15 +52,37 @@ class Location:
         """Full filesystem path of a relative object name."""
         return f"{self.root}/{relative}" if relative else self.root
 
-    def ensure(self) -> None:
-        """Create the root (for Azure: the container) if it does not exist yet.
+    def ensure(self, create: bool = True) -> None:
+        """Check the store answers and the root exists, creating it (folder or container) when ``create``.
 
-        adlfs' ``makedirs`` is a no-op for containers; ``mkdir`` creates them and is idempotent.
+        Raises ``StorageUnavailableError`` after the probe's retries.
         """
         if self.is_local:
-            self.fs.makedirs(self.root, exist_ok=True)
-        else:
-            self.fs.mkdir(self.root, create_parents=True)
+            if create:
+                self.fs.makedirs(self.root, exist_ok=True)
+            elif not self.fs.exists(self.root):
+                raise StorageUnavailableError(f"{self.url!r} does not exist")
+            return
+        container = self.root.split("/")[0]
+        try:
+            client = self._service().get_container_client(container)
+            if not client.exists():
+                if not create:
+                    raise StorageUnavailableError(f"container {container!r} of {self.url!r} does not exist")
+                client.create_container()
+        except AzureError as exc:
+            raise StorageUnavailableError(
+                f"cannot reach Azure storage for {self.url!r} after retries: {str(exc).splitlines()[0]}. "
+                f"Check that the account (or Azurite) is up, its firewall/network rules admit this machine, "
+                f"and the credentials in AZURE_STORAGE_CONNECTION_STRING / AZURE_STORAGE_ACCOUNT_KEY / "
+                f"AZURE_STORAGE_SAS_TOKEN (or DefaultAzureCredential)."
+            ) from exc
+
+    def _service(self) -> BlobServiceClient:
+        options = dict(retry_policy=ExponentialRetry(**PROBE_RETRY), connection_timeout=5, read_timeout=30)
+        if "conn_str" in self.sdk:
+            return BlobServiceClient.from_connection_string(self.sdk["conn_str"], **options)
+        return BlobServiceClient(**self.sdk, **options)
 
     def listing(self, prefix: str) -> Listing:
         """Every object under ``prefix`` with its size and MD5 (computed for local files)."""
@@ -68,20 +103,32 @@ class Location:
         return bytes(md5).hex() if md5 else None
 
 
-def azure_blob_fs(account: str | None) -> fsspec.AbstractFileSystem:
-    """An adlfs filesystem with credentials from the environment only."""
-    from adlfs import AzureBlobFileSystem
-
+def azure_credentials(account: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(adlfs arguments, BlobServiceClient arguments), from the environment only."""
     env = os.environ
     if env.get("AZURE_STORAGE_CONNECTION_STRING"):
-        return AzureBlobFileSystem(connection_string=env["AZURE_STORAGE_CONNECTION_STRING"])
+        conn = env["AZURE_STORAGE_CONNECTION_STRING"]
+        return {"connection_string": conn}, {"conn_str": conn}
     if not account:
         raise ValueError("az:// URLs need AZURE_STORAGE_CONNECTION_STRING (or use abfss://container@account...)")
+    url = f"https://{account}.blob.core.windows.net"
     if env.get("AZURE_STORAGE_ACCOUNT_KEY"):
-        return AzureBlobFileSystem(account_name=account, account_key=env["AZURE_STORAGE_ACCOUNT_KEY"])
+        key = env["AZURE_STORAGE_ACCOUNT_KEY"]
+        return ({"account_name": account, "account_key": key},
+                {"account_url": url, "credential": {"account_name": account, "account_key": key}})
     if env.get("AZURE_STORAGE_SAS_TOKEN"):
-        return AzureBlobFileSystem(account_name=account, sas_token=env["AZURE_STORAGE_SAS_TOKEN"])
-    return AzureBlobFileSystem(account_name=account, anon=False)  # DefaultAzureCredential
+        sas = env["AZURE_STORAGE_SAS_TOKEN"]
+        return {"account_name": account, "sas_token": sas}, {"account_url": url, "credential": sas}
+    from azure.identity import DefaultAzureCredential
+
+    return {"account_name": account, "anon": False}, {"account_url": url, "credential": DefaultAzureCredential()}
+
+
+def azure_location(url: str, account: str | None, root: str) -> Location:
+    from adlfs import AzureBlobFileSystem
+
+    fs_args, sdk_args = azure_credentials(account)
+    return Location(AzureBlobFileSystem(**fs_args), root.rstrip("/"), url, sdk_args)
 
 
 def open_location(url: str) -> Location:
@@ -91,14 +138,10 @@ def open_location(url: str) -> Location:
         root = Path(parts.path if parts.scheme else url).expanduser().resolve()
         return Location(LocalFileSystem(auto_mkdir=True), root.as_posix(), url)
     if parts.scheme == "az":
-        return Location(azure_blob_fs(None), f"{parts.netloc}{parts.path}".rstrip("/"), url)
+        return azure_location(url, None, f"{parts.netloc}{parts.path}")
     if parts.scheme in ("abfs", "abfss"):
         container, _, host = parts.netloc.partition("@")
         if not container or not host:
             raise ValueError(f"{url!r}: expected abfss://<container>@<account>.dfs.core.windows.net/<path>")
-        return Location(azure_blob_fs(host.split(".")[0]), f"{container}{parts.path}".rstrip("/"), url)
+        return azure_location(url, host.split(".")[0], f"{container}{parts.path}")
     raise ValueError(f"unsupported storage URL {url!r}: use a folder, az://... or abfss://...")
-
-
-def md5_hex(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()

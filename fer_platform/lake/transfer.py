@@ -85,6 +85,7 @@ def sync_prefix(
 
     ``only`` restricts the source to those names (relative to ``src_prefix``).
     """
+    src.ensure(create=False)  # a wrong or missing source must never mirror as "everything was deleted"
     dst.ensure()
     source = {n[len(src_prefix) :]: v for n, v in src.listing(src_prefix).items()}
     if only is not None:

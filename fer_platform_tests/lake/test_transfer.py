@@ -1,6 +1,10 @@
 """Incremental mirroring between locations (local folders here; Azurite in test_assets)."""
 
-from fer_platform.lake.store import open_location
+import time
+
+import pytest
+
+from fer_platform.lake.store import StorageUnavailableError, open_location
 from fer_platform.lake.transfer import needs_transfer, sync_prefix
 
 
@@ -26,3 +30,32 @@ def test_mirror_is_incremental_and_keeps_awkward_names(tmp_path):
     assert second.sent == ["a b.png"] and second.deleted == [names[1]] and second.unchanged == 1
     assert (dst_dir / "raw" / "train" / "happy" / "a b.png").read_bytes() == b"changed!!!"
     assert sync_prefix(src=src, src_prefix="train/happy/", dst=dst, dst_prefix="raw/train/happy/").sent == []
+
+
+def test_unreachable_store_fails_clearly_after_retries(tmp_path, monkeypatch):
+    (tmp_path / "src" / "train" / "happy").mkdir(parents=True)
+    (tmp_path / "src" / "train" / "happy" / "a.png").write_bytes(b"x")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
+                       "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+                       "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;")
+    start = time.monotonic()
+    with pytest.raises(StorageUnavailableError, match="cannot reach Azure storage for 'az://down/x' after retries"):
+        sync_prefix(src=open_location(str(tmp_path / "src")), src_prefix="train/happy/",
+                    dst=open_location("az://down/x"), dst_prefix="train/happy/")
+    assert time.monotonic() - start < 60
+
+
+def test_missing_source_is_an_error_not_a_mass_delete(tmp_path):
+    dst = tmp_path / "dst" / "train" / "happy"
+    dst.mkdir(parents=True)
+    (dst / "keep.png").write_bytes(b"x")
+    with pytest.raises(StorageUnavailableError, match="does not exist"):
+        sync_prefix(src=open_location(str(tmp_path / "nope")), src_prefix="train/happy/",
+                    dst=open_location(str(tmp_path / "dst")), dst_prefix="train/happy/")
+    assert (dst / "keep.png").exists()
+
+
+def test_lake_assets_retry_with_backoff():
+    from fer_platform.lake.assets import STORAGE_RETRY
+
+    assert STORAGE_RETRY.max_retries == 3 and STORAGE_RETRY.backoff is not None
