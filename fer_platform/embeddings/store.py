@@ -180,27 +180,37 @@ def write_delta(conn: psycopg.Connection, table: str, delta: PartitionDelta) -> 
         return copy_rows(conn, table, delta.rows())
 
 
-def read_partitions(conn: psycopg.Connection, table: str, emotions: Optional[Sequence[str]]) -> pl.DataFrame:
-    """``id, filepath, emotion, vector`` (``Array(Float32, 512)``) of the given emotions (None: all)."""
-    cur = conn.execute(
-        sql.SQL(
-            "SELECT id, filepath, emotion, vector FROM {} WHERE %s::text[] IS NULL OR emotion = ANY(%s) ORDER BY id"
-        ).format(sql.Identifier(table)),
-        (emotions and list(emotions), emotions and list(emotions)),
-        binary=True,
-    )
-    rows = cur.fetchall()
-    ids, paths, labels, vectors = zip(*rows) if rows else ((), (), (), ())
-    matrix = (
-        np.stack([v.to_numpy() for v in vectors]).astype(np.float32)
-        if rows
-        else np.empty((0, EMBEDDING_DIM), np.float32)
-    )
+# One aggregate row per partition: ids and paths as arrays, and every vector in a single bytea
+# (vector_send minus its 4-byte header: big-endian float32) that numpy reinterprets in place,
+# so reading a partition costs no per-row Python work.
+PARTITION_ARRAYS = """
+SELECT coalesce(array_agg(id ORDER BY id), '{{}}'),
+       coalesce(array_agg(filepath::text ORDER BY id), '{{}}'),
+       coalesce(string_agg(substring(vector_send(vector) FROM 5), ''::bytea ORDER BY id), ''::bytea)
+FROM {table} WHERE emotion = %s
+"""
+
+
+def read_partition(conn: psycopg.Connection, table: str, emotion: str) -> pl.DataFrame:
+    """``id, emotion, filepath, vector`` (``Array(Float32, 512)``) of one emotion, ordered by id."""
+    ids, paths, blob = conn.execute(
+        sql.SQL(PARTITION_ARRAYS).format(table=sql.Identifier(table)), (emotion,)
+    ).fetchone()
+    vectors = np.frombuffer(blob, dtype=">f4").astype(np.float32).reshape(len(ids), EMBEDDING_DIM)
     return pl.DataFrame(
         {
             "id": pl.Series(ids, dtype=pl.Int64),
+            "emotion": pl.Series([emotion] * len(ids), dtype=pl.String),
             "filepath": pl.Series(paths, dtype=pl.String),
-            "emotion": pl.Series(labels, dtype=pl.String),
-            "vector": pl.Series(matrix, dtype=pl.Array(pl.Float32, EMBEDDING_DIM)),
+            "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, EMBEDDING_DIM)),
         }
     )
+
+
+def read_partitions(conn: psycopg.Connection, table: str, emotions: Optional[Sequence[str]]) -> pl.DataFrame:
+    """The rows of several emotions (None: every emotion in the table), one frame."""
+    if emotions is None:
+        statement = sql.SQL("SELECT DISTINCT emotion FROM {} ORDER BY 1").format(sql.Identifier(table))
+        emotions = [e for (e,) in conn.execute(statement)]
+    frames = [read_partition(conn, table, e) for e in emotions]
+    return pl.concat(frames) if frames else read_partition(conn, table, "")

@@ -15,7 +15,7 @@ from dagster import (
     asset,
 )
 
-from fer_platform.lake.export import read_partition
+from fer_platform.embeddings.store import read_partition
 from fer_platform.lake.resource import LakeResource
 from fer_platform.lake.store import open_location
 from fer_platform.lake.transfer import TransferReport, sync_prefix

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 from azure.storage.blob import BlobServiceClient
 
-from fer_platform.lake.export import read_partition
+from fer_platform.embeddings.store import read_partition
 from fer_platform.lake.store import Location, open_location
 from fer_platform.lake.transfer import sync_prefix
 from fer_platform.postgres.embedded import embedded_server
