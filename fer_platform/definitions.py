@@ -24,10 +24,10 @@ from fer_platform.lake.resource import LakeResource
 from fer_platform.partitions import emotion_partitions
 from fer_platform.postgres.resource import PostgresResource
 from fer_platform.raw_images.assets import build_raw_images
+from fer_platform.raw_images.resource import ImageFolderResource
 from fer_platform.replica.assets import build_azure_replica
 from fer_platform.replica.checks import build_replica_checks
 from fer_platform.replica.migration_job import initial_migration
-from fer_platform.raw_images.resource import ImageFolderResource
 from fer_platform.settings import FerSettings, load_settings
 
 EMBED_JOB = "embed_images"

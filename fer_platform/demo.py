@@ -51,7 +51,9 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
     job = defs.resolve_job_def(PIPELINE_JOB)
     emotions = job.partitions_def.get_partition_keys() if job.partitions_def else []
     if not emotions:
-        raise click.ClickException(f"no emotion folders under {settings.resolved_image_root / settings.split}")
+        raise click.ClickException(
+            f"no emotion folders under {settings.resolved_image_root / settings.split}"
+        )
     with DagsterInstance.get() as instance:
         for emotion in emotions:
             result = job.execute_in_process(partition_key=emotion, instance=instance, raise_on_error=False)

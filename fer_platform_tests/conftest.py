@@ -104,9 +104,20 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail(f"{binary} is missing: run bin/setup (it runs npm ci)")
     port = free_port()
     proc = subprocess.Popen(
-        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
-         str(tmp_path_factory.mktemp("azurite")), "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(binary),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--location",
+            str(tmp_path_factory.mktemp("azurite")),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -118,8 +129,10 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 proc.kill()
                 pytest.fail("Azurite did not start")
             time.sleep(0.2)
-    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-           f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    yield (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
     proc.terminate()
     proc.wait(10)
 
@@ -128,8 +141,11 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def azure_env(monkeypatch: pytest.MonkeyPatch, fer_env: dict[str, str], azurite: str) -> dict[str, str]:
     """fer_env with the source container and the lake on Azurite, in fresh containers."""
     suffix = uuid.uuid4().hex[:10]
-    env = {"AZURE_STORAGE_CONNECTION_STRING": azurite, "FER_SOURCE_URL": f"az://src-{suffix}",
-           "FER_LAKE_URL": f"az://lake-{suffix}/fer"}
+    env = {
+        "AZURE_STORAGE_CONNECTION_STRING": azurite,
+        "FER_SOURCE_URL": f"az://src-{suffix}",
+        "FER_LAKE_URL": f"az://lake-{suffix}/fer",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return fer_env | env

@@ -49,4 +49,3 @@ def table_rows(dsn: str, emotion: str | None = None) -> dict[str, tuple[int, str
             (emotion, emotion),
         ).fetchall()
     return {path: (row_id, digest, vec.to_numpy()) for path, row_id, digest, vec in rows}
-

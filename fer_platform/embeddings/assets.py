@@ -1,6 +1,5 @@
 """Stage 1b of the seed: the pgvector embeddings table, embedded incrementally per emotion."""
 
-
 import polars as pl
 from dagster import AssetExecutionContext, AssetsDefinition, Output, PartitionsDefinition, asset
 

@@ -1,6 +1,5 @@
 """Blocking asset checks on each partition of ``embeddings_table``."""
 
-
 import polars as pl
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetIn, PartitionsDefinition, asset_check
 from psycopg import sql

@@ -5,7 +5,6 @@
 the requested emotion partitions as a polars DataFrame.
 """
 
-
 import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field

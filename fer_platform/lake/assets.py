@@ -51,23 +51,44 @@ def timed_sync(context: AssetExecutionContext, **kwargs) -> tuple[TransferReport
 def build_lake_assets(partitions: PartitionsDefinition, table: str) -> list[AssetsDefinition]:
     """``source_images_blob``, ``lakehouse_images`` and ``lakehouse_embeddings`` over the emotion partitions."""
 
-    @asset(name="source_images_blob", partitions_def=partitions, group_name="lakehouse",
-           kinds={"azure", "blob"}, retry_policy=STORAGE_RETRY)
+    @asset(
+        name="source_images_blob",
+        partitions_def=partitions,
+        group_name="lakehouse",
+        kinds={"azure", "blob"},
+        retry_policy=STORAGE_RETRY,
+    )
     def source_images_blob(
-        context: AssetExecutionContext, raw_images: pl.DataFrame, images: ImageFolderResource, lake: LakeResource
+        context: AssetExecutionContext,
+        raw_images: pl.DataFrame,
+        images: ImageFolderResource,
+        lake: LakeResource,
     ) -> MaterializeResult:
         """The emotion's decodable images uploaded to the source container (FER_SOURCE_URL), hierarchy kept.
 
         Only missing or changed blobs are sent (size + content MD5); blobs of deleted files are removed.
         """
         scope = images.scope(context.partition_key)
-        usable = {p[len(scope):] for p in raw_images.filter(pl.col("error").is_null())["filepath"].to_list()}
-        report, seconds = timed_sync(context, src=open_location(str(images.root)), src_prefix=scope,
-                                     dst=lake.source(), dst_prefix=scope, concurrency=lake.concurrency, only=usable)
+        usable = {p[len(scope) :] for p in raw_images.filter(pl.col("error").is_null())["filepath"].to_list()}
+        report, seconds = timed_sync(
+            context,
+            src=open_location(str(images.root)),
+            src_prefix=scope,
+            dst=lake.source(),
+            dst_prefix=scope,
+            concurrency=lake.concurrency,
+            only=usable,
+        )
         return MaterializeResult(metadata=transfer_metadata(report, seconds, f"{lake.source_url}/{scope}"))
 
-    @asset(name="lakehouse_images", partitions_def=partitions, deps=["source_images_blob"], group_name="lakehouse",
-           kinds={"azure", "adls"}, retry_policy=STORAGE_RETRY)
+    @asset(
+        name="lakehouse_images",
+        partitions_def=partitions,
+        deps=["source_images_blob"],
+        group_name="lakehouse",
+        kinds={"azure", "adls"},
+        retry_policy=STORAGE_RETRY,
+    )
     def lakehouse_images(
         context: AssetExecutionContext, images: ImageFolderResource, lake: LakeResource
     ) -> MaterializeResult:
@@ -77,13 +98,26 @@ def build_lake_assets(partitions: PartitionsDefinition, table: str) -> list[Asse
         """
         scope = images.scope(context.partition_key)
         target = f"{lake.images_prefix}/{scope}"
-        report, seconds = timed_sync(context, src=lake.source(), src_prefix=scope, dst=lake.lake(),
-                                     dst_prefix=target, concurrency=lake.concurrency)
+        report, seconds = timed_sync(
+            context,
+            src=lake.source(),
+            src_prefix=scope,
+            dst=lake.lake(),
+            dst_prefix=target,
+            concurrency=lake.concurrency,
+        )
         return MaterializeResult(metadata=transfer_metadata(report, seconds, f"{lake.lake_url}/{target}"))
 
-    @asset(name="lakehouse_embeddings", partitions_def=partitions, deps=["azure_replica", "lakehouse_images"],
-           group_name="lakehouse", kinds={"parquet", "adls"}, io_manager_key="lake_io_manager",
-           metadata={"lake_prefix": EMBEDDINGS_PREFIX}, retry_policy=STORAGE_RETRY)
+    @asset(
+        name="lakehouse_embeddings",
+        partitions_def=partitions,
+        deps=["azure_replica", "lakehouse_images"],
+        group_name="lakehouse",
+        kinds={"parquet", "adls"},
+        io_manager_key="lake_io_manager",
+        metadata={"lake_prefix": EMBEDDINGS_PREFIX},
+        retry_policy=STORAGE_RETRY,
+    )
     def lakehouse_embeddings(
         context: AssetExecutionContext, replica: PostgresResource, lake: LakeResource
     ) -> Output[pl.DataFrame]:
@@ -95,7 +129,9 @@ def build_lake_assets(partitions: PartitionsDefinition, table: str) -> list[Asse
         start = time.perf_counter()
         with replica.connect(vector=False) as conn:
             frame = read_partition(conn, table, context.partition_key)
-        frame = frame.with_columns(pl.format("{}/{}", pl.lit(lake.images_prefix), pl.col("filepath")).alias("filepath"))
+        frame = frame.with_columns(
+            pl.format("{}/{}", pl.lit(lake.images_prefix), pl.col("filepath")).alias("filepath")
+        )
         return Output(frame, metadata={"rows": len(frame), "export_s": round(time.perf_counter() - start, 3)})
 
     return [source_images_blob, lakehouse_images, lakehouse_embeddings]

@@ -39,15 +39,21 @@ def integrity_result(parquet_paths: list[str], in_lake: set[str]) -> AssetCheckR
 def build_lake_checks(partitions: PartitionsDefinition, table: str) -> list[AssetChecksDefinition]:
     """Image count, Parquet row count, and path integrity, each blocking and per partition."""
 
-    @asset_check(asset="lakehouse_images", blocking=True, partitions_def=partitions,
-                 additional_ins={"raw_images": AssetIn("raw_images")})
+    @asset_check(
+        asset="lakehouse_images",
+        blocking=True,
+        partitions_def=partitions,
+        additional_ins={"raw_images": AssetIn("raw_images")},
+    )
     def lake_image_count_matches_raw(
         context, lake: LakeResource, images: ImageFolderResource, raw_images: pl.DataFrame
     ) -> AssetCheckResult:
         """Images in the lake for the emotion == decodable raw images."""
         expected = raw_images.filter(pl.col("error").is_null()).height
         found = len(lake_images(lake, images, context.partition_key))
-        return AssetCheckResult(passed=found == expected, metadata={"raw_images": expected, "lake_images": found})
+        return AssetCheckResult(
+            passed=found == expected, metadata={"raw_images": expected, "lake_images": found}
+        )
 
     @asset_check(asset="lakehouse_embeddings", blocking=True, partitions_def=partitions)
     def parquet_rows_match_replica(
@@ -56,8 +62,10 @@ def build_lake_checks(partitions: PartitionsDefinition, table: str) -> list[Asse
         """Parquet rows == replica rows for the emotion."""
         with replica.connect(vector=False) as conn:
             expected = partition_row_count(conn, table, context.partition_key)
-        return AssetCheckResult(passed=lakehouse_embeddings.height == expected,
-                                metadata={"replica_rows": expected, "parquet_rows": lakehouse_embeddings.height})
+        return AssetCheckResult(
+            passed=lakehouse_embeddings.height == expected,
+            metadata={"replica_rows": expected, "parquet_rows": lakehouse_embeddings.height},
+        )
 
     @asset_check(asset="lakehouse_embeddings", blocking=True, partitions_def=partitions)
     def lake_paths_integrity(

@@ -110,18 +110,25 @@ def azure_credentials(account: str | None) -> tuple[dict[str, Any], dict[str, An
         conn = env["AZURE_STORAGE_CONNECTION_STRING"]
         return {"connection_string": conn}, {"conn_str": conn}
     if not account:
-        raise ValueError("az:// URLs need AZURE_STORAGE_CONNECTION_STRING (or use abfss://container@account...)")
+        raise ValueError(
+            "az:// URLs need AZURE_STORAGE_CONNECTION_STRING (or use abfss://container@account...)"
+        )
     url = f"https://{account}.blob.core.windows.net"
     if env.get("AZURE_STORAGE_ACCOUNT_KEY"):
         key = env["AZURE_STORAGE_ACCOUNT_KEY"]
-        return ({"account_name": account, "account_key": key},
-                {"account_url": url, "credential": {"account_name": account, "account_key": key}})
+        return (
+            {"account_name": account, "account_key": key},
+            {"account_url": url, "credential": {"account_name": account, "account_key": key}},
+        )
     if env.get("AZURE_STORAGE_SAS_TOKEN"):
         sas = env["AZURE_STORAGE_SAS_TOKEN"]
         return {"account_name": account, "sas_token": sas}, {"account_url": url, "credential": sas}
     from azure.identity import DefaultAzureCredential
 
-    return {"account_name": account, "anon": False}, {"account_url": url, "credential": DefaultAzureCredential()}
+    return {"account_name": account, "anon": False}, {
+        "account_url": url,
+        "credential": DefaultAzureCredential(),
+    }
 
 
 def azure_location(url: str, account: str | None, root: str) -> Location:

@@ -63,7 +63,9 @@ def copy_objects(
     done = 0
     for group in chunks(list(src_names), concurrency * 4):
         if not dst.is_local and src.fs is dst.fs:
-            dst.fs.copy([src.path(n) for n in group], [dst.path(rename(n)) for n in group], batch_size=concurrency)
+            dst.fs.copy(
+                [src.path(n) for n in group], [dst.path(rename(n)) for n in group], batch_size=concurrency
+            )
         else:
             data = src.fs.cat([src.path(n) for n in group], batch_size=concurrency)
             put_objects(dst, {rename(n): data[src.path(n)] for n in group}, concurrency)
@@ -92,10 +94,20 @@ def sync_prefix(
         source = {n: v for n, v in source.items() if n in only}
     target = {n[len(dst_prefix) :]: v for n, v in dst.listing(dst_prefix).items()}
     stale = needs_transfer(source, target)
-    copy_objects(src, [src_prefix + n for n in stale], dst, lambda n: dst_prefix + n[len(src_prefix) :],
-                 concurrency, progress)
+    copy_objects(
+        src,
+        [src_prefix + n for n in stale],
+        dst,
+        lambda n: dst_prefix + n[len(src_prefix) :],
+        concurrency,
+        progress,
+    )
     vanished = sorted(set(target) - set(source))
     if vanished:
         dst.fs.rm([dst.path(dst_prefix + n) for n in vanished])
-    return TransferReport(sent=stale, deleted=vanished, unchanged=len(source) - len(stale),
-                          bytes_sent=sum(source[n][0] for n in stale))
+    return TransferReport(
+        sent=stale,
+        deleted=vanished,
+        unchanged=len(source) - len(stale),
+        bytes_sent=sum(source[n][0] for n in stale),
+    )

@@ -24,4 +24,3 @@ def embedded_server(pgdata: Path) -> PostgresServer:
 def embedded_dsn(pgdata: Path) -> str:
     """libpq URI of the embedded server, starting it if needed."""
     return embedded_server(pgdata).get_uri()
-

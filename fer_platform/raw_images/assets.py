@@ -1,8 +1,14 @@
 """Stage 1 of the seed: the raw images, one manifest per emotion folder."""
 
-
 import polars as pl
-from dagster import AssetExecutionContext, AssetsDefinition, MetadataValue, Output, PartitionsDefinition, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    asset,
+)
 
 from fer_platform.metadata import failures_table
 from fer_platform.raw_images.resource import ImageFolderResource

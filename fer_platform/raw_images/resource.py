@@ -1,6 +1,5 @@
 """The image folder resource: where ``<split>/<emotion>/`` folders are read from."""
 
-
 from pathlib import Path
 
 import polars as pl

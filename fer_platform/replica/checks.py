@@ -13,15 +13,21 @@ def both_sides(postgres: PostgresResource, replica: PostgresResource, table: str
 
 
 def comparison(source: PartitionChecksum, replica: PartitionChecksum) -> dict:
-    return {"source_rows": source.rows, "replica_rows": replica.rows,
-            "source_checksum": source.checksum, "replica_checksum": replica.checksum}
+    return {
+        "source_rows": source.rows,
+        "replica_rows": replica.rows,
+        "source_checksum": source.checksum,
+        "replica_checksum": replica.checksum,
+    }
 
 
 def build_replica_checks(partitions: PartitionsDefinition, table: str) -> list[AssetChecksDefinition]:
     """Row count and content checksum, per partition."""
 
     @asset_check(asset="azure_replica", blocking=True, partitions_def=partitions)
-    def replica_rows_match_source(context, postgres: PostgresResource, replica: PostgresResource) -> AssetCheckResult:
+    def replica_rows_match_source(
+        context, postgres: PostgresResource, replica: PostgresResource
+    ) -> AssetCheckResult:
         """Replica row count == source row count for the emotion."""
         source, target = both_sides(postgres, replica, table, context.partition_key)
         return AssetCheckResult(passed=source.rows == target.rows, metadata=comparison(source, target))

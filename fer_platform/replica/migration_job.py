@@ -15,8 +15,12 @@ class MigrationConfig(Config):
 
 
 @op(retry_policy=None)
-def pg_dump_restore(context: OpExecutionContext, config: MigrationConfig, postgres: PostgresResource,
-                    replica: PostgresResource) -> None:
+def pg_dump_restore(
+    context: OpExecutionContext,
+    config: MigrationConfig,
+    postgres: PostgresResource,
+    replica: PostgresResource,
+) -> None:
     """pg_dump the source table and pg_restore it into the replica, with the real client tools."""
     result = migrate(postgres.conninfo(), replica.conninfo(), config.table, config.jobs or None)
     context.log.info(

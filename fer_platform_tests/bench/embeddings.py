@@ -96,8 +96,10 @@ def write_rates(dsn: str, copy_rows: int, insert_rows: int) -> tuple[float, floa
     cur = conn2.cursor()
     start = time.perf_counter()
     for i in range(insert_rows):
-        cur.execute("INSERT INTO seed_fer (filepath, emotion, vector) VALUES (%s, %s, %s)",
-                    (f"row/{i}.png", "w", vectors[i].tolist()))
+        cur.execute(
+            "INSERT INTO seed_fer (filepath, emotion, vector) VALUES (%s, %s, %s)",
+            (f"row/{i}.png", "w", vectors[i].tolist()),
+        )
     conn2.commit()
     insert_s = time.perf_counter() - start
     conn2.close()
@@ -134,14 +136,21 @@ def run(args: argparse.Namespace, work: Path) -> None:
     root = work / "images"
     write_sample_dataset(root, per_class=args.images // 7, test_per_class=0)
     images = ImageFolderResource(image_root=str(root), split="train")
-    embedder = ResNetEmbedder(weights=args.weights, device="cpu", batch_size=args.batch_size,
-                              num_workers=args.workers, precision=args.precision)
+    embedder = ResNetEmbedder(
+        weights=args.weights,
+        device="cpu",
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        precision=args.precision,
+    )
     server = embedded_server(work / "pgdata")
     dsn = server.get_uri()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        conn.execute("CREATE TABLE seed_fer (id bigserial PRIMARY KEY, filepath varchar(255) NOT NULL, "
-                     "emotion varchar(50) NOT NULL, vector vector(512))")
+        conn.execute(
+            "CREATE TABLE seed_fer (id bigserial PRIMARY KEY, filepath varchar(255) NOT NULL, "
+            "emotion varchar(50) NOT NULL, vector vector(512))"
+        )
     paths = sorted((root / "train").rglob("*.png"))
     n = len(paths)
     bare_forward(paths[: args.batch_size], embedder)  # warm-up: weights built, kernels chosen
@@ -155,16 +164,22 @@ def run(args: argparse.Namespace, work: Path) -> None:
     new_count, incr_s = asset_code_path(images, embedder, dsn)
 
     e2e, bare, seed = embedded / full_s, n / bare_s, args.seed_images / seed_s
-    print(f"images={n} batch={args.batch_size} workers={args.workers} threads={torch.get_num_threads()} "
-          f"weights={args.weights} precision={args.precision}")
+    print(
+        f"images={n} batch={args.batch_size} workers={args.workers} threads={torch.get_num_threads()} "
+        f"weights={args.weights} precision={args.precision}"
+    )
     print("| measure | value |\n|---|---|")
     print(f"| (1) asset code path, embed + load | {e2e:.1f} img/s ({embedded} in {full_s:.1f} s) |")
     print(f"| (2) bare model forward, same batches (<= {args.batch_size}) | {bare:.1f} img/s |")
-    print(f"| (3) seed recipe, 1 image at a time + INSERT per row | {seed:.1f} img/s ({args.seed_images} images) |")
+    print(
+        f"| (3) seed recipe, 1 image at a time + INSERT per row | {seed:.1f} img/s ({args.seed_images} images) |"
+    )
     print(f"| (4) IO manager write, COPY BINARY | {copy_rate:,.0f} rows/s |")
     print(f"| (4) row-by-row INSERT (seed, psycopg2) | {insert_rate:,.0f} rows/s |")
     print(f"| re-run, nothing changed | {unchanged_s:.2f} s ({unchanged_count} embedded) |")
     print(f"| re-run, {added} new files (1%) | {incr_s:.2f} s ({new_count} embedded) |")
-    print(f"\nratios: (1)/(2) = {e2e / bare:.2f} (target >= 0.9); (1)/(3) = {e2e / seed:.1f}x (target >= 5); "
-          f"(4) COPY/INSERT = {copy_rate / insert_rate:.1f}x (target >= 10); "
-          f"1% new / full = {incr_s / full_s:.1%} (target < 5%)")
+    print(
+        f"\nratios: (1)/(2) = {e2e / bare:.2f} (target >= 0.9); (1)/(3) = {e2e / seed:.1f}x (target >= 5); "
+        f"(4) COPY/INSERT = {copy_rate / insert_rate:.1f}x (target >= 10); "
+        f"1% new / full = {incr_s / full_s:.1%} (target < 5%)"
+    )

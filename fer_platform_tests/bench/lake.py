@@ -35,17 +35,31 @@ def start_azurite(work: Path, in_memory: bool) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     storage = ["--inMemoryPersistence"] if in_memory else ["--location", str(work)]
-    proc = subprocess.Popen([str(REPO / "node_modules/.bin/azurite-blob"), "--blobHost", "127.0.0.1", "--blobPort",
-                             str(port), *storage, "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(REPO / "node_modules/.bin/azurite-blob"),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            *storage,
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
         except OSError:
             time.sleep(0.2)
-    return proc, (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
-                  f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    return proc, (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
 
 
 def sequential_upload(conn_str: str, root: Path, files: list[Path]) -> float:
@@ -62,8 +76,11 @@ def concurrent_upload(local: Location, remote: Location, concurrency: int) -> tu
     start, sent = time.perf_counter(), 0
     for emotion in FER2013_EMOTIONS:
         scope = f"train/{emotion}/"
-        sent += len(sync_prefix(src=local, src_prefix=scope, dst=remote, dst_prefix=scope,
-                                concurrency=concurrency).sent)
+        sent += len(
+            sync_prefix(
+                src=local, src_prefix=scope, dst=remote, dst_prefix=scope, concurrency=concurrency
+            ).sent
+        )
     return sent, time.perf_counter() - start
 
 
@@ -71,8 +88,15 @@ def lake_copy(source: Location, lake: Location, concurrency: int) -> tuple[int, 
     start, sent = time.perf_counter(), 0
     for emotion in FER2013_EMOTIONS:
         scope = f"train/{emotion}/"
-        sent += len(sync_prefix(src=source, src_prefix=scope, dst=lake, dst_prefix=f"raw/images/fer2013/{scope}",
-                                concurrency=concurrency).sent)
+        sent += len(
+            sync_prefix(
+                src=source,
+                src_prefix=scope,
+                dst=lake,
+                dst_prefix=f"raw/images/fer2013/{scope}",
+                concurrency=concurrency,
+            ).sent
+        )
     return sent, time.perf_counter() - start
 
 
@@ -103,7 +127,7 @@ def main(argv: list[str]) -> None:
         root = work / "images"
         write_sample_dataset(root, per_class=args.images // 7 + 1, test_per_class=0)
         files = sorted((root / "train").rglob("*.png"))[: args.images]
-        for extra in sorted((root / "train").rglob("*.png"))[args.images:]:
+        for extra in sorted((root / "train").rglob("*.png"))[args.images :]:
             extra.unlink()
         size = sum(p.stat().st_size for p in files) / len(files)
         seq_proc, seq_conn = start_azurite(work / "az_seq", args.in_memory)
@@ -122,16 +146,26 @@ def main(argv: list[str]) -> None:
             proc.terminate()
         shutil.rmtree(work, ignore_errors=True)
     seq_rate, up_rate = len(sample) / seq_s, sent / up_s
-    print(f"images={len(files)} (~{size:,.0f} bytes each), Azurite 3.35.0 "
-          f"{'in memory' if args.in_memory else 'on disk'}, concurrency={args.concurrency}")
+    print(
+        f"images={len(files)} (~{size:,.0f} bytes each), Azurite 3.35.0 "
+        f"{'in memory' if args.in_memory else 'on disk'}, concurrency={args.concurrency}"
+    )
     print("| measure | value |\n|---|---|")
-    print(f"| sequential upload, one blob at a time ({len(sample)} files, fresh Azurite) | {seq_rate:,.1f} files/s |")
-    print(f"| source_images_blob code: concurrent upload of {sent} files (fresh Azurite) | {up_rate:,.1f} files/s "
-          f"({up_s:.1f} s) |")
-    print(f"| lakehouse_images code: server-side copy of {copied} files into the lake | {copied / copy_s:,.1f} files/s "
-          f"({copy_s:.1f} s) |")
+    print(
+        f"| sequential upload, one blob at a time ({len(sample)} files, fresh Azurite) | {seq_rate:,.1f} files/s |"
+    )
+    print(
+        f"| source_images_blob code: concurrent upload of {sent} files (fresh Azurite) | {up_rate:,.1f} files/s "
+        f"({up_s:.1f} s) |"
+    )
+    print(
+        f"| lakehouse_images code: server-side copy of {copied} files into the lake | {copied / copy_s:,.1f} files/s "
+        f"({copy_s:.1f} s) |"
+    )
     print(f"| re-run of the upload, nothing changed | {again_s:.1f} s |")
     print(f"| Parquet export of {args.images} rows: replica -> polars | {read_s:.2f} s |")
     print(f"| Parquet export incl. zstd writes to the lake (Azurite) | {export_s:.2f} s |")
-    print(f"\nratio: concurrent / sequential upload = {up_rate / seq_rate:.1f}x (target >= 10x); "
-          f"seed ADF: 55 s images, 27 s embeddings")
+    print(
+        f"\nratio: concurrent / sequential upload = {up_rate / seq_rate:.1f}x (target >= 10x); "
+        f"seed ADF: 55 s images, 27 s embeddings"
+    )

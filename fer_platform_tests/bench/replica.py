@@ -61,12 +61,16 @@ def time_seed_dump_restore(source: str, replica: str, work: Path) -> tuple[float
     bin_dir = find_tools(18)
     dump = work / "fer_vct_backup.dump"
     start = time.perf_counter()
-    subprocess.run([str(bin_dir / "pg_dump"), "-Fc", f"--table={TABLE}", f"--file={dump}", f"--dbname={source}"],
-                   check=True)
+    subprocess.run(
+        [str(bin_dir / "pg_dump"), "-Fc", f"--table={TABLE}", f"--file={dump}", f"--dbname={source}"],
+        check=True,
+    )
     dump_s = time.perf_counter() - start
     start = time.perf_counter()
-    subprocess.run([str(bin_dir / "pg_restore"), "--no-owner", "--no-privileges", f"--dbname={replica}", str(dump)],
-                   check=True)
+    subprocess.run(
+        [str(bin_dir / "pg_restore"), "--no-owner", "--no-privileges", f"--dbname={replica}", str(dump)],
+        check=True,
+    )
     return dump_s, time.perf_counter() - start
 
 
@@ -93,10 +97,16 @@ def main(argv: list[str]) -> None:
     seed_s = dump_s + restore_s
     print(f"rows={args.rows} (7 partitions), two embedded PostgreSQL 18.4 + pgvector 0.8.5 servers")
     print("| path | seconds | rows/s |\n|---|---|---|")
-    print(f"| partition sync, all 7 partitions into an empty replica | {sync_s:.2f} | {args.rows / sync_s:,.0f} |")
+    print(
+        f"| partition sync, all 7 partitions into an empty replica | {sync_s:.2f} | {args.rows / sync_s:,.0f} |"
+    )
     print(f"| partition sync again, nothing changed (checksums only) | {noop_s:.2f} | - |")
-    print(f"| seed: pg_dump -Fc ({dump_s:.2f} s) + pg_restore ({restore_s:.2f} s) | {seed_s:.2f} | "
-          f"{args.rows / seed_s:,.0f} |")
-    print(f"| migration job: pg_dump -Fd -Z0 -j ({ours.dump_s:.2f} s) + pg_restore -j ({ours.restore_s:.2f} s) | "
-          f"{ours.dump_s + ours.restore_s:.2f} | {args.rows / (ours.dump_s + ours.restore_s):,.0f} |")
+    print(
+        f"| seed: pg_dump -Fc ({dump_s:.2f} s) + pg_restore ({restore_s:.2f} s) | {seed_s:.2f} | "
+        f"{args.rows / seed_s:,.0f} |"
+    )
+    print(
+        f"| migration job: pg_dump -Fd -Z0 -j ({ours.dump_s:.2f} s) + pg_restore -j ({ours.restore_s:.2f} s) | "
+        f"{ours.dump_s + ours.restore_s:.2f} | {args.rows / (ours.dump_s + ours.restore_s):,.0f} |"
+    )
     print(f"\nratio: sync vs seed dump/restore = {seed_s / sync_s:.1f}x (target >= 10x)")

@@ -38,7 +38,13 @@ def test_incremental_add_change_delete(fer_env, image_root):
     (folder / "im2.png").unlink()
     result = run_partition("happy")
     meta = embeddings_metadata(result)
-    assert (meta["new"], meta["changed"], meta["removed"], meta["unchanged"], meta["embedded"]) == (3, 1, 1, 2, 4)
+    assert (meta["new"], meta["changed"], meta["removed"], meta["unchanged"], meta["embedded"]) == (
+        3,
+        1,
+        1,
+        2,
+        4,
+    )
     after = table_rows(fer_env["FER_PG_DSN"], "happy")
     assert set(after) == {f"train/happy/{n}.png" for n in ("im0", "im1", "im3", "new0", "new1", "new2")}
     assert after["train/happy/im0.png"][0] == before["train/happy/im0.png"][0]  # untouched row kept its id
@@ -90,7 +96,9 @@ def test_emotion_folder_with_sql_metacharacters(fer_env, image_root):
     evil = "a'; DROP TABLE imagenes_fer; --"
     (image_root / "train" / evil).mkdir()
     for i in range(2):
-        (image_root / "train" / evil / f"x{i}.png").write_bytes((image_root / "train" / "sad" / "im0.png").read_bytes())
+        (image_root / "train" / evil / f"x{i}.png").write_bytes(
+            (image_root / "train" / "sad" / "im0.png").read_bytes()
+        )
     result = run_partition(evil)
     assert result.success and check_results(result) == ALL_CHECKS
     assert len(table_rows(fer_env["FER_PG_DSN"], evil)) == 2
@@ -116,14 +124,18 @@ def test_test_split_is_separate_from_train(fer_env, image_root, monkeypatch):
 def test_checks_catch_tampering(fer_env):
     run_partition("angry")
     with psycopg.connect(fer_env["FER_PG_DSN"], autocommit=True) as conn:
-        conn.execute("UPDATE imagenes_fer SET vector = array_fill(0, ARRAY[512])::vector "
-                     "WHERE filepath = 'train/angry/im0.png'")
+        conn.execute(
+            "UPDATE imagenes_fer SET vector = array_fill(0, ARRAY[512])::vector "
+            "WHERE filepath = 'train/angry/im0.png'"
+        )
         # Someone replaced the unique index by a plain one of the same name.
         conn.execute("DROP INDEX imagenes_fer_filepath_key")
         conn.execute("CREATE INDEX imagenes_fer_filepath_key ON imagenes_fer (filepath)")
-        conn.execute("INSERT INTO imagenes_fer (filepath, emotion, vector, content_sha256, model_id) "
-                     "SELECT filepath, emotion, vector, content_sha256, model_id FROM imagenes_fer "
-                     "WHERE filepath = 'train/angry/im1.png'")
+        conn.execute(
+            "INSERT INTO imagenes_fer (filepath, emotion, vector, content_sha256, model_id) "
+            "SELECT filepath, emotion, vector, content_sha256, model_id FROM imagenes_fer "
+            "WHERE filepath = 'train/angry/im1.png'"
+        )
     checks = check_results(run_partition("angry"))
     assert checks["vectors_valid"] is False and checks["filepaths_unique"] is False
 

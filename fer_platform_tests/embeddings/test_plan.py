@@ -8,20 +8,44 @@ MODEL = "resnet18/m1"
 
 def manifest(*rows):
     return pl.DataFrame(
-        [{"filepath": p, "emotion": "happy", "size_bytes": 1, "sha256": h, "width": 48, "height": 48, "error": e}
-         for p, h, e in rows],
+        [
+            {
+                "filepath": p,
+                "emotion": "happy",
+                "size_bytes": 1,
+                "sha256": h,
+                "width": 48,
+                "height": 48,
+                "error": e,
+            }
+            for p, h, e in rows
+        ],
         schema=MANIFEST_SCHEMA,
     )
 
 
 def stored(*rows):
-    return pl.DataFrame(rows, schema={"filepath": pl.String, "sha256": pl.String, "model_id": pl.String}, orient="row")
+    return pl.DataFrame(
+        rows, schema={"filepath": pl.String, "sha256": pl.String, "model_id": pl.String}, orient="row"
+    )
 
 
 def test_sorts_files_by_what_must_happen():
     plan = plan_partition(
-        manifest(("a", "h1", None), ("b", "h2", None), ("c", "NEW", None), ("d", "h4", None), ("e", "h5", "corrupt")),
-        stored(("a", "h1", MODEL), ("b", "h2", "old-model"), ("c", "h3", MODEL), ("e", "h5", MODEL), ("gone", "h", MODEL)),
+        manifest(
+            ("a", "h1", None),
+            ("b", "h2", None),
+            ("c", "NEW", None),
+            ("d", "h4", None),
+            ("e", "h5", "corrupt"),
+        ),
+        stored(
+            ("a", "h1", MODEL),
+            ("b", "h2", "old-model"),
+            ("c", "h3", MODEL),
+            ("e", "h5", MODEL),
+            ("gone", "h", MODEL),
+        ),
         MODEL,
     )
     assert plan.unchanged == ["a"]

@@ -31,10 +31,12 @@ def conn(pg_dsn):
 
 def test_creates_extension_table_and_is_rerunnable(conn):
     ensure_table(conn, TABLE)
-    cols = dict(conn.execute(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = 'imagenes_fer'::regclass AND attnum > 0"
-    ).fetchall())
+    cols = dict(
+        conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'imagenes_fer'::regclass AND attnum > 0"
+        ).fetchall()
+    )
     assert cols["vector"] == "vector(512)" and cols["filepath"] == "character varying(255)"
     assert cols["emotion"] == "character varying(50)" and {"content_sha256", "model_id"} <= set(cols)
 
@@ -42,20 +44,29 @@ def test_creates_extension_table_and_is_rerunnable(conn):
 def test_other_dimension_is_refused_and_left_alone(pg_dsn):
     with psycopg.connect(pg_dsn, autocommit=True) as c:
         c.execute("CREATE EXTENSION vector")
-        c.execute("CREATE TABLE imagenes_fer (id bigserial primary key, filepath text, emotion text, vector vector(256))")
+        c.execute(
+            "CREATE TABLE imagenes_fer (id bigserial primary key, filepath text, emotion text, vector vector(256))"
+        )
         c.execute("INSERT INTO imagenes_fer (filepath, emotion) VALUES ('x', 'happy')")
         with pytest.raises(SchemaMismatchError, match=r"vector\(256\).*vector\(512\)"):
             ensure_table(c, TABLE)
-        assert c.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
-                         "'imagenes_fer'::regclass AND attname = 'vector'").fetchone()[0] == "vector(256)"
+        assert (
+            c.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                "'imagenes_fer'::regclass AND attname = 'vector'"
+            ).fetchone()[0]
+            == "vector(256)"
+        )
         assert c.execute("SELECT count(*) FROM imagenes_fer").fetchone()[0] == 1
 
 
 def test_seed_table_is_upgraded_in_place(pg_dsn):
     with psycopg.connect(pg_dsn, autocommit=True) as c:
         c.execute("CREATE EXTENSION vector")
-        c.execute("CREATE TABLE imagenes_fer (id bigserial PRIMARY KEY, filepath VARCHAR(255) NOT NULL, "
-                  "emotion VARCHAR(50) NOT NULL, vector VECTOR(512))")
+        c.execute(
+            "CREATE TABLE imagenes_fer (id bigserial PRIMARY KEY, filepath VARCHAR(255) NOT NULL, "
+            "emotion VARCHAR(50) NOT NULL, vector VECTOR(512))"
+        )
         c.execute("INSERT INTO imagenes_fer (filepath, emotion) VALUES ('happy/im0.png', 'happy')")
         ensure_table(c, TABLE)
         assert stored_fingerprints(c, TABLE, "happy", "").to_dicts() == [
@@ -82,8 +93,14 @@ def test_failure_mid_copy_keeps_previous_rows(conn):
             yield next(rows)
             raise RuntimeError("disk on fire")
 
-    bad = Exploding("happy", "m2", [f"train/happy/{i}.png" for i in range(5)], ["b" * 64] * 5,
-                    np.ones((5, 512), np.float32), ["train/happy/0.png"])
+    bad = Exploding(
+        "happy",
+        "m2",
+        [f"train/happy/{i}.png" for i in range(5)],
+        ["b" * 64] * 5,
+        np.ones((5, 512), np.float32),
+        ["train/happy/0.png"],
+    )
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_delta(conn, TABLE, bad)
     after = read_partitions(conn, TABLE, ["happy"])

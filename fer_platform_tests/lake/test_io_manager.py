@@ -3,7 +3,13 @@
 import numpy as np
 import polars as pl
 import pytest
-from dagster import AssetKey, PartitionKeyRange, StaticPartitionsDefinition, build_input_context, build_output_context
+from dagster import (
+    AssetKey,
+    PartitionKeyRange,
+    StaticPartitionsDefinition,
+    build_input_context,
+    build_output_context,
+)
 
 from fer_platform.lake.io_manager import LakeParquetIOManager
 from fer_platform.lake.resource import LakeResource
@@ -13,9 +19,14 @@ PARTITIONS = StaticPartitionsDefinition(["happy", "sad"])
 
 def frame(emotion: str, n: int) -> pl.DataFrame:
     vectors = np.random.default_rng(n).random((n, 512), dtype=np.float32)
-    return pl.DataFrame({"id": list(range(n)), "emotion": [emotion] * n,
-                         "filepath": [f"raw/images/fer2013/train/{emotion}/{i}.png" for i in range(n)],
-                         "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, 512))})
+    return pl.DataFrame(
+        {
+            "id": list(range(n)),
+            "emotion": [emotion] * n,
+            "filepath": [f"raw/images/fer2013/train/{emotion}/{i}.png" for i in range(n)],
+            "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, 512)),
+        }
+    )
 
 
 @pytest.fixture(params=["local", "azurite"])
@@ -31,15 +42,23 @@ def test_roundtrip_one_and_many_partitions(lake_url):
     metadata = {"lake_prefix": "raw/embeddings/fer2013"}
     written = {"happy": frame("happy", 3), "sad": frame("sad", 2)}
     for key, df in written.items():
-        context = build_output_context(asset_key=AssetKey("lakehouse_embeddings"), partition_key=key,
-                                       definition_metadata=metadata)
+        context = build_output_context(
+            asset_key=AssetKey("lakehouse_embeddings"), partition_key=key, definition_metadata=metadata
+        )
         manager.handle_output(context, df)
     location = manager.lake.lake()
     assert location.fs.exists(location.path("raw/embeddings/fer2013/emotion=sad/part-0.parquet"))
     upstream = build_output_context(asset_key=AssetKey("lakehouse_embeddings"), definition_metadata=metadata)
-    both = manager.load_input(build_input_context(
-        asset_key=AssetKey("lakehouse_embeddings"), upstream_output=upstream, asset_partitions_def=PARTITIONS,
-        asset_partition_key_range=PartitionKeyRange("happy", "sad")))
+    both = manager.load_input(
+        build_input_context(
+            asset_key=AssetKey("lakehouse_embeddings"),
+            upstream_output=upstream,
+            asset_partitions_def=PARTITIONS,
+            asset_partition_key_range=PartitionKeyRange("happy", "sad"),
+        )
+    )
     assert both.height == 5 and both.schema["vector"] == pl.Array(pl.Float32, 512)
-    assert both.filter(pl.col("emotion") == "sad")["vector"].to_numpy().tolist() == \
-        written["sad"]["vector"].to_numpy().tolist()
+    assert (
+        both.filter(pl.col("emotion") == "sad")["vector"].to_numpy().tolist()
+        == written["sad"]["vector"].to_numpy().tolist()
+    )

@@ -35,13 +35,21 @@ def test_mirror_is_incremental_and_keeps_awkward_names(tmp_path):
 def test_unreachable_store_fails_clearly_after_retries(tmp_path, monkeypatch):
     (tmp_path / "src" / "train" / "happy").mkdir(parents=True)
     (tmp_path / "src" / "train" / "happy" / "a.png").write_bytes(b"x")
-    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
-                       "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-                       "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;")
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;",
+    )
     start = time.monotonic()
-    with pytest.raises(StorageUnavailableError, match="cannot reach Azure storage for 'az://down/x' after retries"):
-        sync_prefix(src=open_location(str(tmp_path / "src")), src_prefix="train/happy/",
-                    dst=open_location("az://down/x"), dst_prefix="train/happy/")
+    with pytest.raises(
+        StorageUnavailableError, match="cannot reach Azure storage for 'az://down/x' after retries"
+    ):
+        sync_prefix(
+            src=open_location(str(tmp_path / "src")),
+            src_prefix="train/happy/",
+            dst=open_location("az://down/x"),
+            dst_prefix="train/happy/",
+        )
     assert time.monotonic() - start < 60
 
 
@@ -50,8 +58,12 @@ def test_missing_source_is_an_error_not_a_mass_delete(tmp_path):
     dst.mkdir(parents=True)
     (dst / "keep.png").write_bytes(b"x")
     with pytest.raises(StorageUnavailableError, match="does not exist"):
-        sync_prefix(src=open_location(str(tmp_path / "nope")), src_prefix="train/happy/",
-                    dst=open_location(str(tmp_path / "dst")), dst_prefix="train/happy/")
+        sync_prefix(
+            src=open_location(str(tmp_path / "nope")),
+            src_prefix="train/happy/",
+            dst=open_location(str(tmp_path / "dst")),
+            dst_prefix="train/happy/",
+        )
     assert (dst / "keep.png").exists()
 
 

@@ -28,12 +28,20 @@ def write_bad_files(folder: Path) -> dict[str, str]:
     (folder / "truncated.png").write_bytes(good[: len(good) // 2])
     (folder / "notes.png").write_text("this is not an image")
     middle = len(good) // 2
-    (folder / "corrupt.png").write_bytes(good[:middle] + bytes(b ^ 0xFF for b in good[middle : middle + 64]) + good[middle + 64 :])
+    (folder / "corrupt.png").write_bytes(
+        good[:middle] + bytes(b ^ 0xFF for b in good[middle : middle + 64]) + good[middle + 64 :]
+    )
     bomb = Image.new("1", (20000, 20000))  # 400 Mpx of zeros: a few KB as PNG
     bomb.save(folder / "bomb.png")
     Image.new("1", (5000, 5000)).save(folder / "huge.png")  # below PIL's limit, above ours
-    return {"empty.png": "empty", "truncated.png": "truncated", "notes.png": "not an image",
-            "corrupt.png": "corrupt", "bomb.png": "bomb", "huge.png": "too large"}
+    return {
+        "empty.png": "empty",
+        "truncated.png": "truncated",
+        "notes.png": "not an image",
+        "corrupt.png": "corrupt",
+        "bomb.png": "bomb",
+        "huge.png": "too large",
+    }
 
 
 def write_unusual_good_files(folder: Path) -> list[str]:
@@ -44,8 +52,15 @@ def write_unusual_good_files(folder: Path) -> list[str]:
     rgba = face.convert("RGBA")
     rgba.putalpha(128)
     rgba.save(folder / "rgba'quote.png")
-    face.convert("P").save(folder / "palette\"dq.png")
+    face.convert("P").save(folder / 'palette"dq.png')
     Image.fromarray(np.asarray(face, dtype=np.uint16) * 257).save(folder / "sixteen_bit.png")
     face.save(folder / "ünïcødé 表情.png")
     face.save(folder / "jpeg face.jpg", quality=95)
-    return ["rgb face.png", "rgba'quote.png", 'palette"dq.png', "sixteen_bit.png", "ünïcødé 表情.png", "jpeg face.jpg"]
+    return [
+        "rgb face.png",
+        "rgba'quote.png",
+        'palette"dq.png',
+        "sixteen_bit.png",
+        "ünïcødé 表情.png",
+        "jpeg face.jpg",
+    ]

@@ -67,8 +67,10 @@ def test_failure_mid_sync_keeps_the_replica_rows(fer_env):
 def test_checksum_check_catches_one_altered_vector(fer_env):
     sync("sad")
     with psycopg.connect(fer_env["FER_REPLICA_DSN"], autocommit=True) as conn:
-        conn.execute("UPDATE imagenes_fer SET vector = array_fill(0.5, ARRAY[512])::vector "
-                     "WHERE filepath = 'train/sad/im2.png'")
+        conn.execute(
+            "UPDATE imagenes_fer SET vector = array_fill(0.5, ARRAY[512])::vector "
+            "WHERE filepath = 'train/sad/im2.png'"
+        )
     postgres = PostgresResource(dsn=fer_env["FER_PG_DSN"], embedded_pgdata="unused")
     replica = PostgresResource(dsn=fer_env["FER_REPLICA_DSN"], embedded_pgdata="unused")
     rows_check, content_check = build_replica_checks(StaticPartitionsDefinition(["sad"]), "imagenes_fer")
@@ -81,7 +83,9 @@ def test_checksum_is_order_independent_and_content_sensitive(fer_env):
     sync("happy")
     with psycopg.connect(fer_env["FER_PG_DSN"]) as conn:
         base = partition_checksum(conn, "imagenes_fer", "happy")
-        conn.execute("UPDATE imagenes_fer SET filepath = filepath || 'x' WHERE filepath = 'train/happy/im0.png'")
+        conn.execute(
+            "UPDATE imagenes_fer SET filepath = filepath || 'x' WHERE filepath = 'train/happy/im0.png'"
+        )
         assert partition_checksum(conn, "imagenes_fer", "happy") != base
         conn.rollback()
         conn.execute("CLUSTER imagenes_fer USING imagenes_fer_emotion_idx")
@@ -101,8 +105,9 @@ def test_unreachable_replica_fails_clearly_after_retries(fer_env, monkeypatch):
 
 
 def test_unreachable_error_never_shows_the_password():
-    resource = PostgresResource(dsn="postgresql://u:hunter2@127.0.0.1:1/db", embedded_pgdata="unused",
-                                connect_timeout_s=2)
+    resource = PostgresResource(
+        dsn="postgresql://u:hunter2@127.0.0.1:1/db", embedded_pgdata="unused", connect_timeout_s=2
+    )
     with pytest.raises(DatabaseUnreachableError) as err:
         with resource.connect():
             pass
