@@ -62,15 +62,19 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
                 raise click.ClickException(f"the run for {emotion!r} failed; see the Dagster UI for its logs")
     click.echo(
         f"\nimages:    {settings.resolved_image_root}\n"
-        f"database:  {'FER_PG_DSN' if settings.pg_dsn else f'embedded PostgreSQL in {settings.embedded_pgdata}'}"
-        f", table {DEFAULT_TABLE}\n"
-        f"replica:   {'FER_REPLICA_DSN' if settings.replica_dsn else f'embedded PostgreSQL in {settings.embedded_replica_pgdata}'}\n"
+        f"database:  {database(settings.pg_dsn, 'FER_PG_DSN', settings.embedded_pgdata)}, table {DEFAULT_TABLE}\n"
+        f"replica:   {database(settings.replica_dsn, 'FER_REPLICA_DSN', settings.embedded_replica_pgdata)}\n"
         f"lake:      {settings.resolved_lake_url} (images under raw/images/fer2013/, Parquet under "
         f"raw/embeddings/fer2013/); source blobs: {settings.resolved_source_url}\n"
         f"dagster:   DAGSTER_HOME={dagster_home}\n"
         f"UI:        DAGSTER_HOME={dagster_home} FER_HOME={settings.home} "
         f".venv/bin/dagster dev -w workspace.yaml   (then open http://127.0.0.1:3000)"
     )
+
+
+def database(dsn: str | None, variable: str, pgdata) -> str:
+    """Where a database is, for the summary: the variable's name (never the DSN: it may hold a password)."""
+    return f"the server in {variable}" if dsn else f"embedded PostgreSQL in {pgdata}"
 
 
 def summary(result) -> str:
