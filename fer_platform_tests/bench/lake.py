@@ -122,50 +122,51 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--in-memory", action="store_true", help="Azurite --inMemoryPersistence")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="fer_bench_lake_"))
-    procs = []
+    procs: list[subprocess.Popen] = []
     try:
-        root = work / "images"
-        write_sample_dataset(root, per_class=args.images // 7 + 1, test_per_class=0)
-        files = sorted((root / "train").rglob("*.png"))[: args.images]
-        for extra in sorted((root / "train").rglob("*.png"))[args.images :]:
-            extra.unlink()
-        size = sum(p.stat().st_size for p in files) / len(files)
-        seq_proc, seq_conn = start_azurite(work / "az_seq", args.in_memory)
-        main_proc, main_conn = start_azurite(work / "az_main", args.in_memory)
-        procs += [seq_proc, main_proc]
-        sample = files[:: max(1, len(files) // args.sequential_sample)][: args.sequential_sample]
-        seq_s = sequential_upload(seq_conn, root, sample)
-        os.environ["AZURE_STORAGE_CONNECTION_STRING"] = main_conn
-        source, lake = open_location("az://origen-imagenes-fer"), open_location("az://lake/fer")
-        sent, up_s = concurrent_upload(open_location(str(root)), source, args.concurrency)
-        copied, copy_s = lake_copy(source, lake, args.concurrency)
-        _, again_s = concurrent_upload(open_location(str(root)), source, args.concurrency)
-        read_s, export_s = parquet_export(work, args.images, lake)
+        run(args, work, procs)
     finally:
         for proc in procs:
             proc.terminate()
         shutil.rmtree(work, ignore_errors=True)
-    seq_rate, up_rate = len(sample) / seq_s, sent / up_s
-    print(
-        f"images={len(files)} (~{size:,.0f} bytes each), Azurite 3.35.0 "
-        f"{'in memory' if args.in_memory else 'on disk'}, concurrency={args.concurrency}"
-    )
-    print("| measure | value |\n|---|---|")
-    print(
-        f"| sequential upload, one blob at a time ({len(sample)} files, fresh Azurite) | {seq_rate:,.1f} files/s |"
-    )
-    print(
-        f"| source_images_blob code: concurrent upload of {sent} files (fresh Azurite) | {up_rate:,.1f} files/s "
-        f"({up_s:.1f} s) |"
-    )
-    print(
-        f"| lakehouse_images code: server-side copy of {copied} files into the lake | {copied / copy_s:,.1f} files/s "
-        f"({copy_s:.1f} s) |"
-    )
-    print(f"| re-run of the upload, nothing changed | {again_s:.1f} s |")
-    print(f"| Parquet export of {args.images} rows: replica -> polars | {read_s:.2f} s |")
-    print(f"| Parquet export incl. zstd writes to the lake (Azurite) | {export_s:.2f} s |")
-    print(
-        f"\nratio: concurrent / sequential upload = {up_rate / seq_rate:.1f}x (target >= 10x); "
-        f"seed ADF: 55 s images, 27 s embeddings"
-    )
+
+
+def row(label: str, value: str) -> None:
+    """One result line, printed as soon as it is measured (the whole run can take many minutes)."""
+    print(f"| {label} | {value} |", flush=True)
+
+
+def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen]) -> None:
+    root = work / "images"
+    write_sample_dataset(root, per_class=args.images // 7 + 1, test_per_class=0)
+    files = sorted((root / "train").rglob("*.png"))[: args.images]
+    for extra in sorted((root / "train").rglob("*.png"))[args.images :]:
+        extra.unlink()
+    size = sum(p.stat().st_size for p in files) / len(files)
+    seq_proc, seq_conn = start_azurite(work / "az_seq", args.in_memory)
+    main_proc, main_conn = start_azurite(work / "az_main", args.in_memory)
+    procs += [seq_proc, main_proc]
+    print(f"images={len(files)} (~{size:,.0f} bytes each), Azurite 3.35.0 "
+          f"{'in memory' if args.in_memory else 'on disk'}, concurrency={args.concurrency}")
+    print("| measure | value |\n|---|---|", flush=True)
+    os.environ["AZURE_STORAGE_CONNECTION_STRING"] = main_conn
+    lake = open_location("az://lake/fer")
+    lake.ensure()
+    read_s, export_s = parquet_export(work, args.images, lake)
+    row(f"Parquet export of {args.images} rows: replica -> polars", f"{read_s:.2f} s")
+    row("Parquet export incl. zstd writes to the lake (Azurite)", f"{export_s:.2f} s")
+    sample = files[:: max(1, len(files) // args.sequential_sample)][: args.sequential_sample]
+    seq_s = sequential_upload(seq_conn, root, sample)
+    seq_rate = len(sample) / seq_s
+    row(f"sequential upload, one blob at a time ({len(sample)} files, fresh Azurite)", f"{seq_rate:,.1f} files/s")
+    source = open_location("az://origen-imagenes-fer")
+    sent, up_s = concurrent_upload(open_location(str(root)), source, args.concurrency)
+    row(f"source_images_blob code: concurrent upload of {sent} files (fresh Azurite)",
+        f"{sent / up_s:,.1f} files/s ({up_s:.1f} s)")
+    print(f"ratio: concurrent / sequential upload = {sent / up_s / seq_rate:.1f}x (target >= 10x)", flush=True)
+    _, again_s = concurrent_upload(open_location(str(root)), source, args.concurrency)
+    row("re-run of the upload, nothing changed", f"{again_s:.1f} s")
+    copied, copy_s = lake_copy(source, lake, args.concurrency)
+    row(f"lakehouse_images code: server-side copy of {copied} files into the lake",
+        f"{copied / copy_s:,.1f} files/s ({copy_s:.1f} s)")
+    print("seed ADF for reference: 55 s images, 27 s embeddings", flush=True)
