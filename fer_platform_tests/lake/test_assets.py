@@ -28,9 +28,7 @@ def pipeline(emotion):
 
 def test_images_and_parquet_land_in_the_lake(azure_env, image_root):
     odd = "ünïcødé face 1.png"
-    (image_root / "train" / "happy" / odd).write_bytes(
-        (image_root / "train" / "sad" / "im3.png").read_bytes()
-    )
+    (image_root / "train" / "happy" / odd).write_bytes((image_root / "train" / "sad" / "im3.png").read_bytes())
     result = pipeline("happy")
     checks = check_results(result)
     assert {k: v for k, v in checks.items() if k in LAKE_CHECKS} == LAKE_CHECKS
@@ -65,9 +63,7 @@ def test_rerun_sends_nothing_and_changes_flow_through(azure_env, image_root):
     assert asset_metadata(again, "source_images_blob")["sent"] == 0
     assert asset_metadata(again, "lakehouse_images")["sent"] == 0
     (image_root / "train" / "sad" / "im0.png").unlink()
-    (image_root / "train" / "sad" / "new.png").write_bytes(
-        (image_root / "train" / "happy" / "im0.png").read_bytes()
-    )
+    (image_root / "train" / "sad" / "new.png").write_bytes((image_root / "train" / "happy" / "im0.png").read_bytes())
     changed = pipeline("sad")
     meta = asset_metadata(changed, "lakehouse_images")
     assert (meta["sent"], meta["deleted"], meta["unchanged"]) == (1, 1, 3)
@@ -78,9 +74,7 @@ def test_partial_upload_is_finished_without_resending(azure_env, image_root):
     source = open_location(azure_env["FER_SOURCE_URL"])
     source.fs.mkdir(source.root)
     for name in ("im0.png", "im1.png"):
-        source.fs.pipe_file(
-            source.path(f"train/angry/{name}"), (image_root / "train" / "angry" / name).read_bytes()
-        )
+        source.fs.pipe_file(source.path(f"train/angry/{name}"), (image_root / "train" / "angry" / name).read_bytes())
     meta = asset_metadata(pipeline("angry"), "source_images_blob")
     assert (meta["sent"], meta["unchanged"]) == (2, 2)
 

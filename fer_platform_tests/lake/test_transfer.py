@@ -6,6 +6,7 @@ import pytest
 
 from fer_platform.lake.store import StorageUnavailableError, open_location
 from fer_platform.lake.transfer import needs_transfer, sync_prefix
+from fer_platform_tests.lake.faulty_proxy import FaultyProxy
 
 
 def test_needs_transfer_compares_size_and_md5():
@@ -41,9 +42,7 @@ def test_unreachable_store_fails_clearly_after_retries(tmp_path, monkeypatch):
         "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;",
     )
     start = time.monotonic()
-    with pytest.raises(
-        StorageUnavailableError, match="cannot reach Azure storage for 'az://down/x' after retries"
-    ):
+    with pytest.raises(StorageUnavailableError, match="cannot reach Azure storage for 'az://down/x' after retries"):
         sync_prefix(
             src=open_location(str(tmp_path / "src")),
             src_prefix="train/happy/",
@@ -71,3 +70,34 @@ def test_lake_assets_retry_with_backoff():
     from fer_platform.lake.assets import STORAGE_RETRY
 
     assert STORAGE_RETRY.max_retries == 3 and STORAGE_RETRY.backoff is not None
+
+
+def test_503_mid_copy_is_retried_with_backoff(tmp_path, monkeypatch, azurite):
+    """The second blob PUT gets one 503: the Azure SDK backs off and retries, and every file lands once."""
+    src_dir = tmp_path / "src" / "train" / "fear"
+    src_dir.mkdir(parents=True)
+    for i in range(6):
+        (src_dir / f"im{i}.png").write_bytes(bytes([i]) * 100)
+    upstream = int(azurite.split("127.0.0.1:")[1].split("/")[0])
+    puts = {"n": 0}
+
+    def second_blob_put(method: str, path: str) -> bool:
+        if method == "PUT" and "/train/fear/" in path:
+            puts["n"] += 1
+            return puts["n"] == 2
+        return False
+
+    proxy = FaultyProxy(upstream, second_blob_put)
+    try:
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.replace(f":{upstream}/", f":{proxy.port}/"))
+        dst = open_location(f"az://faulty-{tmp_path.name[-12:].lower().replace('_', '-')}")
+        report = sync_prefix(
+            src=open_location(str(tmp_path / "src")), src_prefix="train/fear/", dst=dst, dst_prefix="train/fear/"
+        )
+    finally:
+        proxy.close()
+    assert len(proxy.served_503) == 1
+    failed_blob = proxy.served_503[0].split("?")[0]
+    assert sum(1 for m, p in proxy.forwarded if m == "PUT" and p.split("?")[0] == failed_blob) == 1
+    assert sorted(report.sent) == [f"im{i}.png" for i in range(6)]
+    assert len(dst.listing("train/fear/")) == 6
