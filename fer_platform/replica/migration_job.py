@@ -14,7 +14,7 @@ class MigrationConfig(Config):
     jobs: int = 0
 
 
-@op(retry_policy=None)
+@op
 def pg_dump_restore(
     context: OpExecutionContext,
     config: MigrationConfig,

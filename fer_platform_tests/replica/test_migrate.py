@@ -2,10 +2,13 @@
 
 import psycopg
 import pytest
+from dagster import DagsterInstance
 
+from fer_platform.definitions import build_definitions
 from fer_platform.embeddings.store import ExtensionUnavailableError, ensure_table
 from fer_platform.replica.migrate import ToolVersionError, find_tools, migrate, tool_major
 from fer_platform.replica.sync import partition_checksum
+from fer_platform.settings import load_settings
 from fer_platform_tests.helpers import run_partition, table_rows
 
 
@@ -52,3 +55,11 @@ def test_extension_refusal_says_how_to_allow_it_on_azure(pg_dsn):
         with psycopg.connect(pg_dsn, autocommit=True) as admin:
             admin.execute("DROP OWNED BY azure_admin")
             admin.execute("DROP ROLE azure_admin")
+
+
+def test_initial_migration_job_in_dagster(fer_env):
+    assert run_partition("sad").success
+    defs = build_definitions(load_settings())
+    result = defs.resolve_job_def("initial_migration").execute_in_process(instance=DagsterInstance.ephemeral())
+    assert result.success
+    assert len(table_rows(fer_env["FER_REPLICA_DSN"], "sad")) == 4
