@@ -28,11 +28,11 @@ class PostgresResource(ConfigurableResource):
         return with_azure_defaults(self.dsn) if self.dsn else embedded_dsn(self.embedded_pgdata)
 
     @contextmanager
-    def connect(self, vector: bool = True, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    def connect(self, vector: bool = True) -> Iterator[psycopg.Connection]:
         """A connection with pgvector types registered (``vector=False`` before the extension exists)."""
         dsn = self.conninfo()
         try:
-            conn = psycopg.connect(dsn, connect_timeout=self.connect_timeout_s, autocommit=autocommit)
+            conn = psycopg.connect(dsn, connect_timeout=self.connect_timeout_s)
         except psycopg.OperationalError as exc:
             raise DatabaseUnreachableError(
                 f"cannot connect to PostgreSQL at {describe(dsn)}: {str(exc).strip()}. "
