@@ -2,7 +2,8 @@
 
 Resources receive each setting as an ``EnvVar`` when the user set it (so the UI
 shows the variable's name, never a secret's value) and as the documented default
-otherwise. Partitions are the emotion folders found when the definitions load.
+otherwise. Partitions are the emotion folders (dynamic: registered when the
+definitions load and by ``new_images_sensor`` as folders appear).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from fer_platform.lake.assets import build_lake_assets
 from fer_platform.lake.checks import build_lake_checks
 from fer_platform.lake.io_manager import LakeParquetIOManager
 from fer_platform.lake.resource import LakeResource
-from fer_platform.partitions import emotion_partitions
+from fer_platform.partitions import EMOTION_PARTITIONS, register_folders_on_load
 from fer_platform.postgres.resource import PostgresResource
 from fer_platform.raw_images.assets import build_raw_images
 from fer_platform.raw_images.resource import ImageFolderResource
+from fer_platform.raw_images.sensor import build_new_images_sensor
 from fer_platform.replica.assets import build_azure_replica
 from fer_platform.replica.checks import build_replica_checks
 from fer_platform.replica.migration_job import initial_migration
@@ -84,7 +86,7 @@ def build_resources(settings: FerSettings) -> dict[str, Any]:
 
 def build_definitions(settings: FerSettings) -> Definitions:
     """All assets, checks, jobs and resources for one set of settings."""
-    partitions = emotion_partitions(settings.resolved_image_root, settings.split)
+    partitions = EMOTION_PARTITIONS
     return Definitions(
         assets=[
             build_raw_images(partitions),
@@ -118,9 +120,17 @@ def build_definitions(settings: FerSettings) -> Definitions:
             ),
             initial_migration,
         ],
+        sensors=[build_new_images_sensor(PIPELINE_JOB, settings.sensor_interval_s, settings.settle_s)],
         resources=build_resources(settings),
         executor=in_process_executor,
     )
 
 
-defs = build_definitions(load_settings())
+def load_defs() -> Definitions:
+    """The definitions of the current environment, with its emotion folders registered as partitions."""
+    settings = load_settings()
+    register_folders_on_load(settings.resolved_image_root, settings.split)
+    return build_definitions(settings)
+
+
+defs = load_defs()

@@ -10,6 +10,7 @@ from dagster import DagsterInstance
 from fer_platform.definitions import PIPELINE_JOB, build_definitions
 from fer_platform.embeddings.model import WeightsUnavailableError, load_model
 from fer_platform.embeddings.store import DEFAULT_TABLE
+from fer_platform.partitions import discover_emotions, register_emotions
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import FerSettings, load_settings
 
@@ -47,14 +48,14 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
     ensure_images(settings, per_class)
     settings = ensure_weights(settings, weights_explicit)
     dagster_home = ensure_dagster_home(settings)
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def(PIPELINE_JOB)
-    emotions = job.partitions_def.get_partition_keys() if job.partitions_def else []
+    job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
+    emotions = discover_emotions(settings.resolved_image_root, settings.split)
     if not emotions:
         raise click.ClickException(
             f"no emotion folders under {settings.resolved_image_root / settings.split}"
         )
     with DagsterInstance.get() as instance:
+        register_emotions(instance, emotions)
         for emotion in emotions:
             result = job.execute_in_process(partition_key=emotion, instance=instance, raise_on_error=False)
             click.echo(f"{emotion:>12}: {'ok' if result.success else 'FAILED'}  {summary(result)}")

@@ -46,6 +46,10 @@ class FerSettings(BaseSettings):
     batch_size: int = Field(default=64, gt=0)
     num_workers: int = Field(default=0, ge=0, description="0: a decode thread; N: DataLoader processes.")
     precision: Precision = Field(default="fp32", description="fp32 (exact) or bf16 autocast (faster).")
+    sensor_interval_s: int = Field(default=30, gt=0, description="Seconds between new-image sensor ticks.")
+    settle_s: float = Field(
+        default=5.0, ge=0, description="A folder with a file modified this recently waits for the next tick."
+    )
 
     @property
     def resolved_image_root(self) -> Path:

@@ -8,6 +8,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 from pgvector.psycopg import register_vector
 
 from fer_platform.definitions import EMBED_JOB, build_definitions
+from fer_platform.partitions import register_emotions
 from fer_platform.settings import load_settings
 
 
@@ -16,9 +17,9 @@ def run_partition(
 ) -> ExecuteInProcessResult:
     """Materialize one emotion with the current env: raw_images + embeddings_table (and checks) by default."""
     job = build_definitions(load_settings()).resolve_job_def(job_name)
-    return job.execute_in_process(
-        partition_key=emotion, instance=instance or DagsterInstance.ephemeral(), raise_on_error=False
-    )
+    instance = instance or DagsterInstance.ephemeral()
+    register_emotions(instance, [emotion])
+    return job.execute_in_process(partition_key=emotion, instance=instance, raise_on_error=False)
 
 
 def asset_metadata(result: ExecuteInProcessResult, asset: str) -> dict:

@@ -6,24 +6,32 @@ import sys
 from pathlib import Path
 
 import psycopg
+from dagster import DagsterInstance
 
-from fer_platform.definitions import ALL_STAGES, build_definitions
+from fer_platform.definitions import ALL_STAGES, build_definitions, load_defs
+from fer_platform.partitions import EMOTION_PARTITIONS
 from fer_platform.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def test_defs_load_with_partitions_from_the_folders(fer_env, image_root):
+def test_defs_hold_the_stages_the_sensor_and_dynamic_emotion_partitions(fer_env):
     defs = build_definitions(load_settings())
-    job = defs.resolve_job_def("embed_images")
-    assert job.partitions_def.get_partition_keys() == ["angry", "happy", "sad"]
+    assert defs.resolve_job_def("embed_images").partitions_def == EMOTION_PARTITIONS
     assert {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()} == set(ALL_STAGES)
+    assert [s.name for s in defs.sensors] == ["new_images_sensor"]
+
+
+def test_loading_registers_the_emotion_folders_in_dagster_home(fer_env, image_root, tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    load_defs()
     (image_root / "train" / "joy").mkdir()
-    keys = (
-        build_definitions(load_settings()).resolve_job_def("embed_images").partitions_def.get_partition_keys()
-    )
-    assert "joy" in keys
+    load_defs()
+    with DagsterInstance.get() as instance:
+        assert sorted(instance.get_dynamic_partitions("emotion")) == ["angry", "happy", "joy", "sad"]
 
 
 def test_module_defs_loads_on_defaults(tmp_path):

@@ -86,15 +86,22 @@ class Location:
 
     def listing(self, prefix: str) -> Listing:
         """Every object under ``prefix`` with its size and MD5 (computed for local files)."""
-        base = self.path(prefix).rstrip("/")
-        if not self.fs.exists(base):
-            return {}
-        found = self.fs.find(base, detail=True)
         return {
             name[len(self.root) + 1 :]: (int(info["size"]), self._md5(name, info))
-            for name, info in found.items()
-            if info.get("type") != "directory"
+            for name, info in self._find(prefix).items()
         }
+
+    def names(self, prefix: str) -> set[str]:
+        """The relative names of the objects under ``prefix``, without reading or hashing them."""
+        return {name[len(self.root) + 1 :] for name in self._find(prefix)}
+
+    def _find(self, prefix: str) -> dict[str, dict]:
+        """Fresh listing (no fsspec cache: other writers change the store) of the objects under ``prefix``."""
+        base = self.path(prefix).rstrip("/")
+        self.fs.invalidate_cache()
+        if not self.fs.exists(base):
+            return {}
+        return {n: i for n, i in self.fs.find(base, detail=True).items() if i.get("type") != "directory"}
 
     def _md5(self, name: str, info: dict) -> str | None:
         if self.is_local:

@@ -111,3 +111,15 @@ def sync_prefix(
         unchanged=len(source) - len(stale),
         bytes_sent=sum(source[n][0] for n in stale),
     )
+
+
+def fetch_missing(src: Location, dst: Location, prefix: str, concurrency: int = 64) -> list[str]:
+    """Copy objects under ``prefix`` that ``dst`` lacks; never overwrite or delete anything in ``dst``.
+
+    This is how images that land in the source container reach the image root,
+    which stays the authority for changed and deleted files.
+    """
+    src.ensure(create=False)
+    missing = sorted(src.names(prefix) - dst.names(prefix))
+    copy_objects(src, missing, dst, lambda name: name, concurrency)
+    return missing

@@ -10,8 +10,22 @@ from dagster import (
     asset,
 )
 
+from fer_platform.lake.resource import LakeResource
+from fer_platform.lake.store import open_location
+from fer_platform.lake.transfer import fetch_missing
 from fer_platform.metadata import failures_table
 from fer_platform.raw_images.resource import ImageFolderResource
+
+
+def land_from_source(images: ImageFolderResource, lake: LakeResource, emotion: str) -> list[str]:
+    """Images dropped into the Azure source container but absent from the image root, downloaded into it.
+
+    Nothing happens for a local source folder: it is only ever written from the image root.
+    """
+    source = lake.source()
+    if source.is_local:
+        return []
+    return fetch_missing(source, open_location(str(images.root)), images.scope(emotion), lake.concurrency)
 
 
 def build_raw_images(partitions: PartitionsDefinition) -> AssetsDefinition:
@@ -23,8 +37,17 @@ def build_raw_images(partitions: PartitionsDefinition) -> AssetsDefinition:
         group_name="raw",
         kinds={"polars"},
     )
-    def raw_images(context: AssetExecutionContext, images: ImageFolderResource) -> Output[pl.DataFrame]:
-        """Manifest of one emotion folder: relative file path, emotion, size, sha256, and why a file is unusable."""
+    def raw_images(
+        context: AssetExecutionContext, images: ImageFolderResource, lake: LakeResource
+    ) -> Output[pl.DataFrame]:
+        """Manifest of one emotion folder: relative file path, emotion, size, sha256, and why a file is unusable.
+
+        Images that landed only in the Azure source container (FER_SOURCE_URL) are first
+        downloaded into the image root, which stays the authority for edits and deletions.
+        """
+        landed = land_from_source(images, lake, context.partition_key)
+        if landed:
+            context.log.info(f"downloaded {len(landed)} image(s) that landed in {lake.source_url}")
         manifest = images.manifest(context.partition_key)
         bad = manifest.filter(pl.col("error").is_not_null())
         for path, reason in bad.select("filepath", "error").iter_rows():
@@ -33,6 +56,7 @@ def build_raw_images(partitions: PartitionsDefinition) -> AssetsDefinition:
             manifest,
             metadata={
                 "files": len(manifest),
+                "landed_from_source": len(landed),
                 "decodable": len(manifest) - len(bad),
                 "failed": len(bad),
                 "bytes": int(manifest.get_column("size_bytes").sum() or 0),

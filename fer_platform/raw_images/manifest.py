@@ -29,12 +29,21 @@ MANIFEST_SCHEMA = {
 }
 
 
+# Names that copy tools, browsers and editors give files still being written.
+PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")
+
+
+def is_image_candidate(name: str) -> bool:
+    """A file name that may be an image: not hidden, not a partial download or temporary file."""
+    return not name.startswith(".") and not name.lower().endswith(PARTIAL_SUFFIXES)
+
+
 def list_emotion_files(image_root: Path, split: str, emotion: str) -> list[Path]:
-    """Regular, non-hidden files of ``<root>/<split>/<emotion>/``, sorted by name."""
+    """Regular image-candidate files of ``<root>/<split>/<emotion>/``, sorted by name."""
     folder = image_root / split / emotion
     if not folder.is_dir():
         raise FileNotFoundError(f"emotion folder {str(folder)!r} does not exist")
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_candidate(p.name))
 
 
 def describe_file(path: Path, image_root: Path, emotion: str) -> dict:
