@@ -117,9 +117,10 @@ def fetch_missing(src: Location, dst: Location, prefix: str, concurrency: int = 
     """Copy objects under ``prefix`` that ``dst`` lacks; never overwrite or delete anything in ``dst``.
 
     This is how images that land in the source container reach the image root,
-    which stays the authority for changed and deleted files.
+    which stays the authority for changed and deleted files. A missing source
+    container is created (the upload stage would create it anyway): nothing landed yet.
     """
-    src.ensure(create=False)
+    src.ensure()
     missing = sorted(src.names(prefix) - dst.names(prefix))
     copy_objects(src, missing, dst, lambda name: name, concurrency)
     return missing

@@ -32,7 +32,7 @@ def scan_sources(images: ImageFolderResource, lake: LakeResource, settle_s: floa
     source = lake.source()
     if source.is_local:
         return scans
-    source.ensure(create=False)
+    source.ensure()  # raises when the account is unreachable; creates a container nothing was sent to yet
     return merge_blob_only(scans, landed_blobs(source.listing(f"{images.split}/"), images.split))
 
 
