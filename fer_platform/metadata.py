@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+import base64
+import io
+from collections.abc import Mapping, Sequence
 
 from dagster import MetadataValue
+from PIL import Image, ImageOps
 
 MAX_LISTED_FAILURES = 200
 
@@ -25,3 +28,28 @@ def failures_table(failures: Mapping[str, str]) -> MetadataValue:
     if len(failures) > MAX_LISTED_FAILURES:
         lines.append(f"| ... | {len(failures) - MAX_LISTED_FAILURES} more |")
     return MetadataValue.md("\n".join(lines))
+
+
+def distribution_table(counts: Mapping[str, int]) -> MetadataValue:
+    """Rows per emotion as a markdown table with a bar for each, as the UI shows it next to the run."""
+    total = sum(counts.values()) or 1
+    lines = ["| emotion | rows | share | |", "|---|---:|---:|---|"]
+    for emotion, n in sorted(counts.items()):
+        share = n / total
+        lines.append(f"| {emotion} | {n:,} | {share:.1%} | {'█' * max(1, round(share * 40)) if n else ''} |")
+    return MetadataValue.md("\n".join(lines))
+
+
+def image_grid(images: Sequence[Image.Image], columns: int = 8, tile: int = 48) -> MetadataValue:
+    """A contact sheet of faces (``tile`` pixels square, grayscale) embedded in markdown as a PNG."""
+    if not images:
+        return MetadataValue.md("No decodable images.")
+    rows = -(-len(images) // columns)
+    sheet = Image.new("L", (columns * tile, rows * tile), color=255)
+    for i, img in enumerate(images):
+        face = ImageOps.fit(img.convert("L"), (tile, tile))
+        sheet.paste(face, ((i % columns) * tile, (i // columns) * tile))
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG", optimize=True)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return MetadataValue.md(f"![{len(images)} sample faces](data:image/png;base64,{encoded})")

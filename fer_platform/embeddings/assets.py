@@ -12,6 +12,10 @@ from fer_platform.postgres.resource import PostgresResource
 from fer_platform.raw_images.resource import ImageFolderResource
 
 
+# One model loop at a time per deployment (dagster.yaml sets the pool's limit).
+EMBEDDING_POOL = "fer_embedding"
+
+
 def check_emotion_name(emotion: str) -> None:
     """The seed's ``emotion varchar(50)`` column bounds the folder name: say so before any work."""
     if len(emotion) > MAX_EMOTION_CHARS:
@@ -50,6 +54,7 @@ def build_embeddings_table(partitions: PartitionsDefinition, table: str) -> Asse
         io_manager_key="pgvector_io_manager",
         group_name="embeddings",
         kinds={"postgres", "pytorch"},
+        pool=EMBEDDING_POOL,
     )
     def embeddings_table(
         context: AssetExecutionContext,

@@ -12,11 +12,13 @@ from pydantic import Field
 from fer_platform.embeddings.store import (
     DEFAULT_TABLE,
     PartitionDelta,
+    emotion_counts,
     ensure_table,
     partition_row_count,
     read_partitions,
     write_delta,
 )
+from fer_platform.metadata import distribution_table
 from fer_platform.postgres.resource import PostgresResource
 
 
@@ -32,7 +34,16 @@ class PgVectorIOManager(ConfigurableIOManager):
         with self.postgres.connect() as conn:
             written = write_delta(conn, self.table, obj)
             total = partition_row_count(conn, self.table, obj.emotion)
-        context.add_output_metadata({"rows_written": written, "partition_rows": total, "table": self.table})
+            counts = emotion_counts(conn, self.table)
+        context.add_output_metadata(
+            {
+                "rows_written": written,
+                "partition_rows": total,
+                "table_rows": sum(counts.values()),
+                "emotion_distribution": distribution_table(counts),
+                "table": self.table,
+            }
+        )
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
         emotions = context.asset_partition_keys if context.has_asset_partitions else None

@@ -13,8 +13,23 @@ from dagster import (
 from fer_platform.lake.resource import LakeResource
 from fer_platform.lake.store import open_location
 from fer_platform.lake.transfer import fetch_missing
-from fer_platform.metadata import failures_table
+from fer_platform.metadata import failures_table, image_grid
+from fer_platform.raw_images.decode import ImageDecodeError, decode_image
 from fer_platform.raw_images.resource import ImageFolderResource
+
+
+SAMPLE_FACES = 24
+
+
+def sample_faces(images: ImageFolderResource, manifest: pl.DataFrame) -> MetadataValue:
+    """A grid of the partition's first decodable faces, to see at a glance what the folder holds."""
+    faces = []
+    for path in manifest.filter(pl.col("error").is_null()).head(SAMPLE_FACES)["filepath"].to_list():
+        try:
+            faces.append(decode_image(images.resolve(path).read_bytes()))
+        except (OSError, ImageDecodeError):  # replaced or removed since the scan: leave it out
+            continue
+    return image_grid(faces)
 
 
 def land_from_source(images: ImageFolderResource, lake: LakeResource, emotion: str) -> list[str]:
@@ -62,6 +77,7 @@ def build_raw_images(partitions: PartitionsDefinition) -> AssetsDefinition:
                 "bytes": int(manifest.get_column("size_bytes").sum() or 0),
                 "folder": MetadataValue.path(str(images.root / images.scope(context.partition_key))),
                 "failed_files": failures_table(dict(bad.select("filepath", "error").iter_rows())),
+                "sample_faces": sample_faces(images, manifest),
             },
         )
 

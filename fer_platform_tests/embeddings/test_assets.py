@@ -1,5 +1,8 @@
 """embeddings_table materialized through Dagster against a real PostgreSQL + pgvector."""
 
+import base64
+import io
+
 import numpy as np
 import psycopg
 import pytest
@@ -8,7 +11,7 @@ from PIL import Image
 
 from fer_platform.embeddings.model import SEED_TRANSFORM, build_resnet18
 from fer_platform.raw_images.decode import to_8bit
-from fer_platform_tests.helpers import check_results, embeddings_metadata, run_partition, table_rows
+from fer_platform_tests.helpers import asset_metadata, check_results, embeddings_metadata, run_partition, table_rows
 from fer_platform_tests.raw_images.bad_images import write_bad_files, write_unusual_good_files
 
 ALL_CHECKS = {"rows_match_manifest": True, "filepaths_unique": True, "vectors_valid": True}
@@ -26,6 +29,17 @@ def test_every_partition_lands_and_rerun_embeds_nothing(fer_env, image_root):
     assert (meta["embedded"], meta["unchanged"], meta["removed"]) == (0, 4, 0)
     second = table_rows(fer_env["FER_PG_DSN"])
     assert {p: r[0] for p, r in first.items()} == {p: r[0] for p, r in second.items()}
+
+
+def test_metadata_a_person_looks_at(fer_env):
+    run_partition("angry")
+    result = run_partition("happy")
+    meta = embeddings_metadata(result)
+    assert (meta["partition_rows"], meta["table_rows"]) == (4, 8)
+    assert "| angry | 4 | 50.0% |" in meta["emotion_distribution"]
+    faces = asset_metadata(result, "raw_images")["sample_faces"]
+    png = base64.b64decode(faces.split("base64,")[1].rstrip(")"))
+    assert Image.open(io.BytesIO(png)).size == (8 * 48, 48)  # 4 faces on one row of 8
 
 
 def test_incremental_add_change_delete(fer_env, image_root):
