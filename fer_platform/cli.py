@@ -38,9 +38,7 @@ def demo(per_class: int) -> None:
 
 
 @main.command()
-@click.option(
-    "--jobs", default=0, show_default=True, help="Parallel pg_dump/pg_restore jobs (0 = CPU count)."
-)
+@click.option("--jobs", default=0, show_default=True, help="Parallel pg_dump/pg_restore jobs (0 = CPU count).")
 def migrate(jobs: int) -> None:
     """Initial migration: pg_dump the source imagenes_fer and pg_restore it into the replica."""
     from fer_platform.embeddings.store import DEFAULT_TABLE  # heavy imports only for this command
@@ -49,9 +47,7 @@ def migrate(jobs: int) -> None:
 
     settings = load_settings()
     source = PostgresResource(dsn=settings.pg_dsn, embedded_pgdata=str(settings.embedded_pgdata))
-    replica = PostgresResource(
-        dsn=settings.replica_dsn, embedded_pgdata=str(settings.embedded_replica_pgdata)
-    )
+    replica = PostgresResource(dsn=settings.replica_dsn, embedded_pgdata=str(settings.embedded_replica_pgdata))
     result = dump_restore(source.conninfo(), replica.conninfo(), DEFAULT_TABLE, jobs or None)
     click.echo(
         f"migrated {result.rows} rows: pg_dump {result.dump_s:.1f} s ({result.dump_bytes / 1e6:.1f} MB), "

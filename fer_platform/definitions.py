@@ -54,9 +54,7 @@ def from_env(name: str, default: Any) -> Any:
 
 def build_resources(settings: FerSettings) -> dict[str, Any]:
     """The resources, wired to the environment variables the settings document."""
-    postgres = PostgresResource(
-        dsn=from_env("FER_PG_DSN", None), embedded_pgdata=str(settings.embedded_pgdata)
-    )
+    postgres = PostgresResource(dsn=from_env("FER_PG_DSN", None), embedded_pgdata=str(settings.embedded_pgdata))
     replica = PostgresResource(
         dsn=from_env("FER_REPLICA_DSN", None), embedded_pgdata=str(settings.embedded_replica_pgdata)
     )

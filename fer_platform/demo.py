@@ -51,9 +51,7 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
     job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
     emotions = discover_emotions(settings.resolved_image_root, settings.split)
     if not emotions:
-        raise click.ClickException(
-            f"no emotion folders under {settings.resolved_image_root / settings.split}"
-        )
+        raise click.ClickException(f"no emotion folders under {settings.resolved_image_root / settings.split}")
     with DagsterInstance.get() as instance:
         register_emotions(instance, emotions)
         for emotion in emotions:

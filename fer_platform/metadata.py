@@ -21,10 +21,7 @@ def failures_table(failures: Mapping[str, str]) -> MetadataValue:
         return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| file | reason |", "|---|---|"]
-    lines += [
-        f"| `{cell(path)}` | {cell(reason)} |"
-        for path, reason in list(failures.items())[:MAX_LISTED_FAILURES]
-    ]
+    lines += [f"| `{cell(path)}` | {cell(reason)} |" for path, reason in list(failures.items())[:MAX_LISTED_FAILURES]]
     if len(failures) > MAX_LISTED_FAILURES:
         lines.append(f"| ... | {len(failures) - MAX_LISTED_FAILURES} more |")
     return MetadataValue.md("\n".join(lines))

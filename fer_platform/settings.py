@@ -36,9 +36,7 @@ class FerSettings(BaseSettings):
     )
     split: Split = "train"
     pg_dsn: Optional[str] = Field(default=None, description="Source database; unset = embedded server.")
-    replica_dsn: Optional[str] = Field(
-        default=None, description="Azure replica; unset = 2nd embedded server."
-    )
+    replica_dsn: Optional[str] = Field(default=None, description="Azure replica; unset = 2nd embedded server.")
     lake_url: Optional[str] = Field(default=None, description="Lake root; unset = a folder under home.")
     source_url: Optional[str] = Field(default=None, description="Source image container; unset = a folder.")
     weights: str = Field(default="imagenet", description="imagenet, random, or a state_dict path.")

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
@@ -149,3 +149,10 @@ def azure_env(monkeypatch: pytest.MonkeyPatch, fer_env: dict[str, str], azurite:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return fer_env | env
+
+
+@pytest.fixture
+def dagster_pg_url(make_database: Callable[[], str]) -> str:
+    """A fresh database for Dagster's own storage, as a URL (dagster-postgres hands it to SQLAlchemy)."""
+    info = conninfo_to_dict(make_database())
+    return f"postgresql+psycopg2://{info['user']}@/{info['dbname']}?host={info['host']}&port={info.get('port', 5432)}"

@@ -45,8 +45,7 @@ def table_rows(dsn: str, emotion: str | None = None) -> dict[str, tuple[int, str
     with psycopg.connect(dsn) as conn:
         register_vector(conn)
         rows = conn.execute(
-            "SELECT filepath, id, content_sha256, vector FROM imagenes_fer "
-            "WHERE %s::text IS NULL OR emotion = %s",
+            "SELECT filepath, id, content_sha256, vector FROM imagenes_fer WHERE %s::text IS NULL OR emotion = %s",
             (emotion, emotion),
         ).fetchall()
     return {path: (row_id, digest, vec.to_numpy()) for path, row_id, digest, vec in rows}

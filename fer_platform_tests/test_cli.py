@@ -46,7 +46,5 @@ def test_demo_on_embedded_defaults(tmp_path):
     assert "partition_rows=2" in proc.stdout
     assert "embedded PostgreSQL in" in proc.stdout and "dagster dev" in proc.stdout
     # Run again: nothing new to embed.
-    again = subprocess.run(
-        [str(BIN / "fer-platform"), "demo"], env=env, capture_output=True, text=True, timeout=600
-    )
+    again = subprocess.run([str(BIN / "fer-platform"), "demo"], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "embedded=0" in again.stdout

@@ -72,7 +72,5 @@ def test_workspace_and_dg_config_load(fer_env):
         [str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
         [str(BIN / "dg"), "check", "defs"],
     ):
-        proc = subprocess.run(
-            cmd, env=dict(os.environ), cwd=REPO, capture_output=True, text=True, timeout=300
-        )
+        proc = subprocess.run(cmd, env=dict(os.environ), cwd=REPO, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, (cmd, proc.stdout[-2000:], proc.stderr[-2000:])

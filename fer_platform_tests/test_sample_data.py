@@ -6,10 +6,7 @@ from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 
 
 def digest_tree(root):
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*.png")
-    }
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.png")}
 
 
 def test_deterministic_fer_layout(tmp_path):

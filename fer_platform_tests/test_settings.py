@@ -22,9 +22,7 @@ def test_environment_overrides(monkeypatch, tmp_path):
     assert (s.resolved_image_root, s.split, s.batch_size) == (tmp_path, "test", 16)
 
 
-@pytest.mark.parametrize(
-    "name,value", [("FER_SPLIT", "validation"), ("FER_DEVICE", "tpu"), ("FER_BATCH_SIZE", "0")]
-)
+@pytest.mark.parametrize("name,value", [("FER_SPLIT", "validation"), ("FER_DEVICE", "tpu"), ("FER_BATCH_SIZE", "0")])
 def test_bad_values_are_named(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("FER_").lower()):

@@ -61,9 +61,7 @@ def build_embeddings_checks(partitions: PartitionsDefinition, table: str) -> lis
     def filepaths_unique(context, postgres: PostgresResource) -> AssetCheckResult:
         """No file path is stored twice in the partition."""
         duplicates = query(postgres, DUPLICATE_PATHS, table, (context.partition_key,))
-        return AssetCheckResult(
-            passed=not duplicates, metadata={"duplicates": [f"{p} x{n}" for p, n in duplicates]}
-        )
+        return AssetCheckResult(passed=not duplicates, metadata={"duplicates": [f"{p} x{n}" for p, n in duplicates]})
 
     @asset_check(asset="embeddings_table", blocking=True, partitions_def=partitions)
     def vectors_valid(context, postgres: PostgresResource) -> AssetCheckResult:

@@ -90,9 +90,7 @@ def thread_prefetched(dataset: ImageFileDataset, batch_size: int, depth: int = 2
             yield pending.popleft().result()
 
 
-def batches(
-    dataset: ImageFileDataset, batch_size: int, num_workers: int, pin_memory: bool
-) -> Iterable[tuple]:
+def batches(dataset: ImageFileDataset, batch_size: int, num_workers: int, pin_memory: bool) -> Iterable[tuple]:
     """Collated batches from a prefetching thread (``num_workers=0``) or a multi-process DataLoader."""
     if num_workers == 0:
         return thread_prefetched(dataset, batch_size)
@@ -106,18 +104,14 @@ def batches(
     )
 
 
-def embed_files(
-    model: LoadedModel, paths: Sequence[Path], batch_size: int, num_workers: int
-) -> EmbeddingResult:
+def embed_files(model: LoadedModel, paths: Sequence[Path], batch_size: int, num_workers: int) -> EmbeddingResult:
     """Embed ``paths`` in batches, decoding ahead of the model (see the module docstring)."""
     start = time.perf_counter()
     result = EmbeddingResult()
     if not paths:
         return result
     chunks = []
-    for indices, batch, bad in batches(
-        ImageFileDataset(paths), batch_size, num_workers, model.device.type == "cuda"
-    ):
+    for indices, batch, bad in batches(ImageFileDataset(paths), batch_size, num_workers, model.device.type == "cuda"):
         result.failures.update(bad)
         if batch is not None:
             chunks.append(forward(model, batch))

@@ -17,9 +17,7 @@ class ResNetEmbedder(ConfigurableResource):
     device: str = Field(default="auto", description="auto, cpu or cuda.")
     batch_size: int = Field(default=64, description="Images per forward pass.")
     num_workers: int = Field(default=0, description="0: a decode thread; N: DataLoader processes.")
-    precision: str = Field(
-        default="fp32", description="fp32 (the seed's numbers) or bf16 (autocast, faster)."
-    )
+    precision: str = Field(default="fp32", description="fp32 (the seed's numbers) or bf16 (autocast, faster).")
 
     def model(self) -> LoadedModel:
         """The loaded model (cached per process)."""

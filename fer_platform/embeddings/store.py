@@ -176,9 +176,7 @@ def write_delta(conn: psycopg.Connection, table: str, delta: PartitionDelta) -> 
     """Apply ``delta`` in one transaction: either all of it lands or none of it does."""
     stale = list(delta.removed) + list(delta.filepaths)
     with conn.transaction():
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.partition.{table}.{delta.emotion}",)
-        )
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.partition.{table}.{delta.emotion}",))
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE emotion = %s AND filepath = ANY(%s)").format(sql.Identifier(table)),
             (delta.emotion, stale),

@@ -129,9 +129,7 @@ def build_lake_assets(partitions: PartitionsDefinition, table: str) -> list[Asse
         start = time.perf_counter()
         with replica.connect(vector=False) as conn:
             frame = read_partition(conn, table, context.partition_key)
-        frame = frame.with_columns(
-            pl.format("{}/{}", pl.lit(lake.images_prefix), pl.col("filepath")).alias("filepath")
-        )
+        frame = frame.with_columns(pl.format("{}/{}", pl.lit(lake.images_prefix), pl.col("filepath")).alias("filepath"))
         return Output(frame, metadata={"rows": len(frame), "export_s": round(time.perf_counter() - start, 3)})
 
     return [source_images_blob, lakehouse_images, lakehouse_embeddings]

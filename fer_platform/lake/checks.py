@@ -51,9 +51,7 @@ def build_lake_checks(partitions: PartitionsDefinition, table: str) -> list[Asse
         """Images in the lake for the emotion == decodable raw images."""
         expected = raw_images.filter(pl.col("error").is_null()).height
         found = len(lake_images(lake, images, context.partition_key))
-        return AssetCheckResult(
-            passed=found == expected, metadata={"raw_images": expected, "lake_images": found}
-        )
+        return AssetCheckResult(passed=found == expected, metadata={"raw_images": expected, "lake_images": found})
 
     @asset_check(asset="lakehouse_embeddings", blocking=True, partitions_def=partitions)
     def parquet_rows_match_replica(

@@ -18,11 +18,7 @@ PARTITION_COLUMN = "emotion"
 def asset_prefix(context: OutputContext | InputContext) -> str:
     meta = context.definition_metadata or {}
     prefix = meta.get("lake_prefix")
-    return (
-        str(prefix.value if hasattr(prefix, "value") else prefix)
-        if prefix
-        else "/".join(context.asset_key.path)
-    )
+    return str(prefix.value if hasattr(prefix, "value") else prefix) if prefix else "/".join(context.asset_key.path)
 
 
 class LakeParquetIOManager(ConfigurableIOManager):
@@ -39,9 +35,7 @@ class LakeParquetIOManager(ConfigurableIOManager):
         name = self.partition_path(asset_prefix(context), context.asset_partition_key)
         with location.fs.open(location.path(name), "wb") as f:
             obj.write_parquet(f, compression="zstd")
-        context.add_output_metadata(
-            {"lake_path": f"{self.lake.lake_url.rstrip('/')}/{name}", "rows": len(obj)}
-        )
+        context.add_output_metadata({"lake_path": f"{self.lake.lake_url.rstrip('/')}/{name}", "rows": len(obj)})
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
         location = self.lake.lake()

@@ -10,9 +10,7 @@ class LakeResource(ConfigurableResource):
     """Source container (FER_SOURCE_URL) and lake root (FER_LAKE_URL), with the seed's lake layout."""
 
     lake_url: str = Field(description="Lake root: folder, az://container/path or abfss://...")
-    source_url: str = Field(
-        description="Where local images are uploaded first (the seed's origen-imagenes-fer)."
-    )
+    source_url: str = Field(description="Where local images are uploaded first (the seed's origen-imagenes-fer).")
     # One setting names the lake images *and* fills the Parquet filepath column, so the two
     # cannot disagree as they did in the seed (raw/imagenes/train vs raw/images/fer2013/train).
     images_prefix: str = Field(default="raw/images/fer2013", description="Lake folder of the images.")

@@ -117,9 +117,7 @@ def azure_credentials(account: str | None) -> tuple[dict[str, Any], dict[str, An
         conn = env["AZURE_STORAGE_CONNECTION_STRING"]
         return {"connection_string": conn}, {"conn_str": conn}
     if not account:
-        raise ValueError(
-            "az:// URLs need AZURE_STORAGE_CONNECTION_STRING (or use abfss://container@account...)"
-        )
+        raise ValueError("az:// URLs need AZURE_STORAGE_CONNECTION_STRING (or use abfss://container@account...)")
     url = f"https://{account}.blob.core.windows.net"
     if env.get("AZURE_STORAGE_ACCOUNT_KEY"):
         key = env["AZURE_STORAGE_ACCOUNT_KEY"]

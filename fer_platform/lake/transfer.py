@@ -63,9 +63,7 @@ def copy_objects(
     done = 0
     for group in chunks(list(src_names), concurrency * 4):
         if not dst.is_local and src.fs is dst.fs:
-            dst.fs.copy(
-                [src.path(n) for n in group], [dst.path(rename(n)) for n in group], batch_size=concurrency
-            )
+            dst.fs.copy([src.path(n) for n in group], [dst.path(rename(n)) for n in group], batch_size=concurrency)
         else:
             data = src.fs.cat([src.path(n) for n in group], batch_size=concurrency)
             put_objects(dst, {rename(n): data[src.path(n)] for n in group}, concurrency)

@@ -50,9 +50,7 @@ def scan_folder(folder: Path, settle_s: float, now: float) -> FolderScan:
             stat = entry.stat(follow_symlinks=False)
             settling = settling or stat.st_mtime > now - settle_s
             entries.append((entry.name, stat.st_size, stat.st_mtime_ns))
-    return FolderScan(
-        digest_of(entries), len(entries), settling, frozenset(name for name, _, _ in entries)
-    )
+    return FolderScan(digest_of(entries), len(entries), settling, frozenset(name for name, _, _ in entries))
 
 
 def scan_local(image_root: Path, split: str, settle_s: float, now: float) -> dict[str, FolderScan]:

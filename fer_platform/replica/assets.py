@@ -44,9 +44,7 @@ def build_azure_replica(partitions: PartitionsDefinition, table: str) -> AssetsD
             ensure_table(conn, table)
         with postgres.connect() as source, replica.connect() as target:
             result = sync_partition(source, target, table, emotion)
-        context.log.info(
-            f"{emotion}: {'already in sync' if result.skipped else f'copied {result.copied_rows} rows'}"
-        )
+        context.log.info(f"{emotion}: {'already in sync' if result.skipped else f'copied {result.copied_rows} rows'}")
         return MaterializeResult(
             metadata={
                 "rows": result.source.rows,

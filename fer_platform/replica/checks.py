@@ -25,9 +25,7 @@ def build_replica_checks(partitions: PartitionsDefinition, table: str) -> list[A
     """Row count and content checksum, per partition."""
 
     @asset_check(asset="azure_replica", blocking=True, partitions_def=partitions)
-    def replica_rows_match_source(
-        context, postgres: PostgresResource, replica: PostgresResource
-    ) -> AssetCheckResult:
+    def replica_rows_match_source(context, postgres: PostgresResource, replica: PostgresResource) -> AssetCheckResult:
         """Replica row count == source row count for the emotion."""
         source, target = both_sides(postgres, replica, table, context.partition_key)
         return AssetCheckResult(passed=source.rows == target.rows, metadata=comparison(source, target))

@@ -47,9 +47,7 @@ class SyncResult:
 
 def partition_checksum(conn: psycopg.Connection, table: str, emotion: str) -> PartitionChecksum:
     """The partition's row count and order-independent checksum."""
-    rows, checksum = conn.execute(
-        sql.SQL(CHECKSUM).format(table=sql.Identifier(table)), (emotion,)
-    ).fetchone()
+    rows, checksum = conn.execute(sql.SQL(CHECKSUM).format(table=sql.Identifier(table)), (emotion,)).fetchone()
     return PartitionChecksum(rows=rows, checksum=checksum)
 
 
@@ -59,9 +57,9 @@ def _column_list() -> sql.Composable:
 
 def stream_partition(conn: psycopg.Connection, table: str, emotion: str) -> Iterator[bytes]:
     """The partition as raw ``COPY ... TO STDOUT (FORMAT BINARY)`` chunks."""
-    query = sql.SQL(
-        "COPY (SELECT {} FROM {} WHERE emotion = {} ORDER BY id) TO STDOUT (FORMAT BINARY)"
-    ).format(_column_list(), sql.Identifier(table), sql.Literal(emotion))
+    query = sql.SQL("COPY (SELECT {} FROM {} WHERE emotion = {} ORDER BY id) TO STDOUT (FORMAT BINARY)").format(
+        _column_list(), sql.Identifier(table), sql.Literal(emotion)
+    )
     with conn.cursor() as cur, cur.copy(query) as copy:
         yield from copy
 
@@ -69,13 +67,9 @@ def stream_partition(conn: psycopg.Connection, table: str, emotion: str) -> Iter
 def replace_partition(conn: psycopg.Connection, table: str, emotion: str, chunks: Iterable[bytes]) -> None:
     """In one transaction: delete the replica's rows of ``emotion`` and load ``chunks`` in their place."""
     with conn.transaction():
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.replica.{table}.{emotion}",)
-        )
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.replica.{table}.{emotion}",))
         conn.execute(sql.SQL("DELETE FROM {} WHERE emotion = %s").format(sql.Identifier(table)), (emotion,))
-        copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            sql.Identifier(table), _column_list()
-        )
+        copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table), _column_list())
         with conn.cursor() as cur, cur.copy(copy_in) as copy:
             for chunk in chunks:
                 copy.write(chunk)
@@ -88,9 +82,7 @@ def replace_partition(conn: psycopg.Connection, table: str, emotion: str, chunks
         )
 
 
-def sync_partition(
-    source: psycopg.Connection, replica: psycopg.Connection, table: str, emotion: str
-) -> SyncResult:
+def sync_partition(source: psycopg.Connection, replica: psycopg.Connection, table: str, emotion: str) -> SyncResult:
     """Make the replica's rows of ``emotion`` identical to the source's.
 
     The source is read in one REPEATABLE READ snapshot, so the checksum describes

@@ -171,9 +171,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
     print("| measure | value |\n|---|---|")
     print(f"| (1) asset code path, embed + load | {e2e:.1f} img/s ({embedded} in {full_s:.1f} s) |")
     print(f"| (2) bare model forward, same batches (<= {args.batch_size}) | {bare:.1f} img/s |")
-    print(
-        f"| (3) seed recipe, 1 image at a time + INSERT per row | {seed:.1f} img/s ({args.seed_images} images) |"
-    )
+    print(f"| (3) seed recipe, 1 image at a time + INSERT per row | {seed:.1f} img/s ({args.seed_images} images) |")
     print(f"| (4) IO manager write, COPY BINARY | {copy_rate:,.0f} rows/s |")
     print(f"| (4) row-by-row INSERT (seed, psycopg2) | {insert_rate:,.0f} rows/s |")
     print(f"| re-run, nothing changed | {unchanged_s:.2f} s ({unchanged_count} embedded) |")

@@ -128,8 +128,10 @@ def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen]) -> 
     seq_proc, seq_conn = start_azurite(work / "az_seq", args.in_memory)
     main_proc, main_conn = start_azurite(work / "az_main", args.in_memory)
     procs += [seq_proc, main_proc]
-    print(f"images={len(files)} (~{size:,.0f} bytes each), Azurite 3.35.0 "
-          f"{'in memory' if args.in_memory else 'on disk'}, concurrency={args.concurrency}")
+    print(
+        f"images={len(files)} (~{size:,.0f} bytes each), Azurite 3.35.0 "
+        f"{'in memory' if args.in_memory else 'on disk'}, concurrency={args.concurrency}"
+    )
     print("| measure | value |\n|---|---|", flush=True)
     os.environ["AZURE_STORAGE_CONNECTION_STRING"] = main_conn
     lake = open_location("az://lake/fer")
@@ -143,12 +145,16 @@ def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen]) -> 
     row(f"sequential upload, one blob at a time ({len(sample)} files, fresh Azurite)", f"{seq_rate:,.1f} files/s")
     source = open_location("az://origen-imagenes-fer")
     sent, up_s = sync_all(open_location(str(root)), source, "", args.concurrency)
-    row(f"source_images_blob code: concurrent upload of {sent} files (fresh Azurite)",
-        f"{sent / up_s:,.1f} files/s ({up_s:.1f} s)")
+    row(
+        f"source_images_blob code: concurrent upload of {sent} files (fresh Azurite)",
+        f"{sent / up_s:,.1f} files/s ({up_s:.1f} s)",
+    )
     print(f"ratio: concurrent / sequential upload = {sent / up_s / seq_rate:.1f}x (target >= 10x)", flush=True)
     _, again_s = sync_all(open_location(str(root)), source, "", args.concurrency)
     row("re-run of the upload, nothing changed", f"{again_s:.1f} s")
     copied, copy_s = sync_all(source, lake, "raw/images/fer2013/", args.concurrency)
-    row(f"lakehouse_images code: server-side copy of {copied} files into the lake",
-        f"{copied / copy_s:,.1f} files/s ({copy_s:.1f} s)")
+    row(
+        f"lakehouse_images code: server-side copy of {copied} files into the lake",
+        f"{copied / copy_s:,.1f} files/s ({copy_s:.1f} s)",
+    )
     print("seed ADF for reference: 55 s images, 27 s embeddings", flush=True)

@@ -97,9 +97,7 @@ def main(argv: list[str]) -> None:
     seed_s = dump_s + restore_s
     print(f"rows={args.rows} (7 partitions), two embedded PostgreSQL 18.4 + pgvector 0.8.5 servers")
     print("| path | seconds | rows/s |\n|---|---|---|")
-    print(
-        f"| partition sync, all 7 partitions into an empty replica | {sync_s:.2f} | {args.rows / sync_s:,.0f} |"
-    )
+    print(f"| partition sync, all 7 partitions into an empty replica | {sync_s:.2f} | {args.rows / sync_s:,.0f} |")
     print(f"| partition sync again, nothing changed (checksums only) | {noop_s:.2f} | - |")
     print(
         f"| seed: pg_dump -Fc ({dump_s:.2f} s) + pg_restore ({restore_s:.2f} s) | {seed_s:.2f} | "

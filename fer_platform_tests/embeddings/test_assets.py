@@ -110,9 +110,7 @@ def test_emotion_folder_with_sql_metacharacters(fer_env, image_root):
     evil = "a'; DROP TABLE imagenes_fer; --"
     (image_root / "train" / evil).mkdir()
     for i in range(2):
-        (image_root / "train" / evil / f"x{i}.png").write_bytes(
-            (image_root / "train" / "sad" / "im0.png").read_bytes()
-        )
+        (image_root / "train" / evil / f"x{i}.png").write_bytes((image_root / "train" / "sad" / "im0.png").read_bytes())
     result = run_partition(evil)
     assert result.success and check_results(result) == ALL_CHECKS
     assert len(table_rows(fer_env["FER_PG_DSN"], evil)) == 2
@@ -139,8 +137,7 @@ def test_checks_catch_tampering(fer_env):
     run_partition("angry")
     with psycopg.connect(fer_env["FER_PG_DSN"], autocommit=True) as conn:
         conn.execute(
-            "UPDATE imagenes_fer SET vector = array_fill(0, ARRAY[512])::vector "
-            "WHERE filepath = 'train/angry/im0.png'"
+            "UPDATE imagenes_fer SET vector = array_fill(0, ARRAY[512])::vector WHERE filepath = 'train/angry/im0.png'"
         )
         # Someone replaced the unique index by a plain one of the same name.
         conn.execute("DROP INDEX imagenes_fer_filepath_key")

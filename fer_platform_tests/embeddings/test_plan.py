@@ -25,9 +25,7 @@ def manifest(*rows):
 
 
 def stored(*rows):
-    return pl.DataFrame(
-        rows, schema={"filepath": pl.String, "sha256": pl.String, "model_id": pl.String}, orient="row"
-    )
+    return pl.DataFrame(rows, schema={"filepath": pl.String, "sha256": pl.String, "model_id": pl.String}, orient="row")
 
 
 def test_sorts_files_by_what_must_happen():

@@ -20,13 +20,9 @@ def test_dump_restore_end_to_end(fer_env):
     assert result.rows == 8 and result.dump_bytes > 8 * 512 * 4
     with psycopg.connect(source) as s, psycopg.connect(replica) as r:
         for emotion in ("angry", "happy"):
-            assert partition_checksum(s, "imagenes_fer", emotion) == partition_checksum(
-                r, "imagenes_fer", emotion
-            )
+            assert partition_checksum(s, "imagenes_fer", emotion) == partition_checksum(r, "imagenes_fer", emotion)
         assert r.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
-        indexes = {
-            n for (n,) in r.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'imagenes_fer'")
-        }
+        indexes = {n for (n,) in r.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'imagenes_fer'")}
         assert {"imagenes_fer_pkey", "imagenes_fer_filepath_key", "imagenes_fer_emotion_idx"} <= indexes
         # The sequence came along and continues after the copied ids.
         next_id = r.execute("SELECT nextval(pg_get_serial_sequence('imagenes_fer', 'id'))").fetchone()[0]

@@ -68,8 +68,7 @@ def test_checksum_check_catches_one_altered_vector(fer_env):
     sync("sad")
     with psycopg.connect(fer_env["FER_REPLICA_DSN"], autocommit=True) as conn:
         conn.execute(
-            "UPDATE imagenes_fer SET vector = array_fill(0.5, ARRAY[512])::vector "
-            "WHERE filepath = 'train/sad/im2.png'"
+            "UPDATE imagenes_fer SET vector = array_fill(0.5, ARRAY[512])::vector WHERE filepath = 'train/sad/im2.png'"
         )
     postgres = PostgresResource(dsn=fer_env["FER_PG_DSN"], embedded_pgdata="unused")
     replica = PostgresResource(dsn=fer_env["FER_REPLICA_DSN"], embedded_pgdata="unused")
@@ -83,9 +82,7 @@ def test_checksum_is_order_independent_and_content_sensitive(fer_env):
     sync("happy")
     with psycopg.connect(fer_env["FER_PG_DSN"]) as conn:
         base = partition_checksum(conn, "imagenes_fer", "happy")
-        conn.execute(
-            "UPDATE imagenes_fer SET filepath = filepath || 'x' WHERE filepath = 'train/happy/im0.png'"
-        )
+        conn.execute("UPDATE imagenes_fer SET filepath = filepath || 'x' WHERE filepath = 'train/happy/im0.png'")
         assert partition_checksum(conn, "imagenes_fer", "happy") != base
         conn.rollback()
         conn.execute("CLUSTER imagenes_fer USING imagenes_fer_emotion_idx")

@@ -1,0 +1,146 @@
+"""The platform's Dagster services, started exactly as docker-compose.yml starts them.
+
+The commands are read from docker-compose.yml (``${VAR:-default}`` filled in from
+the given environment, as compose does), so the tests and the benchmark run the
+very processes a deployment runs: the code location, the webserver and the daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE = REPO / "docker-compose.yml"
+SERVICES = ("code", "webserver", "daemon")
+VARIABLE = re.compile(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}")
+
+
+def compose_file() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` substitution."""
+
+    def substitute(match: re.Match) -> str:
+        name, kind, arg = match.groups()
+        if env.get(name):
+            return env[name]
+        if kind == ":?":
+            raise KeyError(f"{name}: {arg}")
+        return arg or ""
+
+    return VARIABLE.sub(substitute, text)
+
+
+def service_command(service: str, env: Mapping[str, str]) -> list[str]:
+    return [interpolate(str(arg), env) for arg in compose_file()["services"][service]["command"]]
+
+
+def service_env_names(service: str) -> set[str]:
+    return set(compose_file()["services"][service]["environment"])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on port {port} after {timeout:.0f} s") from None
+            time.sleep(0.5)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process group (runs launched by the code server included), then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def instance_home(folder: Path) -> Path:
+    """A DAGSTER_HOME holding the repository's dagster.yaml, as the Docker image does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", folder / "dagster.yaml")
+    return folder
+
+
+@contextmanager
+def running_platform(env: Mapping[str, str], logs: Path) -> Iterator[str]:
+    """Start code location, webserver and daemon with ``env``; yield the GraphQL URL; stop them all."""
+    env = dict(env) | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+    try:
+        for service in SERVICES:
+            log = open(logs / f"{service}.log", "wb")  # noqa: SIM115 - closed with the process
+            procs.append(
+                subprocess.Popen(
+                    service_command(service, env),
+                    env=env,
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+            if service == "code":
+                wait_for_port(int(env["FER_CODE_PORT"]), procs[0], timeout=120)
+        wait_for_port(int(env["FER_UI_PORT"]), procs[1], timeout=120)
+        yield f"http://127.0.0.1:{env['FER_UI_PORT']}/graphql"
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+
+
+def graphql(url: str, query: str, **variables) -> dict:
+    response = httpx.post(url, json={"query": query, "variables": variables}, timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+    return body["data"]
+
+
+SENSOR_RUNS = """
+query { runsOrError(filter: {tags: [{key: "fer/trigger", value: "new_images_sensor"}]}) {
+  ... on Runs { results { runId status startTime endTime tags { key value } } } } }
+"""
+
+
+def sensor_runs(url: str) -> list[dict]:
+    """Runs requested by the new-images sensor, newest first."""
+    return graphql(url, SENSOR_RUNS)["runsOrError"]["results"]
+
+
+def wait_for_runs(url: str, known: set[str], count: int, timeout: float) -> list[dict]:
+    """Wait until ``count`` sensor runs not in ``known`` have finished; returns them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = [r for r in sensor_runs(url) if r["runId"] not in known]
+        if len(new) >= count and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in new):
+            return new
+        time.sleep(1)
+    raise TimeoutError(f"no {count} finished sensor run(s) after {timeout:.0f} s: {sensor_runs(url)}")

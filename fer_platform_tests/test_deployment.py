@@ -1,0 +1,114 @@
+"""The deployment: docker-compose.yml is valid, and its Dagster services, started by hand from it,
+embed images dropped into a folder by themselves (sensor -> run -> replica -> lake -> checks)."""
+
+import shutil
+import subprocess
+
+import polars as pl
+import pytest
+
+from fer_platform.definitions import build_definitions
+from fer_platform.lake.store import open_location
+from fer_platform.settings import load_settings
+from fer_platform_tests.conftest import free_port
+from fer_platform_tests.deployment import (
+    COMPOSE,
+    graphql,
+    instance_home,
+    running_platform,
+    service_env_names,
+    wait_for_runs,
+)
+from fer_platform_tests.helpers import table_rows
+
+COMPOSE_TOOLS = (["docker", "compose"], ["docker-compose"])
+
+
+def compose_tool() -> list[str]:
+    for tool in COMPOSE_TOOLS:
+        if subprocess.run([*tool, "version"], capture_output=True, check=False).returncode == 0:
+            return tool
+    pytest.fail("neither `docker compose` nor `docker-compose` is installed (bin/setup installs it)")
+
+
+def test_compose_file_is_valid_and_names_every_service():
+    env = {"FER_DB_PASSWORD": "x", "DAGSTER_DB_PASSWORD": "y", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [*compose_tool(), "-f", str(COMPOSE), "config", "--services"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = {"source-db", "replica-db", "dagster-db", "azurite", "code", "webserver", "daemon"}
+    assert set(proc.stdout.split()) == expected
+
+
+def test_compose_refuses_to_start_without_passwords():
+    proc = subprocess.run(
+        [*compose_tool(), "-f", str(COMPOSE), "config", "-q"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0 and "set FER_DB_PASSWORD" in proc.stderr + proc.stdout
+
+
+CHECK_RUN = """
+query($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, partition: "happy", limit: 1) { runId status } }
+"""
+MATERIALIZATIONS = """
+query($runId: ID!) { runOrError(runId: $runId) { ... on Run {
+  assetMaterializations { assetKey { path } metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }
+"""
+
+
+def embedded_count(url: str, run_id: str) -> int:
+    run = graphql(url, MATERIALIZATIONS, runId=run_id)["runOrError"]
+    [entries] = [
+        m["metadataEntries"] for m in run["assetMaterializations"] if m["assetKey"]["path"] == ["embeddings_table"]
+    ]
+    return next(e["intValue"] for e in entries if e["label"] == "embedded")
+
+
+@pytest.mark.timeout(900)
+def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_root, dagster_pg_url, tmp_path):
+    for other in ("angry", "sad"):
+        shutil.rmtree(image_root / "train" / other)
+    env = dict(azure_env) | {
+        "DAGSTER_HOME": str(instance_home(tmp_path / "dagster_home")),
+        "DAGSTER_PG_URL": dagster_pg_url,
+        "FER_SENSOR_INTERVAL_S": "2",
+        "FER_SETTLE_S": "1",
+        "FER_CODE_BIND": "127.0.0.1",
+        "FER_CODE_HOST": "127.0.0.1",
+        "FER_CODE_PORT": str(free_port()),
+        "FER_UI_BIND": "127.0.0.1",
+        "FER_UI_PORT": str(free_port()),
+    }
+    for service in ("code", "webserver", "daemon"):
+        assert service_env_names(service) <= set(env), service
+    with running_platform(env, tmp_path / "logs") as url:
+        [first] = wait_for_runs(url, set(), 1, timeout=300)  # a fresh cursor: the folder is news
+        assert first["status"] == "SUCCESS"
+        assert {"key": "dagster/partition", "value": "happy"} in first["tags"]
+        for i in range(2):
+            shutil.copy(image_root / "train" / "happy" / "im0.png", image_root / "train" / "happy" / f"new_{i}.png")
+        [second] = wait_for_runs(url, {first["runId"]}, 1, timeout=300)
+        assert second["status"] == "SUCCESS"
+        assert embedded_count(url, second["runId"]) == 2  # only the new images
+        defs = build_definitions(load_settings())
+        for check in defs.resolve_asset_graph().asset_check_keys:
+            execution = graphql(url, CHECK_RUN, key={"path": list(check.asset_key.path)}, check=check.name)[
+                "assetCheckExecutions"
+            ][0]
+            assert execution == {"runId": second["runId"], "status": "SUCCEEDED"}, check.name
+    replica = table_rows(azure_env["FER_REPLICA_DSN"], "happy")
+    assert {"train/happy/new_0.png", "train/happy/new_1.png"} <= set(replica) and len(replica) == 6
+    lake = open_location(azure_env["FER_LAKE_URL"])
+    with lake.fs.open(lake.path("raw/embeddings/fer2013/emotion=happy/part-0.parquet")) as f:
+        parquet = pl.read_parquet(f)
+    assert "raw/images/fer2013/train/happy/new_1.png" in parquet["filepath"].to_list()
