@@ -144,3 +144,44 @@ def wait_for_runs(url: str, known: set[str], count: int, timeout: float) -> list
             return new
         time.sleep(1)
     raise TimeoutError(f"no {count} finished sensor run(s) after {timeout:.0f} s: {sensor_runs(url)}")
+
+
+@contextmanager
+def running_webserver(env: Mapping[str, str], port: int, folder: Path) -> Iterator[str]:
+    """Only the webserver, loading workspace.yaml on a fresh SQLite DAGSTER_HOME; yields its base URL."""
+    home = folder / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = dict(env) | {"DAGSTER_HOME": str(home)}
+    command = [
+        str(Path(sys.executable).parent / "dagster-webserver"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        "workspace.yaml",
+    ]
+    with open(folder / "webserver.log", "wb") as log:
+        proc = subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_for_port(port, proc, timeout=120)
+            wait_for_code_location(f"http://127.0.0.1:{port}/graphql", timeout=120)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(proc)
+
+
+LOCATIONS = "query { workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+
+
+def wait_for_code_location(url: str, timeout: float) -> None:
+    """The webserver answers before its code location has loaded; wait for that too."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entries = graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]
+        if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the code location did not load in {timeout:.0f} s")
