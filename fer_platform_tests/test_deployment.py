@@ -10,8 +10,8 @@ import pytest
 from fer_platform.definitions import build_definitions
 from fer_platform.lake.store import open_location
 from fer_platform.settings import load_settings
-from fer_platform_tests.conftest import free_port
 from fer_platform_tests.deployment import (
+    free_port,
     COMPOSE,
     graphql,
     instance_home,

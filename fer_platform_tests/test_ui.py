@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_platform_tests.conftest import free_port
-from fer_platform_tests.deployment import running_webserver
+from fer_platform_tests.deployment import free_port, running_webserver
 
 CHROMIUM_FLAGS = [
     "--headless",
