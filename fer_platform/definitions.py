@@ -87,7 +87,7 @@ def build_definitions(settings: FerSettings) -> Definitions:
     partitions = EMOTION_PARTITIONS
     return Definitions(
         assets=[
-            build_raw_images(partitions),
+            build_raw_images(partitions, DEFAULT_TABLE),
             build_embeddings_table(partitions, DEFAULT_TABLE),
             build_azure_replica(partitions, DEFAULT_TABLE),
             *build_lake_assets(partitions, DEFAULT_TABLE),
