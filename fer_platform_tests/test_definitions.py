@@ -19,8 +19,9 @@ BIN = Path(sys.executable).parent
 def test_defs_hold_the_stages_the_sensor_and_dynamic_emotion_partitions(fer_env):
     defs = build_definitions(load_settings())
     assert defs.resolve_job_def("embed_images").partitions_def == EMOTION_PARTITIONS
-    assert {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()} == set(ALL_STAGES)
-    assert [s.name for s in defs.sensors] == ["new_images_sensor"]
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {*ALL_STAGES, "vector_index", "emotion_classifier"}
+    assert [s.name for s in defs.sensors] == ["new_images_sensor", "search_index_automation"]
 
 
 def test_loading_registers_the_emotion_folders_in_dagster_home(fer_env, image_root, tmp_path, monkeypatch):
@@ -67,10 +68,12 @@ def test_dagster_cli_materializes_a_partition_on_a_fresh_home(fer_env, tmp_path)
         assert conn.execute("SELECT count(*) FROM imagenes_fer WHERE emotion = 'sad'").fetchone()[0] == 4
 
 
-def test_workspace_and_dg_config_load(fer_env):
+def test_workspace_and_dg_config_load(fer_env, tmp_path):
+    # As the README says: a DAGSTER_HOME of one's own (the repository's dagster.yaml is the deployment's).
+    env = os.environ | {"DAGSTER_HOME": str(tmp_path)}
     for cmd in (
         [str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
         [str(BIN / "dg"), "check", "defs"],
     ):
-        proc = subprocess.run(cmd, env=dict(os.environ), cwd=REPO, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, (cmd, proc.stdout[-2000:], proc.stderr[-2000:])
