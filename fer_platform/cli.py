@@ -55,5 +55,44 @@ def migrate(jobs: int) -> None:
     )
 
 
+@main.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-k", default=5, show_default=True, help="How many similar images.")
+@click.option("--emotion", default=None, help="Only images of this emotion.")
+def search(image: Path, k: int, emotion: str | None) -> None:
+    """Print the K stored images most similar to IMAGE (searched on the replica's HNSW index)."""
+    from fer_platform.raw_images.decode import ImageDecodeError  # heavy imports only for this command
+    from fer_platform.search.engine import SearchEngine
+
+    engine = SearchEngine(load_settings())
+    try:
+        vector, crop = engine.embed(image.read_bytes())
+    except ImageDecodeError as exc:
+        raise click.ClickException(f"{image} is not a usable image: {exc}") from exc
+    try:
+        neighbours = engine.search(vector, k, emotion)
+    finally:
+        engine.close()
+    click.echo(f"face: {crop.method}")
+    for rank, n in enumerate(neighbours, 1):
+        click.echo(f"{rank:>3}  {n.distance:.6f}  {n.emotion:<12} {engine.lake_path(n.filepath)}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the search API and page (needs FER_API_KEY)."""
+    import uvicorn  # heavy imports only for this command
+
+    from fer_platform.search.service import ApiKeyMissingError, create_app
+
+    try:
+        app = create_app(load_settings())
+    except ApiKeyMissingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
 if __name__ == "__main__":
     main()

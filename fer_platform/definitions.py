@@ -11,8 +11,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dagster import Definitions, EnvVar, define_asset_job, in_process_executor
+from dagster import (
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+    EnvVar,
+    define_asset_job,
+    in_process_executor,
+)
 
+from fer_platform.classifier.assets import build_emotion_classifier
 from fer_platform.embeddings.assets import build_embeddings_table
 from fer_platform.embeddings.checks import build_embeddings_checks
 from fer_platform.embeddings.io_manager import PgVectorIOManager
@@ -30,11 +38,16 @@ from fer_platform.raw_images.sensor import build_new_images_sensor
 from fer_platform.replica.assets import build_azure_replica
 from fer_platform.replica.checks import build_replica_checks
 from fer_platform.replica.migration_job import initial_migration
+from fer_platform.search.assets import build_vector_index
+from fer_platform.search.checks import build_search_checks
+from fer_platform.search.resource import SearchSettings
 from fer_platform.settings import FerSettings, load_settings
 
 EMBED_JOB = "embed_images"
 SYNC_JOB = "embed_and_replicate"
 PIPELINE_JOB = "fer_pipeline"
+INDEX_JOB = "build_search_index"
+CLASSIFIER_JOB = "train_emotion_classifier"
 ALL_STAGES = [
     "raw_images",
     "embeddings_table",
@@ -79,6 +92,7 @@ def build_resources(settings: FerSettings) -> dict[str, Any]:
         "postgres": postgres,
         "replica": replica,
         "pgvector_io_manager": PgVectorIOManager(postgres=postgres, table=DEFAULT_TABLE),
+        "search": SearchSettings(ef_search=from_env("FER_EF_SEARCH", settings.ef_search)),
     }
 
 
@@ -91,8 +105,11 @@ def build_definitions(settings: FerSettings) -> Definitions:
             build_embeddings_table(partitions, DEFAULT_TABLE),
             build_azure_replica(partitions, DEFAULT_TABLE),
             *build_lake_assets(partitions, DEFAULT_TABLE),
+            build_vector_index(DEFAULT_TABLE),
+            build_emotion_classifier(DEFAULT_TABLE),
         ],
         asset_checks=[
+            *build_search_checks(DEFAULT_TABLE),
             *build_embeddings_checks(partitions, DEFAULT_TABLE),
             *build_replica_checks(partitions, DEFAULT_TABLE),
             *build_lake_checks(partitions, DEFAULT_TABLE),
@@ -116,9 +133,22 @@ def build_definitions(settings: FerSettings) -> Definitions:
                 partitions_def=partitions,
                 description="The whole seed recipe for one emotion: embed, replicate, upload, lakehouse.",
             ),
+            define_asset_job(INDEX_JOB, selection=["vector_index"], description="Create or rebuild the HNSW index."),
+            define_asset_job(
+                CLASSIFIER_JOB, selection=["emotion_classifier"], description="Train and register an emotion head."
+            ),
             initial_migration,
         ],
-        sensors=[build_new_images_sensor(PIPELINE_JOB, settings.sensor_interval_s, settings.settle_s)],
+        sensors=[
+            build_new_images_sensor(PIPELINE_JOB, settings.sensor_interval_s, settings.settle_s),
+            AutomationConditionSensorDefinition(
+                "search_index_automation",
+                target=["vector_index"],
+                default_status=DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=settings.sensor_interval_s,
+                description="Brings vector_index up to date after the replica changes.",
+            ),
+        ],
         resources=build_resources(settings),
         executor=in_process_executor,
     )

@@ -7,7 +7,7 @@ import io
 from collections.abc import Mapping, Sequence
 
 from dagster import MetadataValue
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 MAX_LISTED_FAILURES = 200
 
@@ -46,7 +46,31 @@ def image_grid(images: Sequence[Image.Image], columns: int = 8, tile: int = 48) 
     for i, img in enumerate(images):
         face = ImageOps.fit(img.convert("L"), (tile, tile))
         sheet.paste(face, ((i % columns) * tile, (i // columns) * tile))
+    return png_markdown(sheet, f"{len(images)} sample faces")
+
+
+def png_markdown(image: Image.Image, alt: str) -> MetadataValue:
+    """An image inline in markdown metadata (the UI renders data URIs)."""
     buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG", optimize=True)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return MetadataValue.md(f"![{len(images)} sample faces](data:image/png;base64,{encoded})")
+    return MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+
+
+def confusion_plot(classes: Sequence[str], confusion: Sequence[Sequence[int]], cell: int = 56) -> MetadataValue:
+    """The confusion matrix as a heat map (rows: true emotion, columns: predicted), counts in the cells."""
+    label_w = 90
+    size = (label_w + cell * len(classes), label_w + cell * len(classes))
+    plot = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(plot)
+    for i, name in enumerate(classes):
+        draw.text((4, label_w + i * cell + cell // 2 - 6), name[:12], fill="black")
+        draw.text((label_w + i * cell + 2, label_w - 16), name[:8], fill="black")
+        total = max(1, sum(confusion[i]))
+        for j, count in enumerate(confusion[i]):
+            shade = int(255 * (1 - count / total))
+            box = (label_w + j * cell, label_w + i * cell, label_w + (j + 1) * cell - 1, label_w + (i + 1) * cell - 1)
+            draw.rectangle(box, fill=(shade, shade, 255))
+            draw.text((box[0] + 6, box[1] + cell // 2 - 6), str(count), fill="black" if shade > 110 else "white")
+    draw.text((4, 4), "rows: true, columns: predicted", fill="black")
+    return png_markdown(plot, "confusion matrix")

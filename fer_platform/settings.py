@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Split = Literal["train", "test"]
@@ -45,6 +45,10 @@ class FerSettings(BaseSettings):
     num_workers: int = Field(default=0, ge=0, description="0: a decode thread; N: DataLoader processes.")
     precision: Precision = Field(default="fp32", description="fp32 (exact) or bf16 autocast (faster).")
     sensor_interval_s: int = Field(default=30, gt=0, description="Seconds between new-image sensor ticks.")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key of the search API (FER_API_KEY).")
+    ef_search: int = Field(default=100, gt=0, description="hnsw.ef_search of similarity queries.")
+    max_upload_bytes: int = Field(default=5_000_000, gt=0, description="Largest accepted query image.")
+    classifier_version: str | None = Field(default=None, description="Pinned emotion_classifier version.")
     settle_s: float = Field(
         default=5.0, ge=0, description="A folder with a file modified this recently waits for the next tick."
     )

@@ -152,6 +152,12 @@ def partition_row_count(conn: psycopg.Connection, table: str, emotion: str, pref
     return conn.execute(statement.format(sql.Identifier(table)), (emotion, prefix)).fetchone()[0]
 
 
+def model_ids(conn: psycopg.Connection, table: str) -> list[str]:
+    """The distinct embedding model ids stored in the table."""
+    statement = sql.SQL("SELECT DISTINCT model_id FROM {} WHERE model_id IS NOT NULL").format(sql.Identifier(table))
+    return [row[0] for row in conn.execute(statement).fetchall()]
+
+
 def emotion_counts(conn: psycopg.Connection, table: str) -> dict[str, int]:
     """Rows per emotion over the whole table."""
     statement = sql.SQL("SELECT emotion, count(*) FROM {} GROUP BY emotion").format(sql.Identifier(table))

@@ -1,0 +1,117 @@
+"""A small MLP head on ResNet18 embeddings: fit, predict, evaluate. Deterministic for a given seed."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+HIDDEN = 256
+EPOCHS = 60
+BATCH = 256
+SEED = 0
+
+
+@dataclass
+class EmotionHead:
+    """Standardization, the MLP, and the label of each output."""
+
+    classes: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    module: torch.nn.Module
+    embedding_model_id: str
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(((np.atleast_2d(vectors) - self.mean) / self.std).astype(np.float32))
+        with torch.inference_mode():
+            return torch.softmax(self.module(x), dim=1).numpy()
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "classes": self.classes,
+                "mean": torch.from_numpy(self.mean),
+                "std": torch.from_numpy(self.std),
+                "state_dict": self.module.state_dict(),
+                "hidden": self.module[0].out_features,
+                "embedding_model_id": self.embedding_model_id,
+            },
+            buffer,
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EmotionHead:
+        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        module = mlp(saved["mean"].numel(), saved["hidden"], len(saved["classes"]))
+        module.load_state_dict(saved["state_dict"])
+        return cls(
+            list(saved["classes"]), saved["mean"].numpy(), saved["std"].numpy(), module.eval(), saved["embedding_model_id"]
+        )
+
+
+def mlp(inputs: int, hidden: int, outputs: int) -> torch.nn.Sequential:
+    return torch.nn.Sequential(
+        torch.nn.Linear(inputs, hidden), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(hidden, outputs)
+    )
+
+
+def fit_head(vectors: np.ndarray, labels: list[str], embedding_model_id: str, seed: int = SEED) -> EmotionHead:
+    """Train on standardized embeddings with class-balanced cross-entropy (FER's disgust is rare)."""
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise ValueError(f"training needs at least two emotions, got {classes}")
+    index = {c: i for i, c in enumerate(classes)}
+    y = torch.tensor([index[label] for label in labels])
+    mean, std = vectors.mean(axis=0), vectors.std(axis=0) + 1e-6
+    x = torch.from_numpy(((vectors - mean) / std).astype(np.float32))
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    module = mlp(x.shape[1], HIDDEN, len(classes))
+    counts = torch.bincount(y, minlength=len(classes)).float()
+    loss_fn = torch.nn.CrossEntropyLoss(weight=counts.sum() / (len(classes) * counts))
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, weight_decay=1e-3)
+    module.train()
+    for _ in range(EPOCHS):
+        for batch in torch.randperm(len(y), generator=generator).split(BATCH):
+            optimizer.zero_grad()
+            loss_fn(module(x[batch]), y[batch]).backward()
+            optimizer.step()
+    return EmotionHead(classes, mean, std, module.eval(), embedding_model_id)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Test-split metrics: overall accuracy, recall per emotion, confusion matrix (rows: true, columns: predicted)."""
+
+    classes: list[str]
+    accuracy: float
+    recall: dict[str, float]
+    confusion: list[list[int]]
+    samples: int
+
+    def as_dict(self) -> dict:
+        return {
+            "classes": self.classes,
+            "accuracy": self.accuracy,
+            "recall": self.recall,
+            "confusion": self.confusion,
+            "samples": self.samples,
+        }
+
+
+def evaluate(head: EmotionHead, vectors: np.ndarray, labels: list[str]) -> Evaluation:
+    """Metrics on labelled vectors; labels the head never saw count as errors."""
+    predicted = [head.classes[i] for i in head.probabilities(vectors).argmax(axis=1)]
+    classes = head.classes
+    confusion = [[0] * len(classes) for _ in classes]
+    for truth, guess in zip(labels, predicted, strict=True):
+        if truth in classes:
+            confusion[classes.index(truth)][classes.index(guess)] += 1
+    recall = {c: (confusion[i][i] / sum(confusion[i]) if sum(confusion[i]) else 0.0) for i, c in enumerate(classes)}
+    correct = sum(t == p for t, p in zip(labels, predicted, strict=True))
+    return Evaluation(classes, correct / max(1, len(labels)), recall, confusion, len(labels))

@@ -1,0 +1,88 @@
+"""Top-k queries: HNSW (approximate, tuned by ``hnsw.ef_search``) or exact, optionally within one emotion.
+
+Filtering by emotion uses pgvector's iterative index scans (``hnsw.iterative_scan``),
+so a filter that rejects most candidates still returns k rows instead of fewer.
+Planner settings are ``SET LOCAL`` in the query's own transaction, and queries are
+never auto-prepared (a prepared plan would ignore them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from pgvector import Vector
+from psycopg import sql
+
+DEFAULT_EF_SEARCH = 100
+MAX_K = 100
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    """One stored image close to the query; ``distance`` is the cosine distance (0 = same direction)."""
+
+    id: int
+    filepath: str
+    emotion: str
+    distance: float
+
+
+def planner_settings(exact: bool, ef_search: int, filtered: bool) -> list[sql.Composed]:
+    if exact:
+        return [sql.SQL("SET LOCAL enable_indexscan = off")]
+    settings = [sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(int(ef_search)))]
+    if filtered:
+        settings.append(sql.SQL("SET LOCAL hnsw.iterative_scan = strict_order"))
+    return settings
+
+
+def nearest(
+    conn: psycopg.Connection,
+    table: str,
+    vector: np.ndarray,
+    k: int = 5,
+    emotion: str | None = None,
+    ef_search: int = DEFAULT_EF_SEARCH,
+    exact: bool = False,
+) -> list[Neighbor]:
+    """The ``k`` stored rows nearest to ``vector`` by cosine distance."""
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k={k} must be between 1 and {MAX_K}")
+    where = sql.SQL("WHERE emotion = %(emotion)s") if emotion is not None else sql.SQL("")
+    query = sql.SQL(
+        "SELECT id, filepath, emotion, vector <=> %(q)s AS distance FROM {} {} ORDER BY vector <=> %(q)s LIMIT %(k)s"
+    ).format(sql.Identifier(table), where)
+    params = {"q": Vector(np.asarray(vector, dtype=np.float32)), "k": k, "emotion": emotion}
+    with conn.transaction():
+        for setting in planner_settings(exact, ef_search, emotion is not None):
+            conn.execute(setting)
+        rows = conn.execute(query, params, prepare=False).fetchall()
+    return [Neighbor(int(i), path, emo, float(d)) for i, path, emo, d in rows]
+
+
+def sample_vectors(conn: psycopg.Connection, table: str, count: int, seed: float = 0.42) -> list[tuple[str, np.ndarray]]:
+    """A reproducible random sample of stored (emotion, vector) pairs, for recall measurements."""
+    with conn.transaction():
+        conn.execute("SELECT setseed(%s)", (seed,))
+        rows = conn.execute(
+            sql.SQL("SELECT emotion, vector FROM {} ORDER BY random() LIMIT %s").format(sql.Identifier(table)),
+            (count,),
+        ).fetchall()
+    return [(emotion, vec.to_numpy()) for emotion, vec in rows]
+
+
+def recall_at_k(
+    conn: psycopg.Connection, table: str, queries: list[tuple[str, np.ndarray]], k: int, ef_search: int, filtered: bool
+) -> float:
+    """Mean share of the exact top-k ids that the index returns (per emotion when ``filtered``)."""
+    if not queries:
+        return 1.0
+    hits = 0
+    for emotion, vector in queries:
+        target = emotion if filtered else None
+        exact = {n.id for n in nearest(conn, table, vector, k, target, exact=True)}
+        approx = {n.id for n in nearest(conn, table, vector, k, target, ef_search=ef_search)}
+        hits += len(exact & approx) / max(1, len(exact))
+    return hits / len(queries)

@@ -1,0 +1,54 @@
+"""A platform with data in it, built once per module: every stage materialized, the index and a classifier."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from dagster import DagsterInstance
+from psycopg.conninfo import make_conninfo
+
+from fer_platform.definitions import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB, build_definitions
+from fer_platform.sample_data import write_sample_dataset
+from fer_platform.settings import load_settings
+from fer_platform_tests.conftest import TEST_EMOTIONS
+from fer_platform_tests.helpers import run_partition
+
+API_KEY = "test-key-0123456789"
+
+
+def create_database(server_uri: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_uri, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_conninfo(server_uri, dbname=name)
+
+
+@pytest.fixture(scope="module")
+def search_env(pg_server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Env of a populated platform (3 emotions x 10 train images, 4 test images each, random weights)."""
+    work: Path = tmp_path_factory.mktemp("search")
+    write_sample_dataset(work / "images", per_class=10, test_per_class=4, emotions=TEST_EMOTIONS)
+    env = {
+        "FER_HOME": str(work / "home"),
+        "FER_IMAGE_ROOT": str(work / "images"),
+        "FER_PG_DSN": create_database(pg_server_uri),
+        "FER_REPLICA_DSN": create_database(pg_server_uri),
+        "FER_WEIGHTS": "random",
+        "FER_DEVICE": "cpu",
+        "FER_BATCH_SIZE": "16",
+        "FER_API_KEY": API_KEY,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("FER_SPLIT", "FER_NUM_WORKERS", "FER_SOURCE_URL", "FER_LAKE_URL", "FER_CLASSIFIER_VERSION"):
+            patch.delenv(key, raising=False)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        with DagsterInstance.ephemeral() as instance:
+            for emotion in TEST_EMOTIONS:
+                assert run_partition(emotion, instance, PIPELINE_JOB).success
+            defs = build_definitions(load_settings())
+            for job in (INDEX_JOB, CLASSIFIER_JOB):
+                assert defs.resolve_job_def(job).execute_in_process(instance=instance).success
+        yield env
