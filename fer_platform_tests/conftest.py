@@ -18,6 +18,7 @@ from fer_platform.sample_data import write_sample_dataset
 from fer_platform_tests.deployment import free_port
 
 TEST_EMOTIONS = ("angry", "happy", "sad")
+pytest_plugins = ["fer_platform_tests.populated"]  # the module-scoped `search_env` of a populated platform
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A platform with data in it, built once per module: every stage materialized, the index and a classifier."""
+"""A platform with data in it (fixture `search_env`), built once per module: every stage, the index, a classifier."""
 
 import uuid
 from collections.abc import Iterator
@@ -29,7 +29,7 @@ def create_database(server_uri: str) -> str:
 def search_env(pg_server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Env of a populated platform (3 emotions x 10 train images, 4 test images each, random weights)."""
     work: Path = tmp_path_factory.mktemp("search")
-    write_sample_dataset(work / "images", per_class=10, test_per_class=4, emotions=TEST_EMOTIONS)
+    write_sample_dataset(work / "images", per_class=30, test_per_class=4, emotions=TEST_EMOTIONS)
     env = {
         "FER_HOME": str(work / "home"),
         "FER_IMAGE_ROOT": str(work / "images"),

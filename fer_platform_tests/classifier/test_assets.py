@@ -1,0 +1,46 @@
+"""emotion_classifier: metadata, the registry's versions, pinning."""
+
+import numpy as np
+import pytest
+from dagster import DagsterInstance
+
+from fer_platform.classifier.registry import ModelNotFoundError, load, versions
+from fer_platform.classifier.train import evaluate, fit_head
+from fer_platform.definitions import CLASSIFIER_JOB, build_definitions
+from fer_platform.lake.store import open_location
+from fer_platform.settings import load_settings
+from fer_platform_tests.conftest import TEST_EMOTIONS
+from fer_platform_tests.helpers import asset_metadata
+
+
+def test_classifier_metadata_and_versions(search_env):
+    lake = open_location(load_settings().resolved_lake_url)
+    assert versions(lake) == ["v0001"]  # registered by the search_env fixture
+    result = build_definitions(load_settings()).resolve_job_def(CLASSIFIER_JOB).execute_in_process(
+        instance=DagsterInstance.ephemeral()
+    )
+    meta = asset_metadata(result, "emotion_classifier")
+    assert meta["version"] == "v0002" and versions(lake) == ["v0001", "v0002"]
+    assert (meta["train_samples"], meta["test_samples"]) == (90, 12)
+    assert meta["test_accuracy"] >= 0.75
+    assert all(f"| {e} |" in meta["recall_per_emotion"] for e in TEST_EMOTIONS)
+    assert meta["confusion_matrix"].startswith("![confusion matrix](data:image/png;base64,")
+    version, head, metrics = load(lake)
+    assert version == "v0002" and head.classes == list(TEST_EMOTIONS) and metrics["accuracy"] == meta["test_accuracy"]
+    assert load(lake, "v0001")[0] == "v0001"
+    with pytest.raises(ModelNotFoundError, match="v0009"):
+        load(lake, "v0009")
+
+
+def test_head_learns_separable_clusters_and_round_trips():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 512)).astype(np.float32)
+    labels = [e for e in TEST_EMOTIONS for _ in range(50)]
+    vectors = np.concatenate([c + 0.5 * rng.normal(size=(50, 512)).astype(np.float32) for c in centres])
+    head = fit_head(vectors, labels, "model-x")
+    evaluation = evaluate(head, vectors, labels)
+    assert evaluation.accuracy == 1.0 and evaluation.confusion[0] == [50, 0, 0]
+    again = type(head).from_bytes(head.to_bytes())
+    assert np.allclose(again.probabilities(vectors[:5]), head.probabilities(vectors[:5]))
+    with pytest.raises(ValueError, match="two emotions"):
+        fit_head(vectors[:5], ["happy"] * 5, "model-x")
