@@ -2,9 +2,9 @@
 
 import sys
 
-from fer_platform_tests.bench import embeddings, lake, replica, sensor
+from fer_platform_tests.bench import embeddings, lake, replica, search, sensor
 
-BENCHMARKS = {"embeddings": embeddings.main, "replica": replica.main, "lake": lake.main, "sensor": sensor.main}
+BENCHMARKS = {"embeddings": embeddings.main, "replica": replica.main, "lake": lake.main, "sensor": sensor.main, "search": search.main}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
