@@ -7,7 +7,7 @@ import os
 import click
 from dagster import DagsterInstance
 
-from fer_platform.definitions import PIPELINE_JOB, build_definitions
+from fer_platform.definitions import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB, build_definitions
 from fer_platform.embeddings.model import WeightsUnavailableError, load_model
 from fer_platform.embeddings.store import DEFAULT_TABLE
 from fer_platform.partitions import discover_emotions, register_emotions
@@ -48,7 +48,8 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
     ensure_images(settings, per_class)
     settings = ensure_weights(settings, weights_explicit)
     dagster_home = ensure_dagster_home(settings)
-    job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(PIPELINE_JOB)
     emotions = discover_emotions(settings.resolved_image_root, settings.split)
     if not emotions:
         raise click.ClickException(f"no emotion folders under {settings.resolved_image_root / settings.split}")
@@ -59,6 +60,9 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
             click.echo(f"{emotion:>12}: {'ok' if result.success else 'FAILED'}  {summary(result)}")
             if not result.success:
                 raise click.ClickException(f"the run for {emotion!r} failed; see the Dagster UI for its logs")
+        for name in (INDEX_JOB, CLASSIFIER_JOB):
+            result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
+            click.echo(f"{name:>24}: {'ok' if result.success else 'FAILED (see the Dagster UI)'}")
     click.echo(
         f"\nimages:    {settings.resolved_image_root}\n"
         f"database:  {database(settings.pg_dsn, 'FER_PG_DSN', settings.embedded_pgdata)}, table {DEFAULT_TABLE}\n"
@@ -67,7 +71,9 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
         f"raw/embeddings/fer2013/); source blobs: {settings.resolved_source_url}\n"
         f"dagster:   DAGSTER_HOME={dagster_home}\n"
         f"UI:        DAGSTER_HOME={dagster_home} FER_HOME={settings.home} "
-        f".venv/bin/dagster dev -w workspace.yaml   (then open http://127.0.0.1:3000)"
+        f".venv/bin/dagster dev -w workspace.yaml   (then open http://127.0.0.1:3000)\n"
+        f"search:    FER_API_KEY=<a key> FER_HOME={settings.home} .venv/bin/fer-platform serve   "
+        f"(page on http://127.0.0.1:8000/, API docs on /docs)"
     )
 
 
