@@ -48,3 +48,25 @@ def test_demo_on_embedded_defaults(tmp_path):
     # Run again: nothing new to embed.
     again = subprocess.run([str(BIN / "fer-platform"), "demo"], env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "embedded=0" in again.stdout
+
+
+def test_search_command_prints_the_nearest_images(search_env):
+    image = Path(search_env["FER_IMAGE_ROOT"]) / "test" / "sad" / "im0.png"
+    result = CliRunner().invoke(main, ["search", str(image), "-k", "3", "--emotion", "sad"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "face: as-is" and len(lines) == 4
+    assert all(" sad " in line and "raw/images/fer2013/train/sad/" in line for line in lines[1:])
+
+
+def test_search_command_refuses_a_non_image(search_env, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    result = CliRunner().invoke(main, ["search", str(bad)])
+    assert result.exit_code != 0 and "notes.txt is not a usable image" in result.output
+
+
+def test_serve_refuses_to_start_without_a_key(monkeypatch):
+    monkeypatch.delenv("FER_API_KEY", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code != 0 and "FER_API_KEY is not set" in result.output

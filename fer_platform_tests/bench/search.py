@@ -93,7 +93,7 @@ def search_figures(server_uri: str, rows: int, queries: int, work: Path) -> str:
         report = maintain_index(conn, TABLE)
         print(f"| {rows:,} | exact (seq scan) | - | {percentile(exact_ms, 50):.1f} | {percentile(exact_ms, 99):.1f} | 1.000 |"
               f" HNSW build {report.seconds:.1f} s |")
-        for ef in (40, 100, 200):
+        for ef in (40, 100, 200, 400, 800):
             ms, ids = timed_queries(conn, probe, exact=False, ef=ef)
             recall = statistics.mean(len(set(a) & set(b)) / 10 for a, b in zip(ids[:exact_n], exact_ids, strict=True))
             print(f"| {rows:,} | HNSW m=16 ef_construction=64 | {ef} | {percentile(ms, 50):.1f} | "
