@@ -33,7 +33,7 @@ def compose_tool() -> list[str]:
 
 
 def test_compose_file_is_valid_and_names_every_service():
-    env = {"FER_DB_PASSWORD": "x", "DAGSTER_DB_PASSWORD": "y", "PATH": "/usr/bin:/bin"}
+    env = {"FER_DB_PASSWORD": "x", "DAGSTER_DB_PASSWORD": "y", "FER_API_KEY": "z", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
         [*compose_tool(), "-f", str(COMPOSE), "config", "--services"],
         env=env,
@@ -42,7 +42,7 @@ def test_compose_file_is_valid_and_names_every_service():
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    expected = {"source-db", "replica-db", "dagster-db", "azurite", "code", "webserver", "daemon"}
+    expected = {"source-db", "replica-db", "dagster-db", "azurite", "code", "webserver", "daemon", "search"}
     assert set(proc.stdout.split()) == expected
 
 

@@ -100,8 +100,20 @@ def ensure_table(conn: psycopg.Connection, table: str = DEFAULT_TABLE) -> None:
         conn.execute(sql.SQL(CREATE_TABLE).format(table=ids["table"], dim=sql.Literal(EMBEDDING_DIM)))
         check_vector_dimension(conn, table)
         conn.execute(sql.SQL(UPGRADE_TABLE).format(**ids))
+        store_vectors_inline(conn, table)
         for statement in INDEXES:
             conn.execute(sql.SQL(statement).format(**ids))
+
+
+def store_vectors_inline(conn: psycopg.Connection, table: str) -> None:
+    """``SET STORAGE PLAIN`` on the vector column, once: a 2 KB vector would otherwise be TOASTed,
+    and exact scans and index heap fetches detoast every row (about half the exact top-10 time)."""
+    storage = conn.execute(
+        "SELECT attstorage FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'vector'",
+        (sql.Identifier(table).as_string(conn),),
+    ).fetchone()[0]
+    if storage != "p":
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN vector SET STORAGE PLAIN").format(sql.Identifier(table)))
 
 
 def create_vector_extension(conn: psycopg.Connection) -> None:

@@ -39,6 +39,8 @@ def test_creates_extension_table_and_is_rerunnable(conn):
     )
     assert cols["vector"] == "vector(512)" and cols["filepath"] == "character varying(255)"
     assert cols["emotion"] == "character varying(50)" and {"content_sha256", "model_id"} <= set(cols)
+    storage = "SELECT attstorage FROM pg_attribute WHERE attrelid = 'imagenes_fer'::regclass AND attname = 'vector'"
+    assert conn.execute(storage).fetchone()[0] == "p"  # vectors inline, not TOASTed
 
 
 def test_other_dimension_is_refused_and_left_alone(pg_dsn):
