@@ -67,10 +67,9 @@ def search(image: Path, k: int, emotion: str | None) -> None:
     engine = SearchEngine(load_settings())
     try:
         vector, crop = engine.embed(image.read_bytes())
+        neighbours = engine.search(vector, k, emotion)
     except ImageDecodeError as exc:
         raise click.ClickException(f"{image} is not a usable image: {exc}") from exc
-    try:
-        neighbours = engine.search(vector, k, emotion)
     finally:
         engine.close()
     click.echo(f"face: {crop.method}")
