@@ -61,7 +61,7 @@ def changed_since_build(conn: psycopg.Connection, table: str) -> tuple[int, int,
     return rows, added + removed, True
 
 
-def build(conn: psycopg.Connection, table: str, exists: bool) -> None:
+def build(conn: psycopg.Connection, table: str, exists: bool, m: int, ef_construction: int) -> None:
     """CREATE INDEX or REINDEX, CONCURRENTLY (so outside a transaction), with room to build in memory."""
     name = sql.Identifier(index_name(table))
     conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(BUILD_MEMORY)))
@@ -72,7 +72,7 @@ def build(conn: psycopg.Connection, table: str, exists: bool) -> None:
             sql.SQL(
                 "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} USING hnsw (vector vector_cosine_ops) "
                 "WITH (m = {}, ef_construction = {})"
-            ).format(name, sql.Identifier(table), sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
+            ).format(name, sql.Identifier(table), sql.Literal(m), sql.Literal(ef_construction))
         )
     conn.execute(sql.SQL("RESET maintenance_work_mem"))
 
@@ -88,7 +88,13 @@ def record_build(conn: psycopg.Connection, table: str, rows: int, started: datet
     )
 
 
-def maintain_index(conn: psycopg.Connection, table: str, rebuild_fraction: float = 0.2) -> IndexReport:
+def maintain_index(
+    conn: psycopg.Connection,
+    table: str,
+    rebuild_fraction: float = 0.2,
+    m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
+) -> IndexReport:
     """Create the index if missing, rebuild it if the table changed by more than ``rebuild_fraction``.
 
     ``conn`` must be in autocommit mode (concurrent index builds cannot run in a transaction).
@@ -100,6 +106,6 @@ def maintain_index(conn: psycopg.Connection, table: str, rebuild_fraction: float
     if exists and recorded and changed <= rebuild_fraction * max(rows, 1):
         return IndexReport("kept", rows, changed, time.perf_counter() - start)
     started = conn.execute("SELECT now()").fetchone()[0]
-    build(conn, table, exists)
+    build(conn, table, exists, m, ef_construction)
     record_build(conn, table, rows, started)
     return IndexReport("rebuilt" if exists else "created", rows, changed, time.perf_counter() - start)

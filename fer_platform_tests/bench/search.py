@@ -2,6 +2,7 @@
 32 concurrent clients, and the emotion head's accuracy on the synthetic data set.
 
     python -m fer_platform_tests.bench search [--rows 28709 287090] [--queries 200] [--clients 32] [--seconds 30]
+        [--m 16 --ef-construction 64]   (--clients 0 / --per-class 0 skip the endpoint / the head)
 
 Vectors: no real FER2013 embeddings can be made here (no ImageNet weights, no data set), so rows are
 drawn from a generator shaped like CNN features: non-negative (post-ReLU), 7 emotion directions, and
@@ -32,7 +33,7 @@ from fer_platform.embeddings.embedder import embed_files
 from fer_platform.embeddings.store import PartitionDelta, ensure_table, write_delta
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
-from fer_platform.search.index import maintain_index
+from fer_platform.search.index import HNSW_EF_CONSTRUCTION, HNSW_M, maintain_index
 from fer_platform.search.query import nearest
 from fer_platform_tests.deployment import free_port, stop, wait_for_port
 
@@ -76,7 +77,7 @@ def timed_queries(conn, queries, exact: bool, ef: int) -> tuple[list[float], lis
     return latencies, ids
 
 
-def search_figures(server_uri: str, rows: int, queries: int, work: Path) -> str:
+def search_figures(server_uri: str, rows: int, queries: int, m: int, ef_construction: int) -> str:
     """Rows of the latency/recall table for one table size; returns the DSN of the loaded table."""
     dsn = create_db(server_uri, f"bench_{rows}")
     rng = np.random.default_rng(rows)
@@ -89,13 +90,13 @@ def search_figures(server_uri: str, rows: int, queries: int, work: Path) -> str:
         probe = [np.maximum(vectors[i] + rng.normal(0, 0.3, 512).astype(np.float32), 0) for i in picks]
         exact_n = min(queries, 50) if rows > 100_000 else queries
         exact_ms, exact_ids = timed_queries(conn, probe[:exact_n], exact=True, ef=0)
-        report = maintain_index(conn, TABLE)
+        report = maintain_index(conn, TABLE, m=m, ef_construction=ef_construction)
         print(f"| {rows:,} | exact (seq scan) | - | {percentile(exact_ms, 50):.1f} | {percentile(exact_ms, 99):.1f} | 1.000 |"
               f" HNSW build {report.seconds:.1f} s |")
         for ef in (40, 100, 200, 400, 800):
             ms, ids = timed_queries(conn, probe, exact=False, ef=ef)
             recall = statistics.mean(len(set(a) & set(b)) / 10 for a, b in zip(ids[:exact_n], exact_ids, strict=True))
-            print(f"| {rows:,} | HNSW m=16 ef_construction=64 | {ef} | {percentile(ms, 50):.1f} | "
+            print(f"| {rows:,} | HNSW m={m} ef_construction={ef_construction} | {ef} | {percentile(ms, 50):.1f} | "
                   f"{percentile(ms, 99):.1f} | {recall:.3f} | {statistics.median(exact_ms) / statistics.median(ms):.0f}x faster |")
     return dsn
 
@@ -177,16 +178,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--per-class", type=int, default=100, help="synthetic images per emotion for the head")
+    parser.add_argument("--m", type=int, default=HNSW_M, help="HNSW m (the platform's default)")
+    parser.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fer-bench-search-") as tmp:
         work = Path(tmp)
         server_uri = embedded_server(work / "pg").get_uri()
         print("| rows | method | ef_search | p50 ms | p99 ms | recall@10 | |")
         print("|---:|---|---:|---:|---:|---:|---|")
-        dsns = [search_figures(server_uri, rows, args.queries, work) for rows in args.rows]
-        print("\n| clients | seconds | requests ok | requests/s | p50 ms | p99 ms | errors |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
-        endpoint_figures(dsns[0], work, args.clients, args.seconds)
-        print("\n| data | test accuracy | lowest per-emotion recall | chance |")
-        print("|---|---:|---:|---:|")
-        classifier_figures(work, args.per_class)
+        dsns = [search_figures(server_uri, rows, args.queries, args.m, args.ef_construction) for rows in args.rows]
+        if args.clients:
+            print("\n| clients | seconds | requests ok | requests/s | p50 ms | p99 ms | errors |")
+            print("|---:|---:|---:|---:|---:|---:|---:|")
+            endpoint_figures(dsns[0], work, args.clients, args.seconds)
+        if args.per_class:
+            print("\n| data | test accuracy | lowest per-emotion recall | chance |")
+            print("|---|---:|---:|---:|")
+            classifier_figures(work, args.per_class)
