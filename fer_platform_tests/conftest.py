@@ -11,10 +11,11 @@ from typing import Callable, Iterator
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
+from fer_platform_tests.databases import create_database, dagster_storage_url
 from fer_platform_tests.deployment import free_port
 
 TEST_EMOTIONS = ("angry", "happy", "sad")
@@ -34,11 +35,9 @@ def make_database(pg_server_uri: str) -> Iterator[Callable[[], str]]:
     names: list[str] = []
 
     def create() -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(pg_server_uri, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        names.append(name)
-        return make_conninfo(pg_server_uri, dbname=name)
+        dsn = create_database(pg_server_uri)
+        names.append(conninfo_to_dict(dsn)["dbname"])
+        return dsn
 
     yield create
     with psycopg.connect(pg_server_uri, autocommit=True) as conn:
@@ -150,5 +149,4 @@ def azure_env(monkeypatch: pytest.MonkeyPatch, fer_env: dict[str, str], azurite:
 @pytest.fixture
 def dagster_pg_url(make_database: Callable[[], str]) -> str:
     """A fresh database for Dagster's own storage, as a URL (dagster-postgres hands it to SQLAlchemy)."""
-    info = conninfo_to_dict(make_database())
-    return f"postgresql+psycopg2://{info['user']}@/{info['dbname']}?host={info['host']}&port={info.get('port', 5432)}"
+    return dagster_storage_url(make_database())

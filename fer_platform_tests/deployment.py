@@ -75,6 +75,14 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
             time.sleep(0.5)
 
 
+def start(command: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen:
+    """A service process in a session of its own (so ``stop`` reaches its children), output into ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            command, env=dict(env), cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
 def stop(proc: subprocess.Popen) -> None:
     """SIGTERM to the process group (runs launched by the code server included), then SIGKILL."""
     if proc.poll() is not None:
@@ -102,17 +110,7 @@ def running_platform(env: Mapping[str, str], logs: Path) -> Iterator[str]:
     procs: list[subprocess.Popen] = []
     try:
         for service in SERVICES:
-            log = open(logs / f"{service}.log", "wb")  # noqa: SIM115 - closed with the process
-            procs.append(
-                subprocess.Popen(
-                    service_command(service, env),
-                    env=env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+            procs.append(start(service_command(service, env), env, logs / f"{service}.log"))
             if service == "code":
                 wait_for_port(int(env["FER_CODE_PORT"]), procs[0], timeout=120)
         wait_for_port(int(env["FER_UI_PORT"]), procs[1], timeout=120)
@@ -168,16 +166,13 @@ def running_webserver(env: Mapping[str, str], port: int, folder: Path) -> Iterat
         "-w",
         "workspace.yaml",
     ]
-    with open(folder / "webserver.log", "wb") as log:
-        proc = subprocess.Popen(
-            command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            wait_for_port(port, proc, timeout=120)
-            wait_for_code_location(f"http://127.0.0.1:{port}/graphql", timeout=120)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(proc)
+    proc = start(command, env, folder / "webserver.log")
+    try:
+        wait_for_port(port, proc, timeout=120)
+        wait_for_code_location(f"http://127.0.0.1:{port}/graphql", timeout=120)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
 
 
 LOCATIONS = "query { workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"

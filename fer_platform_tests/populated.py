@@ -1,28 +1,19 @@
 """A platform with data in it (fixture `search_env`), built once per module: every stage, the index, a classifier."""
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from dagster import DagsterInstance
-from psycopg.conninfo import make_conninfo
 
 from fer_platform.definitions import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB, build_definitions
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform_tests.conftest import TEST_EMOTIONS
+from fer_platform_tests.databases import create_database
 from fer_platform_tests.helpers import run_partition
 
 API_KEY = "test-key-0123456789"
-
-
-def create_database(server_uri: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_uri, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_conninfo(server_uri, dbname=name)
 
 
 @pytest.fixture(scope="module")

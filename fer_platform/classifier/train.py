@@ -50,7 +50,11 @@ class EmotionHead:
         module = mlp(saved["mean"].numel(), saved["hidden"], len(saved["classes"]))
         module.load_state_dict(saved["state_dict"])
         return cls(
-            list(saved["classes"]), saved["mean"].numpy(), saved["std"].numpy(), module.eval(), saved["embedding_model_id"]
+            list(saved["classes"]),
+            saved["mean"].numpy(),
+            saved["std"].numpy(),
+            module.eval(),
+            saved["embedding_model_id"],
         )
 
 

@@ -97,7 +97,7 @@ def build_lake_assets(partitions: PartitionsDefinition, table: str) -> list[Asse
         Server-side copies when source and lake share an Azure account; incremental and mirrored.
         """
         scope = images.scope(context.partition_key)
-        target = f"{lake.images_prefix}/{scope}"
+        target = lake.image_path(scope)
         report, seconds = timed_sync(
             context,
             src=lake.source(),

@@ -15,7 +15,7 @@ MAX_EXAMPLES = 20
 
 def lake_images(lake: LakeResource, images: ImageFolderResource, emotion: str) -> set[str]:
     """Lake object names (relative to the lake root) of one emotion's images."""
-    prefix = f"{lake.images_prefix}/{images.scope(emotion)}"
+    prefix = lake.image_path(images.scope(emotion))
     return set(lake.lake().listing(prefix))
 
 
@@ -70,7 +70,7 @@ def build_lake_checks(partitions: PartitionsDefinition, table: str) -> list[Asse
         context, lake: LakeResource, images: ImageFolderResource, lakehouse_embeddings: pl.DataFrame
     ) -> AssetCheckResult:
         """Every Parquet filepath resolves to a lake image, and every lake image has exactly one row."""
-        scope = f"{lake.images_prefix}/{images.scope(context.partition_key)}"
+        scope = lake.image_path(images.scope(context.partition_key))
         paths = lakehouse_embeddings["filepath"].to_list()
         in_scope = [p for p in paths if not p.startswith(f"{lake.images_prefix}/") or p.startswith(scope)]
         return integrity_result(in_scope, lake_images(lake, images, context.partition_key))

@@ -16,6 +16,10 @@ class LakeResource(ConfigurableResource):
     images_prefix: str = Field(default="raw/images/fer2013", description="Lake folder of the images.")
     concurrency: int = Field(default=64, description="Concurrent object requests.")
 
+    def image_path(self, filepath: str) -> str:
+        """The lake path (relative to ``lake_url``) of an image stored as ``<split>/<emotion>/<name>``."""
+        return f"{self.images_prefix}/{filepath}"
+
     def lake(self) -> Location:
         return open_location(self.lake_url)
 

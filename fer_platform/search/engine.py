@@ -17,7 +17,7 @@ from fer_platform.embeddings.embedder import forward
 from fer_platform.embeddings.model import SEED_TRANSFORM, LoadedModel, load_model
 from fer_platform.embeddings.store import DEFAULT_TABLE
 from fer_platform.lake.resource import LakeResource
-from fer_platform.lake.store import Location, open_location
+from fer_platform.lake.store import Location
 from fer_platform.postgres.resource import PostgresResource
 from fer_platform.raw_images.decode import decode_image
 from fer_platform.search.face import FaceCrop, to_fer_face
@@ -26,7 +26,6 @@ from fer_platform.settings import FerSettings
 
 log = logging.getLogger(__name__)
 VOTE_NEIGHBOURS = 15
-IMAGES_PREFIX = LakeResource.model_fields["images_prefix"].default
 
 
 @dataclass(frozen=True)
@@ -53,9 +52,8 @@ class SearchEngine:
     def __init__(self, settings: FerSettings, table: str = DEFAULT_TABLE):
         self.settings = settings
         self.table = table
-        self.replica = PostgresResource(
-            dsn=settings.replica_dsn, embedded_pgdata=str(settings.embedded_replica_pgdata)
-        )
+        self.replica = PostgresResource(dsn=settings.replica_dsn, embedded_pgdata=str(settings.embedded_replica_pgdata))
+        self.storage = LakeResource(lake_url=settings.resolved_lake_url, source_url=settings.resolved_source_url)
         self.pool = ConnectionPool(
             self.replica.conninfo(), min_size=1, max_size=8, configure=register_vector, open=True
         )
@@ -66,7 +64,7 @@ class SearchEngine:
 
     @cached_property
     def lake(self) -> Location:
-        return open_location(self.settings.resolved_lake_url)
+        return self.storage.lake()
 
     @cached_property
     def classifier(self) -> tuple[str, EmotionHead] | None:
@@ -79,8 +77,12 @@ class SearchEngine:
             log.warning("%s; /predict answers from the neighbours only", exc)
             return None
         if head.embedding_model_id != self.model.model_id:
-            log.warning("classifier %s was trained on %s, the service embeds with %s",
-                        version, head.embedding_model_id, self.model.model_id)
+            log.warning(
+                "classifier %s was trained on %s, the service embeds with %s",
+                version,
+                head.embedding_model_id,
+                self.model.model_id,
+            )
         return version, head
 
     def embed(self, data: bytes) -> tuple[np.ndarray, FaceCrop]:
@@ -104,7 +106,7 @@ class SearchEngine:
 
     def lake_path(self, filepath: str) -> str:
         """Where a stored image lives in the lake (the Parquet's filepath)."""
-        return f"{IMAGES_PREFIX}/{filepath}"
+        return self.storage.image_path(filepath)
 
     def close(self) -> None:
         self.pool.close()

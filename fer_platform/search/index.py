@@ -56,7 +56,9 @@ def changed_since_build(conn: psycopg.Connection, table: str) -> tuple[int, int,
     if row is None:
         return rows, rows, False
     built_at, rows_at_build = row
-    added = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE embedded_at > %s").format(ident), (built_at,)).fetchone()[0]
+    added = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE embedded_at > %s").format(ident), (built_at,)
+    ).fetchone()[0]
     removed = max(0, rows_at_build + added - rows)
     return rows, added + removed, True
 

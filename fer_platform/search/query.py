@@ -62,7 +62,9 @@ def nearest(
     return [Neighbor(int(i), path, emo, float(d)) for i, path, emo, d in rows]
 
 
-def sample_vectors(conn: psycopg.Connection, table: str, count: int, seed: float = 0.42) -> list[tuple[str, np.ndarray]]:
+def sample_vectors(
+    conn: psycopg.Connection, table: str, count: int, seed: float = 0.42
+) -> list[tuple[str, np.ndarray]]:
     """A reproducible random sample of stored (emotion, vector) pairs, for recall measurements."""
     with conn.transaction():
         conn.execute("SELECT setseed(%s)", (seed,))

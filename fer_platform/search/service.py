@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fer_platform.raw_images.decode import ImageDecodeError
-from fer_platform.search.engine import IMAGES_PREFIX, Prediction, SearchEngine
+from fer_platform.search.engine import Prediction, SearchEngine
 from fer_platform.search.query import MAX_K
 from fer_platform.settings import FerSettings, load_settings
 
@@ -31,11 +31,11 @@ class ApiKeyMissingError(RuntimeError):
     """The service refuses to start without FER_API_KEY."""
 
 
-def image_object(path: str) -> str:
+def image_object(path: str, images_prefix: str) -> str:
     """The lake object for ``/images/{path}``; anything outside the image prefix is refused."""
     normal = posixpath.normpath(path)
-    if path.startswith("/") or normal != path or not normal.startswith(f"{IMAGES_PREFIX}/"):
-        raise HTTPException(404, f"no image {path!r} under {IMAGES_PREFIX}/")
+    if path.startswith("/") or normal != path or not normal.startswith(f"{images_prefix}/"):
+        raise HTTPException(404, f"no image {path!r} under {images_prefix}/")
     return normal
 
 
@@ -98,7 +98,12 @@ def create_app(settings: FerSettings | None = None) -> FastAPI:
         for n in neighbours:
             path = engine.lake_path(n.filepath)
             results.append(
-                {"filepath": path, "emotion": n.emotion, "distance": round(n.distance, 6), "image_url": f"/images/{path}"}
+                {
+                    "filepath": path,
+                    "emotion": n.emotion,
+                    "distance": round(n.distance, 6),
+                    "image_url": f"/images/{path}",
+                }
             )
         return {"results": results, "face": crop.method}
 
@@ -121,7 +126,7 @@ def create_app(settings: FerSettings | None = None) -> FastAPI:
     @app.get("/images/{path:path}", dependencies=[Depends(require_key)])
     def image(path: str) -> StreamingResponse:
         """A stored image, streamed from the lake."""
-        name = image_object(path)
+        name = image_object(path, engine.storage.images_prefix)
         full = engine.lake.path(name)
         if not engine.lake.fs.exists(full):
             raise HTTPException(404, f"no image {path!r}")

@@ -4,7 +4,13 @@ import sys
 
 from fer_platform_tests.bench import embeddings, lake, replica, search, sensor
 
-BENCHMARKS = {"embeddings": embeddings.main, "replica": replica.main, "lake": lake.main, "sensor": sensor.main, "search": search.main}
+BENCHMARKS = {
+    "embeddings": embeddings.main,
+    "replica": replica.main,
+    "lake": lake.main,
+    "sensor": sensor.main,
+    "search": search.main,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:

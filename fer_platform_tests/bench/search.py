@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,8 @@ from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.search.index import HNSW_EF_CONSTRUCTION, HNSW_M, maintain_index
 from fer_platform.search.query import nearest
-from fer_platform_tests.deployment import free_port, stop, wait_for_port
+from fer_platform_tests.databases import create_database
+from fer_platform_tests.deployment import free_port, start, stop, wait_for_port
 
 TABLE = "imagenes_fer"
 ROWS_PER_IDENTITY = 15
@@ -79,7 +79,7 @@ def timed_queries(conn, queries, exact: bool, ef: int) -> tuple[list[float], lis
 
 def search_figures(server_uri: str, rows: int, queries: int, m: int, ef_construction: int) -> str:
     """Rows of the latency/recall table for one table size; returns the DSN of the loaded table."""
-    dsn = create_db(server_uri, f"bench_{rows}")
+    dsn = create_database(server_uri, f"bench_{rows}")
     rng = np.random.default_rng(rows)
     vectors, emotions = feature_like_vectors(rows, rng)
     load_table(dsn, vectors, emotions)
@@ -91,23 +91,18 @@ def search_figures(server_uri: str, rows: int, queries: int, m: int, ef_construc
         exact_n = min(queries, 50) if rows > 100_000 else queries
         exact_ms, exact_ids = timed_queries(conn, probe[:exact_n], exact=True, ef=0)
         report = maintain_index(conn, TABLE, m=m, ef_construction=ef_construction)
-        print(f"| {rows:,} | exact (seq scan) | - | {percentile(exact_ms, 50):.1f} | {percentile(exact_ms, 99):.1f} | 1.000 |"
-              f" HNSW build {report.seconds:.1f} s |")
+        print(
+            f"| {rows:,} | exact (seq scan) | - | {percentile(exact_ms, 50):.1f} | {percentile(exact_ms, 99):.1f} | 1.000 |"
+            f" HNSW build {report.seconds:.1f} s |"
+        )
         for ef in (40, 100, 200, 400, 800):
             ms, ids = timed_queries(conn, probe, exact=False, ef=ef)
             recall = statistics.mean(len(set(a) & set(b)) / 10 for a, b in zip(ids[:exact_n], exact_ids, strict=True))
-            print(f"| {rows:,} | HNSW m={m} ef_construction={ef_construction} | {ef} | {percentile(ms, 50):.1f} | "
-                  f"{percentile(ms, 99):.1f} | {recall:.3f} | {statistics.median(exact_ms) / statistics.median(ms):.0f}x faster |")
+            print(
+                f"| {rows:,} | HNSW m={m} ef_construction={ef_construction} | {ef} | {percentile(ms, 50):.1f} | "
+                f"{percentile(ms, 99):.1f} | {recall:.3f} | {statistics.median(exact_ms) / statistics.median(ms):.0f}x faster |"
+            )
     return dsn
-
-
-def create_db(server_uri: str, name: str) -> str:
-    with psycopg.connect(server_uri, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    from psycopg.conninfo import make_conninfo
-
-    return make_conninfo(server_uri, dbname=name)
 
 
 async def load_test(url: str, key: str, image: bytes, clients: int, seconds: float) -> tuple[int, int, list[float]]:
@@ -121,7 +116,8 @@ async def load_test(url: str, key: str, image: bytes, clients: int, seconds: flo
         while time.monotonic() < deadline:
             start = time.perf_counter()
             response = await http.post(
-                f"{url}/search?k=5", files={"file": ("q.png", image, "image/png")},
+                f"{url}/search?k=5",
+                files={"file": ("q.png", image, "image/png")},
                 headers={"Authorization": f"Bearer {key}"},
             )
             if response.status_code == 200:
@@ -139,11 +135,14 @@ def endpoint_figures(dsn: str, work: Path, clients: int, seconds: float) -> None
     write_sample_dataset(work / "query", per_class=1, test_per_class=0, emotions=("happy",))
     image = (work / "query" / "train" / "happy" / "im0.png").read_bytes()
     port, key = free_port(), "bench-key"
-    env = os.environ | {"FER_REPLICA_DSN": dsn, "FER_API_KEY": key, "FER_WEIGHTS": "random",
-                        "FER_HOME": str(work / "home")}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "fer-platform"), "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    env = os.environ | {
+        "FER_REPLICA_DSN": dsn,
+        "FER_API_KEY": key,
+        "FER_WEIGHTS": "random",
+        "FER_HOME": str(work / "home"),
+    }
+    server = start(
+        [str(Path(sys.executable).parent / "fer-platform"), "serve", "--port", str(port)], env, work / "serve.log"
     )
     try:
         wait_for_port(port, server, timeout=120)
@@ -152,8 +151,10 @@ def endpoint_figures(dsn: str, work: Path, clients: int, seconds: float) -> None
         ok, errors, ms = asyncio.run(load_test(url, key, image, clients, seconds))
     finally:
         stop(server)
-    print(f"| {clients} | {seconds:.0f} | {ok} | {ok / seconds:.1f} | {percentile(ms, 50):.0f} | "
-          f"{percentile(ms, 99):.0f} | {errors} |")
+    print(
+        f"| {clients} | {seconds:.0f} | {ok} | {ok / seconds:.1f} | {percentile(ms, 50):.0f} | "
+        f"{percentile(ms, 99):.0f} | {errors} |"
+    )
 
 
 def classifier_figures(work: Path, per_class: int) -> None:
@@ -167,8 +168,10 @@ def classifier_figures(work: Path, per_class: int) -> None:
         sets[split] = (result.vectors, [paths[i].parent.name for i in result.indices])
     head = fit_head(*sets["train"], model.model_id)
     evaluation = evaluate(head, *sets["test"])
-    print(f"| synthetic, 7 emotions, {len(sets['train'][1])} train / {evaluation.samples} test, random-weight ResNet18 |"
-          f" {evaluation.accuracy:.1%} | {min(evaluation.recall.values()):.1%} | 14.3% |")
+    print(
+        f"| synthetic, 7 emotions, {len(sets['train'][1])} train / {evaluation.samples} test, random-weight ResNet18 |"
+        f" {evaluation.accuracy:.1%} | {min(evaluation.recall.values()):.1%} | 14.3% |"
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -24,7 +24,6 @@ from pathlib import Path
 import polars as pl
 import psycopg
 from dagster import DagsterInstance, build_sensor_context
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from fer_platform.definitions import build_definitions, build_resources
 from fer_platform.lake.store import open_location
@@ -33,6 +32,7 @@ from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform_tests.bench.lake import start_azurite
+from fer_platform_tests.databases import create_database, dagster_storage_url
 from fer_platform_tests.deployment import free_port, instance_home, running_platform, wait_for_runs
 
 
@@ -82,18 +82,6 @@ def tick_figures(files: int, work: Path) -> None:
     )
 
 
-def dagster_url(server_uri: str, dbname: str) -> str:
-    info = conninfo_to_dict(server_uri)
-    return f"postgresql+psycopg2://{info['user']}@/{dbname}?host={info['host']}&port={info.get('port', 5432)}"
-
-
-def create_databases(server_uri: str, names: list[str]) -> dict[str, str]:
-    with psycopg.connect(server_uri, autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return {name: make_conninfo(server_uri, dbname=name) for name in names}
-
-
 def in_lake(lake_url: str, emotion: str, lake_path: str) -> bool:
     lake = open_location(lake_url)
     path = lake.path(f"raw/embeddings/fer2013/emotion={emotion}/part-0.parquet")
@@ -112,11 +100,11 @@ def landing_latency(work: Path, samples: int, interval_s: int, settle_s: float) 
     root = work / "latency_images"
     write_sample_dataset(root, per_class=10, test_per_class=1, emotions=("happy", "sad"))
     server = embedded_server(work / "pg").get_uri()
-    dbs = create_databases(server, ["source", "replica", "dagster"])
+    dbs = {name: create_database(server, name) for name in ("source", "replica", "dagster")}
     azurite, conn_str = start_azurite(work / "azurite", in_memory=False)
     env = dict(os.environ) | {
         "DAGSTER_HOME": str(instance_home(work / "dagster_home")),
-        "DAGSTER_PG_URL": dagster_url(server, "dagster"),
+        "DAGSTER_PG_URL": dagster_storage_url(dbs["dagster"]),
         "FER_HOME": str(work / "home"),
         "FER_IMAGE_ROOT": str(root),
         "FER_PG_DSN": dbs["source"],
@@ -167,8 +155,10 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="fer-bench-sensor-") as tmp:
         work = Path(tmp)
         if args.files:
-            print("| files | first tick, s | unchanged tick, s (median of 3) | tick after 10 new files, s |"
-                  " hashing every file, s | unchanged tick vs hashing |")
+            print(
+                "| files | first tick, s | unchanged tick, s (median of 3) | tick after 10 new files, s |"
+                " hashing every file, s | unchanged tick vs hashing |"
+            )
             print("|---:|---:|---:|---:|---:|---:|")
             for files in args.files:
                 tick_figures(files, work)

@@ -16,8 +16,10 @@ from fer_platform_tests.helpers import asset_metadata
 def test_classifier_metadata_and_versions(search_env):
     lake = open_location(load_settings().resolved_lake_url)
     assert versions(lake) == ["v0001"]  # registered by the search_env fixture
-    result = build_definitions(load_settings()).resolve_job_def(CLASSIFIER_JOB).execute_in_process(
-        instance=DagsterInstance.ephemeral()
+    result = (
+        build_definitions(load_settings())
+        .resolve_job_def(CLASSIFIER_JOB)
+        .execute_in_process(instance=DagsterInstance.ephemeral())
     )
     meta = asset_metadata(result, "emotion_classifier")
     assert meta["version"] == "v0002" and versions(lake) == ["v0001", "v0002"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fer_platform_tests.conftest import TEST_EMOTIONS
-from fer_platform_tests.deployment import REPO, free_port, stop, wait_for_port
+from fer_platform_tests.deployment import REPO, free_port, start, stop, wait_for_port
 from fer_platform_tests.populated import API_KEY
 
 DRIVER = Path(__file__).with_name("page_upload.mjs")
@@ -21,12 +21,10 @@ def test_uploading_a_face_on_the_page_shows_results(search_env, tmp_path):
     if shutil.which("chromium") is None or not (REPO / "node_modules" / "playwright-core").is_dir():
         pytest.fail("chromium and node_modules/playwright-core are needed: run bin/setup")
     port = free_port()
-    server = subprocess.Popen(
+    server = start(
         [str(Path(sys.executable).parent / "fer-platform"), "serve", "--port", str(port)],
-        env=os.environ | search_env,
-        stdout=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - closed with the process
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        os.environ | search_env,
+        tmp_path / "serve.log",
     )
     try:
         wait_for_port(port, server, timeout=120)

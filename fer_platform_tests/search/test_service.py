@@ -2,7 +2,6 @@
 
 import io
 
-import numpy as np
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
