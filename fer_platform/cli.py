@@ -41,14 +41,13 @@ def demo(per_class: int) -> None:
 @click.option("--jobs", default=0, show_default=True, help="Parallel pg_dump/pg_restore jobs (0 = CPU count).")
 def migrate(jobs: int) -> None:
     """Initial migration: pg_dump the source imagenes_fer and pg_restore it into the replica."""
-    from fer_platform.embeddings.store import DEFAULT_TABLE  # heavy imports only for this command
-    from fer_platform.postgres.resource import PostgresResource
-    from fer_platform.replica.migrate import migrate as dump_restore
+    from fer_platform.lib.from_settings import open_resources  # heavy imports only for this command
+    from fer_platform.replication.migrate import migrate as dump_restore
+    from fer_platform.table.schema import DEFAULT_TABLE
 
-    settings = load_settings()
-    source = PostgresResource(dsn=settings.pg_dsn, embedded_pgdata=str(settings.embedded_pgdata))
-    replica = PostgresResource(dsn=settings.replica_dsn, embedded_pgdata=str(settings.embedded_replica_pgdata))
-    result = dump_restore(source.conninfo(), replica.conninfo(), DEFAULT_TABLE, jobs or None)
+    with open_resources(load_settings()) as resources:
+        source, replica = resources.postgres.conninfo(), resources.replica.conninfo()
+    result = dump_restore(source, replica, DEFAULT_TABLE, jobs or None)
     click.echo(
         f"migrated {result.rows} rows: pg_dump {result.dump_s:.1f} s ({result.dump_bytes / 1e6:.1f} MB), "
         f"pg_restore {result.restore_s:.1f} s"
@@ -61,8 +60,8 @@ def migrate(jobs: int) -> None:
 @click.option("--emotion", default=None, help="Only images of this emotion.")
 def search(image: Path, k: int, emotion: str | None) -> None:
     """Print the K stored images most similar to IMAGE (searched on the replica's HNSW index)."""
-    from fer_platform.raw_images.decode import ImageDecodeError  # heavy imports only for this command
-    from fer_platform.search.engine import SearchEngine
+    from fer_platform.images.decode import ImageDecodeError  # heavy imports only for this command
+    from fer_platform.service.engine import SearchEngine
 
     engine = SearchEngine(load_settings())
     try:
@@ -84,7 +83,7 @@ def serve(host: str, port: int) -> None:
     """Serve the search API and page (needs FER_API_KEY)."""
     import uvicorn  # heavy imports only for this command
 
-    from fer_platform.search.service import ApiKeyMissingError, create_app
+    from fer_platform.service.app import ApiKeyMissingError, create_app
 
     try:
         app = create_app(load_settings())

@@ -7,12 +7,15 @@ import os
 import click
 from dagster import DagsterInstance
 
-from fer_platform.definitions import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB, build_definitions
-from fer_platform.embeddings.model import WeightsUnavailableError, load_model
-from fer_platform.embeddings.store import DEFAULT_TABLE
-from fer_platform.partitions import discover_emotions, register_emotions
+from fer_platform.definitions import build_definitions
+from fer_platform.embedding.model import WeightsUnavailableError
+from fer_platform.images.folders import discover_emotions
+from fer_platform.lib.from_settings import build_resources
+from fer_platform.lib.names import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB
+from fer_platform.lib.partitions import register_emotions
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import FerSettings, load_settings
+from fer_platform.table.schema import DEFAULT_TABLE
 
 
 def ensure_images(settings: FerSettings, per_class: int) -> None:
@@ -26,7 +29,7 @@ def ensure_images(settings: FerSettings, per_class: int) -> None:
 def ensure_weights(settings: FerSettings, weights_explicit: bool) -> FerSettings:
     """Check the weights load; an offline demo with the *default* weights continues with random ones, loudly."""
     try:
-        load_model(settings.weights, settings.device, settings.precision)
+        build_resources(settings)["embedder"].model()
         return settings
     except WeightsUnavailableError as exc:
         if weights_explicit:

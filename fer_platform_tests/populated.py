@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from fer_platform.definitions import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB, build_definitions
+from fer_platform.definitions import build_definitions
+from fer_platform.lib.names import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform_tests.conftest import TEST_EMOTIONS

@@ -1,5 +1,6 @@
 """The definitions load as users load them: module import, `dagster asset materialize`, workspace."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,8 +9,9 @@ from pathlib import Path
 import psycopg
 from dagster import DagsterInstance
 
-from fer_platform.definitions import ALL_STAGES, build_definitions, load_defs
-from fer_platform.partitions import EMOTION_PARTITIONS
+from fer_platform.definitions import build_definitions, load_defs
+from fer_platform.lib.names import PIPELINE_STAGES
+from fer_platform.lib.partitions import EMOTION_PARTITIONS
 from fer_platform.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +22,7 @@ def test_defs_hold_the_stages_the_sensor_and_dynamic_emotion_partitions(fer_env)
     defs = build_definitions(load_settings())
     assert defs.resolve_job_def("embed_images").partitions_def == EMOTION_PARTITIONS
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {*ALL_STAGES, "vector_index", "emotion_classifier"}
+    assert keys == {*PIPELINE_STAGES, "vector_index", "emotion_classifier"}
     assert [s.name for s in defs.sensors] == ["new_images_sensor", "search_index_automation"]
 
 
@@ -77,3 +79,18 @@ def test_workspace_and_dg_config_load(fer_env, tmp_path):
     ):
         proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, (cmd, proc.stdout[-2000:], proc.stderr[-2000:])
+
+
+def test_dg_list_defs_lists_every_definition_of_the_snapshot(fer_env, tmp_path):
+    env = os.environ | {"DAGSTER_HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [str(BIN / "dg"), "list", "defs", "--json"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    listed = json.loads(proc.stdout)
+    snapshot = json.loads((REPO / "fer_platform_tests" / "snapshots" / "definitions.json").read_text())
+    assert sorted(a["asset_key"] for a in listed["assets"]) == snapshot["assets"]
+    assert sorted(c["key"] for c in listed["asset_checks"]) == snapshot["asset_checks"]
+    assert sorted(j["name"] for j in listed["jobs"]) == snapshot["jobs"]
+    assert sorted(s["name"] for s in listed["sensors"]) == snapshot["sensors"]
+    assert sorted(r["name"] for r in listed["resources"]) == snapshot["resources"]

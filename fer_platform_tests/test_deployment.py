@@ -8,12 +8,13 @@ import time
 import polars as pl
 import pytest
 
-from fer_platform.definitions import ALL_STAGES, build_definitions
-from fer_platform.lake.store import open_location
+from fer_platform.definitions import build_definitions
+from fer_platform.lib.names import PIPELINE_STAGES
 from fer_platform.settings import load_settings
+from fer_platform.storage.location import open_location
 from fer_platform_tests.deployment import (
-    free_port,
     COMPOSE,
+    free_port,
     graphql,
     instance_home,
     running_platform,
@@ -118,7 +119,7 @@ def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_
         assert embedded_count(url, second["runId"]) == 2  # only the new images
         defs = build_definitions(load_settings())
         for check in defs.resolve_asset_graph().asset_check_keys:
-            if check.asset_key.to_user_string() not in ALL_STAGES:
+            if check.asset_key.to_user_string() not in PIPELINE_STAGES:
                 continue
             execution = graphql(url, CHECK_RUN, key={"path": list(check.asset_key.path)}, check=check.name)[
                 "assetCheckExecutions"

@@ -1,4 +1,4 @@
-from fer_platform.partitions import discover_emotions
+from fer_platform.images.folders import discover_emotions
 
 
 def test_partitions_follow_the_folders_on_disk(tmp_path):

@@ -1,1 +1,1 @@
-"""The emotion head (seed 002's fine-tuned model, as assets): trained on stored embeddings, versioned in the lake."""
+"""The emotion head (seed 002's fine-tuned model): training and evaluation, and its versioned registry in the lake."""

@@ -10,7 +10,7 @@ import json
 import re
 
 from fer_platform.classifier.train import EmotionHead
-from fer_platform.lake.store import Location
+from fer_platform.storage.location import Location
 
 MODEL_PREFIX = "models/emotion_classifier"
 VERSION = re.compile(r"^v(\d{4,})$")

@@ -1,0 +1,1 @@
+"""PostgreSQL connections shared by every stage: DSNs (Azure defaults), the embedded server, connecting."""

@@ -1,1 +1,1 @@
-"""Similarity search over the replica: the HNSW index, queries, face crops and the HTTP service."""
+"""Similarity search over the replica (stage 5): the HNSW index, top-k queries, and FER face crops."""

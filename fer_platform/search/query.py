@@ -15,7 +15,6 @@ import psycopg
 from pgvector import Vector
 from psycopg import sql
 
-DEFAULT_EF_SEARCH = 100
 MAX_K = 100
 
 
@@ -29,10 +28,13 @@ class Neighbor:
     distance: float
 
 
-def planner_settings(exact: bool, ef_search: int, filtered: bool) -> list[sql.Composed]:
+def planner_settings(exact: bool, ef_search: int | None, filtered: bool) -> list[sql.Composed]:
+    """``SET LOCAL`` statements for one query; ``ef_search=None`` keeps the server's ``hnsw.ef_search``."""
     if exact:
         return [sql.SQL("SET LOCAL enable_indexscan = off")]
-    settings = [sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(int(ef_search)))]
+    settings = []
+    if ef_search is not None:
+        settings.append(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(int(ef_search))))
     if filtered:
         settings.append(sql.SQL("SET LOCAL hnsw.iterative_scan = strict_order"))
     return settings
@@ -44,7 +46,7 @@ def nearest(
     vector: np.ndarray,
     k: int = 5,
     emotion: str | None = None,
-    ef_search: int = DEFAULT_EF_SEARCH,
+    ef_search: int | None = None,
     exact: bool = False,
 ) -> list[Neighbor]:
     """The ``k`` stored rows nearest to ``vector`` by cosine distance."""

@@ -19,15 +19,15 @@ import torch
 from pgvector.psycopg import register_vector
 from PIL import Image
 
-from fer_platform.embeddings.embedder import forward
-from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
-from fer_platform.embeddings.partition import embed_partition
-from fer_platform.embeddings.resource import ResNetEmbedder
-from fer_platform.embeddings.store import PartitionDelta, ensure_table, stored_fingerprints, write_delta
-from fer_platform.partitions import discover_emotions
+from fer_platform.embedding.embedder import forward
+from fer_platform.embedding.model import SEED_TRANSFORM, load_model
+from fer_platform.embedding.partition import embed_partition
+from fer_platform.images.folders import discover_emotions
+from fer_platform.lib.resources import ImageFolderResource, ResNetEmbedder
 from fer_platform.postgres.embedded import embedded_server
-from fer_platform.raw_images.resource import ImageFolderResource
 from fer_platform.sample_data import write_sample_dataset
+from fer_platform.table.rows import PartitionDelta, stored_fingerprints, write_delta
+from fer_platform.table.schema import ensure_table
 
 
 def asset_code_path(images: ImageFolderResource, embedder: ResNetEmbedder, dsn: str) -> tuple[int, float]:
@@ -38,7 +38,7 @@ def asset_code_path(images: ImageFolderResource, embedder: ResNetEmbedder, dsn: 
         with psycopg.connect(dsn) as conn:
             ensure_table(conn)
             stored = stored_fingerprints(conn, "imagenes_fer", emotion, images.scope(emotion))
-        run = embed_partition(emotion, manifest, stored, embedder, images)
+        run = embed_partition(emotion, manifest, stored, embedder.batch_embedder(), images.root)
         with psycopg.connect(dsn) as conn:
             register_vector(conn)
             write_delta(conn, "imagenes_fer", run.delta)
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     root = work / "images"
     write_sample_dataset(root, per_class=args.images // 7, test_per_class=0)
-    images = ImageFolderResource(image_root=str(root), split="train")
+    images = ImageFolderResource(image_root=str(root), split="train", settle_s=0)
     embedder = ResNetEmbedder(
         weights=args.weights,
         device="cpu",

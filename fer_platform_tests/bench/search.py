@@ -27,13 +27,14 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from fer_platform.classifier.train import evaluate, fit_head
-from fer_platform.embeddings.model import load_model
-from fer_platform.embeddings.embedder import embed_files
-from fer_platform.embeddings.store import PartitionDelta, ensure_table, write_delta
+from fer_platform.embedding.embedder import embed_files
+from fer_platform.embedding.model import load_model
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.search.index import HNSW_EF_CONSTRUCTION, HNSW_M, maintain_index
 from fer_platform.search.query import nearest
+from fer_platform.table.rows import PartitionDelta, write_delta
+from fer_platform.table.schema import ensure_table
 from fer_platform_tests.databases import create_database
 from fer_platform_tests.deployment import free_port, start, stop, wait_for_port
 

@@ -25,12 +25,13 @@ import polars as pl
 import psycopg
 from dagster import DagsterInstance, build_sensor_context
 
-from fer_platform.definitions import build_definitions, build_resources
-from fer_platform.lake.store import open_location
-from fer_platform.partitions import register_emotions
+from fer_platform.definitions import build_definitions
+from fer_platform.lib.from_settings import build_resources
+from fer_platform.lib.partitions import register_emotions
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.settings import load_settings
+from fer_platform.storage.location import open_location
 from fer_platform_tests.bench.lake import start_azurite
 from fer_platform_tests.databases import create_database, dagster_storage_url
 from fer_platform_tests.deployment import free_port, instance_home, running_platform, wait_for_runs

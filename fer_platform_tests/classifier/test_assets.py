@@ -6,9 +6,11 @@ from dagster import DagsterInstance
 
 from fer_platform.classifier.registry import ModelNotFoundError, load, versions
 from fer_platform.classifier.train import evaluate, fit_head
-from fer_platform.definitions import CLASSIFIER_JOB, build_definitions
-from fer_platform.lake.store import open_location
+from fer_platform.definitions import build_definitions
+from fer_platform.lib.names import CLASSIFIER_JOB
+from fer_platform.lib.partitions import register_emotions
 from fer_platform.settings import load_settings
+from fer_platform.storage.location import open_location
 from fer_platform_tests.conftest import TEST_EMOTIONS
 from fer_platform_tests.helpers import asset_metadata
 
@@ -16,11 +18,9 @@ from fer_platform_tests.helpers import asset_metadata
 def test_classifier_metadata_and_versions(search_env):
     lake = open_location(load_settings().resolved_lake_url)
     assert versions(lake) == ["v0001"]  # registered by the search_env fixture
-    result = (
-        build_definitions(load_settings())
-        .resolve_job_def(CLASSIFIER_JOB)
-        .execute_in_process(instance=DagsterInstance.ephemeral())
-    )
+    instance = DagsterInstance.ephemeral()
+    register_emotions(instance, list(TEST_EMOTIONS))  # the training rows are loaded per emotion partition
+    result = build_definitions(load_settings()).resolve_job_def(CLASSIFIER_JOB).execute_in_process(instance=instance)
     meta = asset_metadata(result, "emotion_classifier")
     assert meta["version"] == "v0002" and versions(lake) == ["v0001", "v0002"]
     assert (meta["train_samples"], meta["test_samples"]) == (90, 12)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from fer_platform.embeddings.embedder import forward
-from fer_platform.embeddings.model import (
+from fer_platform.embedding.embedder import forward
+from fer_platform.embedding.model import (
     WeightsUnavailableError,
     build_resnet18,
     imagenet_checkpoint_path,

@@ -1,7 +1,7 @@
 import polars as pl
 
-from fer_platform.embeddings.plan import plan_partition
-from fer_platform.raw_images.manifest import MANIFEST_SCHEMA
+from fer_platform.embedding.plan import plan_partition
+from fer_platform.images.manifest import MANIFEST_SCHEMA
 
 MODEL = "resnet18/m1"
 

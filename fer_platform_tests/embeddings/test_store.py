@@ -3,15 +3,8 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
-from fer_platform.embeddings.store import (
-    PartitionDelta,
-    SchemaMismatchError,
-    copy_rows,
-    ensure_table,
-    read_partitions,
-    stored_fingerprints,
-    write_delta,
-)
+from fer_platform.table.rows import PartitionDelta, copy_rows, read_partitions, stored_fingerprints, write_delta
+from fer_platform.table.schema import SchemaMismatchError, ensure_table
 
 TABLE = "imagenes_fer"
 

@@ -3,13 +3,12 @@
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from dagster import StaticPartitionsDefinition, build_op_context
+from dagster import build_op_context
 
-from fer_platform.definitions import PIPELINE_JOB
-from fer_platform.lake.checks import build_lake_checks, integrity_result
-from fer_platform.lake.resource import LakeResource
-from fer_platform.lake.store import open_location
-from fer_platform.raw_images.resource import ImageFolderResource
+from fer_platform.defs.lake.checks import integrity_result, lake_paths_integrity
+from fer_platform.lib.names import PIPELINE_JOB
+from fer_platform.lib.resources import ImageFolderResource, LakeResource
+from fer_platform.storage.location import open_location
 from fer_platform_tests.conftest import AZURITE_KEY
 from fer_platform_tests.helpers import asset_metadata, check_results, run_partition
 
@@ -82,12 +81,11 @@ def test_partial_upload_is_finished_without_resending(azure_env, image_root):
 def test_integrity_check_fails_on_the_seeds_mismatched_prefixes(azure_env):
     pipeline("happy")
     lake = LakeResource(lake_url=azure_env["FER_LAKE_URL"], source_url=azure_env["FER_SOURCE_URL"])
-    images = ImageFolderResource(image_root=azure_env["FER_IMAGE_ROOT"])
+    images = ImageFolderResource(image_root=azure_env["FER_IMAGE_ROOT"], split="train", settle_s=0)
     # What the seed's Data Factory wrote: paths rewritten to raw/imagenes/train/, images under raw/images/fer2013/.
     seed_rows = pl.DataFrame({"filepath": [f"raw/imagenes/train/happy/im{i}.png" for i in range(4)]})
-    integrity = build_lake_checks(StaticPartitionsDefinition(["happy"]), "imagenes_fer")[2]
     context = build_op_context(partition_key="happy", resources={"lake": lake, "images": images})
-    result = integrity(context, lakehouse_embeddings=seed_rows)
+    result = lake_paths_integrity(context, lakehouse_embeddings=seed_rows)
     assert result.passed is False
     assert result.metadata["paths_not_in_lake"].value == 4
     assert result.metadata["lake_images_without_exactly_one_row"].value == 4

@@ -11,8 +11,8 @@ from dagster import (
     build_output_context,
 )
 
-from fer_platform.lake.io_manager import LakeParquetIOManager
-from fer_platform.lake.resource import LakeResource
+from fer_platform.lib.io_managers import LakeParquetIOManager
+from fer_platform.lib.resources import LakeResource
 
 PARTITIONS = StaticPartitionsDefinition(["happy", "sad"])
 

@@ -1,6 +1,6 @@
 import pytest
 
-from fer_platform.lake.store import open_location
+from fer_platform.storage.location import open_location
 
 
 def test_local_folder(tmp_path):

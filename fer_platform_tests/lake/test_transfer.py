@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from fer_platform.lake.store import StorageUnavailableError, open_location
-from fer_platform.lake.transfer import needs_transfer, sync_prefix
+from fer_platform.storage.location import StorageUnavailableError, open_location
+from fer_platform.storage.transfer import needs_transfer, sync_prefix
 from fer_platform_tests.lake.faulty_proxy import FaultyProxy
 
 
@@ -67,7 +67,7 @@ def test_missing_source_is_an_error_not_a_mass_delete(tmp_path):
 
 
 def test_lake_assets_retry_with_backoff():
-    from fer_platform.lake.assets import STORAGE_RETRY
+    from fer_platform.defs.lake.assets import STORAGE_RETRY
 
     assert STORAGE_RETRY.max_retries == 3 and STORAGE_RETRY.backoff is not None
 

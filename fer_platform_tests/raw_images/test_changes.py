@@ -2,7 +2,7 @@
 
 import os
 
-from fer_platform.raw_images.changes import (
+from fer_platform.images.changes import (
     FolderScan,
     SensorCursor,
     detect_changes,

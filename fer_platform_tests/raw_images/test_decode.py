@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_platform.raw_images.decode import ImageDecodeError, decode_image, to_8bit
+from fer_platform.images.decode import ImageDecodeError, decode_image, to_8bit
 from fer_platform_tests.raw_images.bad_images import write_bad_files, write_unusual_good_files
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from fer_platform.raw_images.manifest import scan_emotion
+from fer_platform.images.manifest import scan_emotion
 from fer_platform_tests.raw_images.bad_images import write_bad_files
 
 

@@ -5,10 +5,12 @@ import shutil
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
-from fer_platform.definitions import PIPELINE_JOB, build_definitions, build_resources
-from fer_platform.lake.store import open_location
-from fer_platform.partitions import register_emotions
+from fer_platform.definitions import build_definitions
+from fer_platform.lib.from_settings import build_resources
+from fer_platform.lib.names import PIPELINE_JOB
+from fer_platform.lib.partitions import register_emotions
 from fer_platform.settings import load_settings
+from fer_platform.storage.location import open_location
 from fer_platform_tests.helpers import asset_metadata, run_partition, table_rows
 
 

@@ -5,10 +5,10 @@ import pytest
 from dagster import DagsterInstance
 
 from fer_platform.definitions import build_definitions
-from fer_platform.embeddings.store import ExtensionUnavailableError, ensure_table
-from fer_platform.replica.migrate import ToolVersionError, find_tools, migrate, tool_major
-from fer_platform.replica.sync import partition_checksum
+from fer_platform.replication.migrate import ToolVersionError, find_tools, migrate, tool_major
+from fer_platform.replication.sync import partition_checksum
 from fer_platform.settings import load_settings
+from fer_platform.table.schema import ExtensionUnavailableError, ensure_table
 from fer_platform_tests.helpers import run_partition, table_rows
 
 

@@ -2,12 +2,13 @@
 
 import psycopg
 import pytest
-from dagster import StaticPartitionsDefinition, build_op_context
+from dagster import build_op_context
 
-from fer_platform.definitions import SYNC_JOB
-from fer_platform.postgres.resource import DatabaseUnreachableError, PostgresResource
-from fer_platform.replica.checks import build_replica_checks
-from fer_platform.replica.sync import partition_checksum, replace_partition, stream_partition
+from fer_platform.defs.replica.checks import replica_content_matches_source, replica_rows_match_source
+from fer_platform.lib.names import SYNC_JOB
+from fer_platform.lib.resources import PostgresResource
+from fer_platform.postgres.connection import DatabaseUnreachableError
+from fer_platform.replication.sync import partition_checksum, replace_partition, stream_partition
 from fer_platform_tests.helpers import asset_metadata, check_results, run_partition, table_rows
 
 REPLICA_CHECKS = {"replica_rows_match_source": True, "replica_content_matches_source": True}
@@ -72,10 +73,9 @@ def test_checksum_check_catches_one_altered_vector(fer_env):
         )
     postgres = PostgresResource(dsn=fer_env["FER_PG_DSN"], embedded_pgdata="unused")
     replica = PostgresResource(dsn=fer_env["FER_REPLICA_DSN"], embedded_pgdata="unused")
-    rows_check, content_check = build_replica_checks(StaticPartitionsDefinition(["sad"]), "imagenes_fer")
     context = build_op_context(partition_key="sad", resources={"postgres": postgres, "replica": replica})
-    assert rows_check(context).passed is True  # counts alone do not see it
-    assert content_check(context).passed is False
+    assert replica_rows_match_source(context).passed is True  # counts alone do not see it
+    assert replica_content_matches_source(context).passed is False
 
 
 def test_checksum_is_order_independent_and_content_sensitive(fer_env):

@@ -6,9 +6,9 @@ import pytest
 from pgvector import Vector
 from pgvector.psycopg import register_vector
 
-from fer_platform.embeddings.store import ensure_table
 from fer_platform.search.index import maintain_index
 from fer_platform.search.query import nearest, recall_at_k, sample_vectors
+from fer_platform.table.schema import ensure_table
 
 EMOTIONS = ("angry", "happy", "sad")
 

@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pgvector.psycopg import register_vector
 
-from fer_platform.search.engine import SearchEngine
 from fer_platform.search.query import nearest
-from fer_platform.search.service import ApiKeyMissingError, create_app
+from fer_platform.service.app import ApiKeyMissingError, create_app
+from fer_platform.service.engine import SearchEngine
 from fer_platform.settings import load_settings
 from fer_platform_tests.conftest import TEST_EMOTIONS
 from fer_platform_tests.populated import API_KEY

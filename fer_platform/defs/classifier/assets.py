@@ -1,0 +1,99 @@
+"""``emotion_classifier``: an MLP head trained on the train split's stored embeddings, evaluated on the
+test split, registered as a new version in the lake (seed 002: fine-tune, register, deploy)."""
+
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset, define_asset_job
+
+from fer_platform.classifier.registry import MODEL_PREFIX, register
+from fer_platform.classifier.train import Evaluation, evaluate, fit_head
+from fer_platform.images.folders import discover_emotions
+from fer_platform.images.manifest import list_emotion_files
+from fer_platform.lib import names
+from fer_platform.lib.metadata import confusion_plot
+from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource, ResNetEmbedder
+from fer_platform.table.rows import model_ids
+from fer_platform.table.schema import DEFAULT_TABLE
+
+TRAIN_SPLIT, TEST_SPLIT = "train", "test"
+
+
+def train_rows(
+    embeddings: pl.DataFrame, emotions: list[str], postgres: PostgresResource
+) -> tuple[np.ndarray, list[str], str]:
+    """(vectors, emotions, model id) of the train-split rows among the loaded emotion partitions."""
+    frame = embeddings.filter(pl.col("filepath").str.starts_with(f"{TRAIN_SPLIT}/"))
+    if frame.is_empty():
+        raise ValueError(
+            f"{DEFAULT_TABLE} holds no {TRAIN_SPLIT}/ rows for the emotion partitions {emotions}: "
+            f"materialize embeddings_table with FER_SPLIT=train first"
+        )
+    with postgres.connect(vector=False) as conn:
+        models = model_ids(conn, DEFAULT_TABLE)
+    if len(models) != 1:
+        raise ValueError(f"{DEFAULT_TABLE} mixes embedding models {models}: re-embed before training")
+    return frame["vector"].to_numpy().astype(np.float32), frame["emotion"].to_list(), models[0]
+
+
+def test_split(images: ImageFolderResource, embedder: ResNetEmbedder) -> tuple[np.ndarray, list[str]]:
+    """The test split embedded now with the same model (it is never stored in the table)."""
+    paths, labels = [], []
+    for emotion in discover_emotions(images.root, TEST_SPLIT):
+        files = list_emotion_files(images.root, TEST_SPLIT, emotion)
+        paths += files
+        labels += [emotion] * len(files)
+    if not paths:
+        raise ValueError(f"no {TEST_SPLIT}/<emotion>/ images under {images.root} to evaluate on")
+    result = embedder.embed(paths)
+    return result.vectors, [labels[i] for i in result.indices]
+
+
+def recall_table(evaluation: Evaluation) -> MetadataValue:
+    lines = ["| emotion | recall |", "|---|---:|"]
+    lines += [f"| {c} | {r:.1%} |" for c, r in evaluation.recall.items()]
+    return MetadataValue.md("\n".join(lines))
+
+
+@asset(
+    name=names.EMOTION_CLASSIFIER,
+    ins={"embeddings": AssetIn(names.EMBEDDINGS_TABLE)},
+    group_name="search",
+    kinds={"pytorch", "adls"},
+)
+def emotion_classifier(
+    context: AssetExecutionContext,
+    embeddings: pl.DataFrame,
+    postgres: PostgresResource,
+    images: ImageFolderResource,
+    embedder: ResNetEmbedder,
+    lake: LakeResource,
+) -> MaterializeResult:
+    """MLP head (512 -> 256 -> emotions) on the stored train embeddings (every emotion partition, loaded by
+    the pgvector IO manager), scored on the test split, saved as the next version under the lake's
+    models/emotion_classifier/ with its metrics. The service loads the latest version unless
+    FER_CLASSIFIER_VERSION pins one."""
+    emotions = sorted(context.asset_partition_keys_for_input("embeddings"))
+    vectors, labels, model_id = train_rows(embeddings, emotions, postgres)
+    head = fit_head(vectors, labels, model_id)
+    test_vectors, test_labels = test_split(images, embedder)
+    evaluation = evaluate(head, test_vectors, test_labels)
+    metrics = evaluation.as_dict() | {"train_samples": len(labels), "embedding_model_id": model_id}
+    version = register(lake.lake(), head, metrics)
+    context.log.info(f"emotion_classifier {version}: test accuracy {evaluation.accuracy:.1%}")
+    return MaterializeResult(
+        metadata={
+            "version": version,
+            "test_accuracy": evaluation.accuracy,
+            "train_samples": len(labels),
+            "test_samples": evaluation.samples,
+            "recall_per_emotion": recall_table(evaluation),
+            "confusion_matrix": confusion_plot(evaluation.classes, evaluation.confusion),
+            "model_path": MetadataValue.path(f"{lake.lake_url}/{MODEL_PREFIX}/{version}/model.pt"),
+            "embedding_model_id": model_id,
+        }
+    )
+
+
+train_emotion_classifier = define_asset_job(
+    names.CLASSIFIER_JOB, selection=[names.EMOTION_CLASSIFIER], description="Train and register an emotion head."
+)

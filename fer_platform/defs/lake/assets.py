@@ -1,0 +1,123 @@
+"""Stage 3 of the seed: images to Blob storage and the lake, embeddings to Parquet."""
+
+import time
+
+import polars as pl
+from dagster import AssetExecutionContext, Backoff, Jitter, MaterializeResult, Output, RetryPolicy, asset
+
+from fer_platform.lakehouse.layout import EMBEDDINGS_PREFIX, image_path
+from fer_platform.lib import names
+from fer_platform.lib.partitions import EMOTION_PARTITIONS
+from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource
+from fer_platform.storage.location import open_location
+from fer_platform.storage.transfer import TransferReport, sync_prefix
+from fer_platform.table.rows import read_partition
+from fer_platform.table.schema import DEFAULT_TABLE
+
+# Storage that is down or throttling gets 2 + 4 + 8 s (+/- jitter); a re-run sends only what is missing.
+STORAGE_RETRY = RetryPolicy(max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+
+def transfer_metadata(report: TransferReport, seconds: float, target: str) -> dict:
+    return {
+        "sent": len(report.sent),
+        "deleted": len(report.deleted),
+        "unchanged": report.unchanged,
+        "bytes_sent": report.bytes_sent,
+        "files_per_s": round(len(report.sent) / seconds, 1) if seconds > 0 else 0.0,
+        "target": target,
+    }
+
+
+def timed_sync(context: AssetExecutionContext, **kwargs) -> tuple[TransferReport, float]:
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        context.log.info(f"{done}/{total} files transferred")
+
+    report = sync_prefix(progress=progress, **kwargs)
+    return report, time.perf_counter() - start
+
+
+@asset(
+    name=names.SOURCE_IMAGES_BLOB,
+    partitions_def=EMOTION_PARTITIONS,
+    group_name="lakehouse",
+    kinds={"azure", "blob"},
+    retry_policy=STORAGE_RETRY,
+)
+def source_images_blob(
+    context: AssetExecutionContext,
+    raw_images: pl.DataFrame,
+    images: ImageFolderResource,
+    lake: LakeResource,
+) -> MaterializeResult:
+    """The emotion's decodable images uploaded to the source container (FER_SOURCE_URL), hierarchy kept.
+
+    Only missing or changed blobs are sent (size + content MD5); blobs of deleted files are removed.
+    """
+    scope = images.scope(context.partition_key)
+    usable = {p[len(scope) :] for p in raw_images.filter(pl.col("error").is_null())["filepath"].to_list()}
+    report, seconds = timed_sync(
+        context,
+        src=open_location(str(images.root)),
+        src_prefix=scope,
+        dst=lake.source(),
+        dst_prefix=scope,
+        concurrency=lake.concurrency,
+        only=usable,
+    )
+    return MaterializeResult(metadata=transfer_metadata(report, seconds, f"{lake.source_url}/{scope}"))
+
+
+@asset(
+    name=names.LAKEHOUSE_IMAGES,
+    partitions_def=EMOTION_PARTITIONS,
+    deps=[names.SOURCE_IMAGES_BLOB],
+    group_name="lakehouse",
+    kinds={"azure", "adls"},
+    retry_policy=STORAGE_RETRY,
+)
+def lakehouse_images(
+    context: AssetExecutionContext, images: ImageFolderResource, lake: LakeResource
+) -> MaterializeResult:
+    """The emotion's images copied from the source container into the lake's images folder (<split>/<emotion>/ under it).
+
+    Server-side copies when source and lake share an Azure account; incremental and mirrored.
+    """
+    scope = images.scope(context.partition_key)
+    target = image_path(scope)
+    report, seconds = timed_sync(
+        context,
+        src=lake.source(),
+        src_prefix=scope,
+        dst=lake.lake(),
+        dst_prefix=target,
+        concurrency=lake.concurrency,
+    )
+    return MaterializeResult(metadata=transfer_metadata(report, seconds, f"{lake.lake_url}/{target}"))
+
+
+@asset(
+    name=names.LAKEHOUSE_EMBEDDINGS,
+    partitions_def=EMOTION_PARTITIONS,
+    deps=[names.AZURE_REPLICA, names.LAKEHOUSE_IMAGES],
+    group_name="lakehouse",
+    kinds={"parquet", "adls"},
+    io_manager_key="lake_io_manager",
+    metadata={"lake_prefix": EMBEDDINGS_PREFIX},
+    retry_policy=STORAGE_RETRY,
+)
+def lakehouse_embeddings(
+    context: AssetExecutionContext, replica: PostgresResource, lake: LakeResource
+) -> Output[pl.DataFrame]:
+    """The replica's rows of the emotion as zstd Parquet in raw/embeddings/fer2013/emotion=<e>/.
+
+    filepath is the image's path in the lake (relative to FER_LAKE_URL), built by the
+    same function that names the images in lakehouse_images.
+    """
+    start = time.perf_counter()
+    with replica.connect(vector=False) as conn:
+        frame = read_partition(conn, DEFAULT_TABLE, context.partition_key)
+    frame = frame.with_columns(image_path(pl.col("filepath")).alias("filepath"))
+    return Output(frame, metadata={"rows": len(frame), "export_s": round(time.perf_counter() - start, 3)})

@@ -1,0 +1,77 @@
+"""Blocking lakehouse checks: counts, and path integrity both ways."""
+
+from collections import Counter
+
+import polars as pl
+from dagster import AssetCheckResult, AssetIn, asset_check
+
+from fer_platform.lakehouse.layout import image_path, is_image_path
+from fer_platform.lib import names
+from fer_platform.lib.partitions import EMOTION_PARTITIONS
+from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource
+from fer_platform.table.rows import partition_row_count
+from fer_platform.table.schema import DEFAULT_TABLE
+
+MAX_EXAMPLES = 20
+
+
+def lake_images(lake: LakeResource, images: ImageFolderResource, emotion: str) -> set[str]:
+    """Lake object names (relative to the lake root) of one emotion's images."""
+    prefix = image_path(images.scope(emotion))
+    return set(lake.lake().listing(prefix))
+
+
+def integrity_result(parquet_paths: list[str], in_lake: set[str]) -> AssetCheckResult:
+    """Every Parquet filepath is a lake object, and every lake image has exactly one row."""
+    counts = Counter(parquet_paths)
+    dangling = sorted(set(counts) - in_lake)
+    unmatched = sorted(p for p in in_lake if counts.get(p, 0) != 1)
+    return AssetCheckResult(
+        passed=not dangling and not unmatched,
+        metadata={
+            "parquet_rows": len(parquet_paths),
+            "lake_images": len(in_lake),
+            "paths_not_in_lake": len(dangling),
+            "lake_images_without_exactly_one_row": len(unmatched),
+            "examples": (dangling + unmatched)[:MAX_EXAMPLES],
+        },
+    )
+
+
+@asset_check(
+    asset=names.LAKEHOUSE_IMAGES,
+    blocking=True,
+    partitions_def=EMOTION_PARTITIONS,
+    additional_ins={"raw_images": AssetIn(names.RAW_IMAGES)},
+)
+def lake_image_count_matches_raw(
+    context, lake: LakeResource, images: ImageFolderResource, raw_images: pl.DataFrame
+) -> AssetCheckResult:
+    """Images in the lake for the emotion == decodable raw images."""
+    expected = raw_images.filter(pl.col("error").is_null()).height
+    found = len(lake_images(lake, images, context.partition_key))
+    return AssetCheckResult(passed=found == expected, metadata={"raw_images": expected, "lake_images": found})
+
+
+@asset_check(asset=names.LAKEHOUSE_EMBEDDINGS, blocking=True, partitions_def=EMOTION_PARTITIONS)
+def parquet_rows_match_replica(
+    context, replica: PostgresResource, lakehouse_embeddings: pl.DataFrame
+) -> AssetCheckResult:
+    """Parquet rows == replica rows for the emotion."""
+    with replica.connect(vector=False) as conn:
+        expected = partition_row_count(conn, DEFAULT_TABLE, context.partition_key)
+    return AssetCheckResult(
+        passed=lakehouse_embeddings.height == expected,
+        metadata={"replica_rows": expected, "parquet_rows": lakehouse_embeddings.height},
+    )
+
+
+@asset_check(asset=names.LAKEHOUSE_EMBEDDINGS, blocking=True, partitions_def=EMOTION_PARTITIONS)
+def lake_paths_integrity(
+    context, lake: LakeResource, images: ImageFolderResource, lakehouse_embeddings: pl.DataFrame
+) -> AssetCheckResult:
+    """Every Parquet filepath resolves to a lake image, and every lake image has exactly one row."""
+    scope = image_path(images.scope(context.partition_key))
+    paths = lakehouse_embeddings["filepath"].to_list()
+    in_scope = [p for p in paths if not is_image_path(p) or p.startswith(scope)]
+    return integrity_result(in_scope, lake_images(lake, images, context.partition_key))

@@ -1,0 +1,1 @@
+"""Dagster pieces every stage shares: resources, IO managers, partitions, names and UI metadata."""

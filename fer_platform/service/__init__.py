@@ -1,0 +1,1 @@
+"""The search service (HTTP API, page and CLI search): similarity search and emotion prediction."""

@@ -1,0 +1,118 @@
+"""What the HTTP service and the CLI share: query image -> FER face -> embedding -> neighbours -> emotion."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from pgvector.psycopg import register_vector
+from psycopg_pool import ConnectionPool
+
+from fer_platform.classifier.registry import ModelNotFoundError, load
+from fer_platform.classifier.train import EmotionHead
+from fer_platform.embedding.embedder import forward
+from fer_platform.embedding.model import SEED_TRANSFORM, LoadedModel
+from fer_platform.images.decode import decode_image
+from fer_platform.lakehouse.layout import image_path
+from fer_platform.lib.from_settings import open_resources
+from fer_platform.lib.resources import LakeResource, ResNetEmbedder
+from fer_platform.search.face import FaceCrop, to_fer_face
+from fer_platform.search.query import Neighbor, nearest
+from fer_platform.settings import FerSettings
+from fer_platform.storage.location import Location
+from fer_platform.table.schema import DEFAULT_TABLE
+
+log = logging.getLogger(__name__)
+VOTE_NEIGHBOURS = 15
+
+
+@dataclass(frozen=True)
+class Prediction:
+    emotion: str
+    confidence: float
+    source: str  # "knn" or "classifier:<version>"
+
+
+def knn_vote(neighbours: list[Neighbor]) -> Prediction | None:
+    """Distance-weighted vote: each neighbour counts 1 / (cosine distance + 0.001)."""
+    if not neighbours:
+        return None
+    weights: dict[str, float] = defaultdict(float)
+    for n in neighbours:
+        weights[n.emotion] += 1.0 / (max(n.distance, 0.0) + 1e-3)
+    emotion = max(weights, key=weights.__getitem__)
+    return Prediction(emotion, weights[emotion] / sum(weights.values()), "knn")
+
+
+class SearchEngine:
+    """The embedding model, a connection pool on the replica, the lake, and the registered classifier."""
+
+    def __init__(self, settings: FerSettings, table: str = DEFAULT_TABLE):
+        self.settings = settings
+        self.table = table
+        self._resources = ExitStack()
+        resources = self._resources.enter_context(open_resources(settings))
+        self.embedder: ResNetEmbedder = resources.embedder
+        self.ef_search: int = resources.search.ef_search
+        self.storage: LakeResource = resources.lake
+        self.pool = ConnectionPool(
+            resources.replica.conninfo(), min_size=1, max_size=8, configure=register_vector, open=True
+        )
+
+    @cached_property
+    def model(self) -> LoadedModel:
+        return self.embedder.model()
+
+    @cached_property
+    def lake(self) -> Location:
+        return self.storage.lake()
+
+    @cached_property
+    def classifier(self) -> tuple[str, EmotionHead] | None:
+        """The pinned (FER_CLASSIFIER_VERSION) or latest registered head; None when none is registered."""
+        try:
+            version, head, _ = load(self.lake, self.settings.classifier_version)
+        except ModelNotFoundError as exc:
+            if self.settings.classifier_version:
+                raise
+            log.warning("%s; /predict answers from the neighbours only", exc)
+            return None
+        if head.embedding_model_id != self.model.model_id:
+            log.warning(
+                "classifier %s was trained on %s, the service embeds with %s",
+                version,
+                head.embedding_model_id,
+                self.model.model_id,
+            )
+        return version, head
+
+    def embed(self, data: bytes) -> tuple[np.ndarray, FaceCrop]:
+        """The query image's vector (after cropping the face to 48x48 grayscale), as the stored ones were made."""
+        crop = to_fer_face(decode_image(data))
+        return forward(self.model, SEED_TRANSFORM(crop.image).unsqueeze(0))[0], crop
+
+    def search(self, vector: np.ndarray, k: int, emotion: str | None = None) -> list[Neighbor]:
+        with self.pool.connection() as conn:
+            return nearest(conn, self.table, vector, k, emotion, ef_search=self.ef_search)
+
+    def predict(self, vector: np.ndarray) -> tuple[Prediction | None, Prediction | None]:
+        """(neighbour vote, classifier) predictions."""
+        vote = knn_vote(self.search(vector, VOTE_NEIGHBOURS))
+        if self.classifier is None:
+            return vote, None
+        version, head = self.classifier
+        probabilities = head.probabilities(vector)[0]
+        best = int(probabilities.argmax())
+        return vote, Prediction(head.classes[best], float(probabilities[best]), f"classifier:{version}")
+
+    def lake_path(self, filepath: str) -> str:
+        """Where a stored image lives in the lake (the Parquet's filepath)."""
+        return image_path(filepath)
+
+    def close(self) -> None:
+        self.pool.close()
+        self._resources.close()

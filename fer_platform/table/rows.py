@@ -1,0 +1,147 @@
+"""Row I/O on the ``imagenes_fer`` table: fingerprints, counts, the atomic partition write, partition reads.
+
+Writes go through ``COPY ... FROM STDIN (FORMAT BINARY)`` inside one transaction
+per partition, so a failure leaves the previous rows. Values are bound
+parameters; identifiers are composed with ``psycopg.sql``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from fer_platform.table.schema import EMBEDDING_DIM
+
+COPY_COLUMNS = ("filepath", "emotion", "vector", "content_sha256", "model_id")
+
+
+@dataclass(frozen=True)
+class PartitionDelta:
+    """What one materialization changes in one emotion partition.
+
+    ``filepaths``/``sha256``/``vectors`` are the rows to (re)write; ``removed``
+    are files gone from disk. Rows of files not mentioned are left as they are.
+    """
+
+    emotion: str
+    model_id: str
+    filepaths: Sequence[str]
+    sha256: Sequence[str]
+    vectors: np.ndarray
+    removed: Sequence[str]
+
+    def rows(self) -> Iterator[tuple]:
+        """The rows in ``COPY_COLUMNS`` order."""
+        for path, digest, vec in zip(self.filepaths, self.sha256, self.vectors):
+            yield path, self.emotion, vec, digest, self.model_id
+
+
+def stored_fingerprints(conn: psycopg.Connection, table: str, emotion: str, prefix: str) -> pl.DataFrame:
+    """``filepath, sha256, model_id`` of the stored rows of ``emotion`` whose path starts with ``prefix``.
+
+    The prefix (``<split>/<emotion>/``) keeps a train run from touching test rows.
+    """
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT filepath, content_sha256, model_id FROM {} WHERE emotion = %s AND starts_with(filepath, %s)"
+        ).format(sql.Identifier(table)),
+        (emotion, prefix),
+    ).fetchall()
+    schema = {"filepath": pl.String, "sha256": pl.String, "model_id": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def known_filepaths(conn: psycopg.Connection, table: str, emotion: str, prefix: str) -> frozenset[str]:
+    """File paths stored for ``emotion`` under ``prefix``; empty when the table does not exist yet.
+
+    A read only: callers upstream of the embedding stage must not create the table.
+    """
+    if conn.execute("SELECT to_regclass(%s) IS NULL", (sql.Identifier(table).as_string(conn),)).fetchone()[0]:
+        return frozenset()
+    statement = sql.SQL("SELECT filepath FROM {} WHERE emotion = %s AND starts_with(filepath, %s)")
+    return frozenset(p for (p,) in conn.execute(statement.format(sql.Identifier(table)), (emotion, prefix)))
+
+
+def partition_row_count(conn: psycopg.Connection, table: str, emotion: str, prefix: str = "") -> int:
+    """Rows of ``emotion`` (optionally only those whose path starts with ``prefix``)."""
+    statement = sql.SQL("SELECT count(*) FROM {} WHERE emotion = %s AND starts_with(filepath, %s)")
+    return conn.execute(statement.format(sql.Identifier(table)), (emotion, prefix)).fetchone()[0]
+
+
+def model_ids(conn: psycopg.Connection, table: str) -> list[str]:
+    """The distinct embedding model ids stored in the table."""
+    statement = sql.SQL("SELECT DISTINCT model_id FROM {} WHERE model_id IS NOT NULL").format(sql.Identifier(table))
+    return [row[0] for row in conn.execute(statement).fetchall()]
+
+
+def emotion_counts(conn: psycopg.Connection, table: str) -> dict[str, int]:
+    """Rows per emotion over the whole table."""
+    statement = sql.SQL("SELECT emotion, count(*) FROM {} GROUP BY emotion").format(sql.Identifier(table))
+    return dict(conn.execute(statement).fetchall())
+
+
+def copy_rows(conn: psycopg.Connection, table: str, rows: Iterable[tuple]) -> int:
+    """``COPY ... FROM STDIN (FORMAT BINARY)`` of ``rows``; returns how many were sent."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS))
+    )
+    count = 0
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(["text", "text", "vector", "text", "text"])
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def write_delta(conn: psycopg.Connection, table: str, delta: PartitionDelta) -> int:
+    """Apply ``delta`` in one transaction: either all of it lands or none of it does."""
+    stale = list(delta.removed) + list(delta.filepaths)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.partition.{table}.{delta.emotion}",))
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE emotion = %s AND filepath = ANY(%s)").format(sql.Identifier(table)),
+            (delta.emotion, stale),
+        )
+        return copy_rows(conn, table, delta.rows())
+
+
+# One aggregate row per partition: ids and paths as arrays, and every vector in a single bytea
+# (vector_send minus its 4-byte header: big-endian float32) that numpy reinterprets in place,
+# so reading a partition costs no per-row Python work.
+PARTITION_ARRAYS = """
+SELECT coalesce(array_agg(id ORDER BY id), '{{}}'),
+       coalesce(array_agg(filepath::text ORDER BY id), '{{}}'),
+       coalesce(string_agg(substring(vector_send(vector) FROM 5), ''::bytea ORDER BY id), ''::bytea)
+FROM {table} WHERE emotion = %s
+"""
+
+
+def read_partition(conn: psycopg.Connection, table: str, emotion: str) -> pl.DataFrame:
+    """``id, emotion, filepath, vector`` (``Array(Float32, 512)``) of one emotion, ordered by id."""
+    ids, paths, blob = conn.execute(
+        sql.SQL(PARTITION_ARRAYS).format(table=sql.Identifier(table)), (emotion,)
+    ).fetchone()
+    vectors = np.frombuffer(blob, dtype=">f4").astype(np.float32).reshape(len(ids), EMBEDDING_DIM)
+    return pl.DataFrame(
+        {
+            "id": pl.Series(ids, dtype=pl.Int64),
+            "emotion": pl.Series([emotion] * len(ids), dtype=pl.String),
+            "filepath": pl.Series(paths, dtype=pl.String),
+            "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, EMBEDDING_DIM)),
+        }
+    )
+
+
+def read_partitions(conn: psycopg.Connection, table: str, emotions: Optional[Sequence[str]]) -> pl.DataFrame:
+    """The rows of several emotions (None: every emotion in the table), one frame."""
+    if emotions is None:
+        statement = sql.SQL("SELECT DISTINCT emotion FROM {} ORDER BY 1").format(sql.Identifier(table))
+        emotions = [e for (e,) in conn.execute(statement)]
+    frames = [read_partition(conn, table, e) for e in emotions]
+    return pl.concat(frames) if frames else read_partition(conn, table, "")
