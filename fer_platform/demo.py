@@ -90,6 +90,6 @@ def summary(result) -> str:
     for event in result.get_asset_materialization_events():
         meta = event.materialization.metadata
         if "embedded" in meta:
-            keys = ("embedded", "unchanged", "removed", "failed", "partition_rows", "images_per_s")
+            keys = ("embedded", "reused_vectors", "unchanged", "removed", "failed", "partition_rows", "images_per_s")
             return "  ".join(f"{k}={meta[k].value}" for k in keys if k in meta)
     return ""

@@ -17,7 +17,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -105,8 +105,18 @@ def batches(dataset: ImageFileDataset, batch_size: int, num_workers: int, pin_me
     )
 
 
-def embed_files(model: LoadedModel, paths: Sequence[Path], batch_size: int, num_workers: int) -> EmbeddingResult:
-    """Embed ``paths`` in batches, decoding ahead of the model (see the module docstring)."""
+def embed_files(
+    model: LoadedModel,
+    paths: Sequence[Path],
+    batch_size: int,
+    num_workers: int,
+    on_batch: Optional[Callable[[int], None]] = None,
+) -> EmbeddingResult:
+    """Embed ``paths`` in batches, decoding ahead of the model (see the module docstring).
+
+    ``on_batch(n)`` is called after each batch with the number of files it settled (embedded or failed);
+    a run that is terminated stops between two batches.
+    """
     start = time.perf_counter()
     result = EmbeddingResult()
     if not paths:
@@ -117,6 +127,8 @@ def embed_files(model: LoadedModel, paths: Sequence[Path], batch_size: int, num_
         if batch is not None:
             chunks.append(forward(model, batch))
             result.indices.extend(indices)
+        if on_batch:
+            on_batch(len(indices) + len(bad))
     if chunks:
         result.vectors = np.concatenate(chunks)
     result.seconds = time.perf_counter() - start
@@ -131,6 +143,6 @@ class BatchEmbedder:
     batch_size: int
     num_workers: int
 
-    def embed(self, paths: Sequence[Path]) -> EmbeddingResult:
+    def embed(self, paths: Sequence[Path], on_batch: Optional[Callable[[int], None]] = None) -> EmbeddingResult:
         """Embed the files; undecodable ones come back as failures."""
-        return embed_files(self.model, paths, self.batch_size, self.num_workers)
+        return embed_files(self.model, paths, self.batch_size, self.num_workers, on_batch)

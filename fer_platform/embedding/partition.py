@@ -1,4 +1,4 @@
-"""One partition's embedding work: plan, embed, build the delta.
+"""One partition's embedding work: plan, take stored vectors, compute the rest, build the delta.
 
 The asset calls this, and so does the benchmark, so both measure the same code path.
 """
@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
+import numpy as np
 import polars as pl
 
-from fer_platform.embedding.embedder import BatchEmbedder, EmbeddingResult
+from fer_platform.embedding.cached import VectorStore, embed_through_store
+from fer_platform.embedding.embedder import BatchEmbedder
 from fer_platform.embedding.plan import EmbeddingPlan, plan_partition
 from fer_platform.table.rows import PartitionDelta
+from fer_platform.table.schema import EMBEDDING_DIM
 
 
 @dataclass(frozen=True)
@@ -21,28 +25,38 @@ class PartitionEmbedding:
 
     delta: PartitionDelta
     plan: EmbeddingPlan
-    result: EmbeddingResult
     failed: dict[str, str]
+    embedded: int  # images that went through the model in this run
+    reused: int  # rows whose vector came from the store (or from identical bytes computed in this run)
+    images_per_s: float
 
 
 def embed_partition(
-    emotion: str, manifest: pl.DataFrame, stored: pl.DataFrame, embedder: BatchEmbedder, image_root: Path
+    emotion: str,
+    manifest: pl.DataFrame,
+    stored: pl.DataFrame,
+    embedder: BatchEmbedder,
+    image_root: Path,
+    store: VectorStore,
+    report: Optional[Callable[[str], None]] = None,
 ) -> PartitionEmbedding:
     """Embed what changed in one partition (manifest paths are relative to ``image_root``); failures are
     collected, never raised."""
     model_id = embedder.model.model_id
     plan = plan_partition(manifest, stored, model_id)
-    result = embedder.embed([image_root / p for p in plan.to_embed])
-    failed = dict(plan.undecodable)
-    failed.update({plan.to_embed[i]: reason for i, reason in result.failures.items()})
     digests = dict(manifest.select("filepath", "sha256").iter_rows())
-    embedded = [plan.to_embed[i] for i in result.indices]
+    files = {digests[p]: image_root / p for p in reversed(plan.to_embed)}  # one path per content
+    vectors = embed_through_store(embedder, files, store, emotion, report)
+    rows = [p for p in plan.to_embed if digests[p] in vectors.vectors]
+    failed = dict(plan.undecodable)
+    failed.update({p: vectors.failures[digests[p]] for p in plan.to_embed if digests[p] in vectors.failures})
+    stacked = np.stack([vectors.vectors[digests[p]] for p in rows]) if rows else np.empty((0, EMBEDDING_DIM))
     delta = PartitionDelta(
         emotion=emotion,
         model_id=model_id,
-        filepaths=embedded,
-        sha256=[digests[p] for p in embedded],
-        vectors=result.vectors,
+        filepaths=rows,
+        sha256=[digests[p] for p in rows],
+        vectors=stacked.astype(np.float32),
         removed=plan.removed,
     )
-    return PartitionEmbedding(delta=delta, plan=plan, result=result, failed=failed)
+    return PartitionEmbedding(delta, plan, failed, vectors.computed, len(rows) - vectors.computed, vectors.images_per_s)

@@ -1,12 +1,15 @@
 """``emotion_classifier``: an MLP head trained on the train split's stored embeddings, evaluated on the
 test split, registered as a new version in the lake (seed 002: fine-tune, register, deploy)."""
 
+import hashlib
+
 import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset, define_asset_job
 
 from fer_platform.classifier.registry import MODEL_PREFIX, register
 from fer_platform.classifier.train import Evaluation, evaluate, fit_head
+from fer_platform.embedding.cached import embed_through_store
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import list_emotion_files
 from fer_platform.lib import names
@@ -14,6 +17,7 @@ from fer_platform.lib.metadata import confusion_plot
 from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource, ResNetEmbedder
 from fer_platform.table.rows import model_ids
 from fer_platform.table.schema import DEFAULT_TABLE
+from fer_platform.table.vector_store import PgVectorStore
 
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 
@@ -35,17 +39,31 @@ def train_rows(
     return frame["vector"].to_numpy().astype(np.float32), frame["emotion"].to_list(), models[0]
 
 
-def test_split(images: ImageFolderResource, embedder: ResNetEmbedder) -> tuple[np.ndarray, list[str]]:
-    """The test split embedded now with the same model (it is never stored in the table)."""
-    paths, labels = [], []
+def test_split(
+    context: AssetExecutionContext, images: ImageFolderResource, embedder: ResNetEmbedder, postgres: PostgresResource
+) -> tuple[np.ndarray, list[str]]:
+    """The test split's vectors, taken from the vector store where its bytes were embedded before (the
+    split is never stored in the table); only new or changed images go through the model."""
+    labels_by_digest, files = {}, {}
     for emotion in discover_emotions(images.root, TEST_SPLIT):
-        files = list_emotion_files(images.root, TEST_SPLIT, emotion)
-        paths += files
-        labels += [emotion] * len(files)
-    if not paths:
+        for path in list_emotion_files(images.root, TEST_SPLIT, emotion):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            files.setdefault(digest, path)
+            labels_by_digest.setdefault(digest, []).append(emotion)
+    if not files:
         raise ValueError(f"no {TEST_SPLIT}/<emotion>/ images under {images.root} to evaluate on")
-    result = embedder.embed(paths)
-    return result.vectors, [labels[i] for i in result.indices]
+    batch_embedder = embedder.batch_embedder()
+    store = PgVectorStore(postgres.conninfo(), batch_embedder.model.model_id)
+    store.prepare()
+    found = embed_through_store(batch_embedder, files, store, TEST_SPLIT, context.log.info)
+    context.log.info(
+        f"test split: {len(files)} distinct images, {found.computed} through the model"
+        + (" (ran the model on no image: every vector came from the store)" if not found.computed else "")
+        + f", {len(files) - found.computed - len(found.failures)} from the store"
+    )
+    digests = [d for d in files if d in found.vectors]
+    vectors = np.stack([found.vectors[d] for d in digests for _ in labels_by_digest[d]])
+    return vectors, [label for d in digests for label in labels_by_digest[d]]
 
 
 def recall_table(evaluation: Evaluation) -> MetadataValue:
@@ -69,13 +87,13 @@ def emotion_classifier(
     lake: LakeResource,
 ) -> MaterializeResult:
     """MLP head (512 -> 256 -> emotions) on the stored train embeddings (every emotion partition, loaded by
-    the pgvector IO manager), scored on the test split, saved as the next version under the lake's
+    the pgvector IO manager), scored on the test split (vectors from the store when its bytes are there), saved as the next version under the lake's
     models/emotion_classifier/ with its metrics. The service loads the latest version unless
     FER_CLASSIFIER_VERSION pins one."""
     emotions = sorted(context.asset_partition_keys_for_input("embeddings"))
     vectors, labels, model_id = train_rows(embeddings, emotions, postgres)
     head = fit_head(vectors, labels, model_id)
-    test_vectors, test_labels = test_split(images, embedder)
+    test_vectors, test_labels = test_split(context, images, embedder, postgres)
     evaluation = evaluate(head, test_vectors, test_labels)
     metrics = evaluation.as_dict() | {"train_samples": len(labels), "embedding_model_id": model_id}
     version = register(lake.lake(), head, metrics)

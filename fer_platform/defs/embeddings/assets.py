@@ -11,6 +11,7 @@ from fer_platform.lib.partitions import EMOTION_PARTITIONS
 from fer_platform.lib.resources import ImageFolderResource, PostgresResource, ResNetEmbedder
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints
 from fer_platform.table.schema import DEFAULT_TABLE, MAX_EMOTION_CHARS, ensure_table
+from fer_platform.table.vector_store import PgVectorStore
 
 # One model loop at a time per deployment (dagster.yaml sets the pool's limit).
 EMBEDDING_POOL = "fer_embedding"
@@ -64,7 +65,9 @@ def embeddings_table(
 
     Only new or changed files are embedded (or all of them when the model
     changes); rows of files that disappeared are deleted; unusable files are
-    reported and skipped without touching rows already stored.
+    reported and skipped without touching rows already stored. Vectors already in
+    the content-addressed store (fer_vector_store: same bytes, same model) are
+    reused; the rest are computed and stored in chunks, so a killed run resumes.
     """
     emotion = context.partition_key
     check_emotion_name(emotion)
@@ -73,12 +76,19 @@ def embeddings_table(
     if model.is_random:
         context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
     stored = stored_rows(postgres, emotion, images.scope(emotion))
-    run = embed_partition(emotion, raw_images, stored, batch_embedder, images.root)
+    store = PgVectorStore(postgres.conninfo(), model.model_id)
+    if dropped := store.prepare():
+        context.log.info(f"the model changed: dropped {dropped} stored vectors of other models")
+    run = embed_partition(emotion, raw_images, stored, batch_embedder, images.root, store, context.log.info)
     for path, reason in run.failed.items():
         context.log.warning(f"skipped {path!r}: {reason}")
+    size = store.size()
     metadata = plan_metadata(run.plan, run.failed) | {
-        "embedded": len(run.delta.filepaths),
-        "images_per_s": round(run.result.images_per_s, 1),
+        "embedded": run.embedded,
+        "reused_vectors": run.reused,
+        "images_per_s": round(run.images_per_s, 1),
+        "store_rows": size.rows,
+        "store_bytes": size.bytes,
         "model_id": model.model_id,
         "random_weights": model.is_random,
         "device": str(model.device),

@@ -6,7 +6,7 @@ import pytest
 
 from fer_platform.storage.location import StorageUnavailableError, open_location
 from fer_platform.storage.transfer import needs_transfer, sync_prefix
-from fer_platform_tests.lake.faulty_proxy import FaultyProxy
+from fer_platform_tests.storage.faulty_proxy import FaultyProxy
 
 
 def test_needs_transfer_compares_size_and_md5():

@@ -46,3 +46,12 @@ def test_head_learns_separable_clusters_and_round_trips():
     assert np.allclose(again.probabilities(vectors[:5]), head.probabilities(vectors[:5]))
     with pytest.raises(ValueError, match="two emotions"):
         fit_head(vectors[:5], ["happy"] * 5, "model-x")
+
+
+def test_a_second_training_embeds_no_test_image(search_env):
+    instance = DagsterInstance.ephemeral()
+    register_emotions(instance, list(TEST_EMOTIONS))
+    job = build_definitions(load_settings()).resolve_job_def(CLASSIFIER_JOB)
+    result = job.execute_in_process(instance=instance)  # the test split's vectors are in the store by now
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any("12 distinct images, 0 through the model (ran the model on no image" in m for m in messages)
