@@ -30,11 +30,12 @@ def sample_data(root: Path, per_class: int, test_per_class: int, emotions: str |
 
 @main.command()
 @click.option("--per-class", default=20, show_default=True, help="Sample images per emotion, if generated.")
-def demo(per_class: int) -> None:
+@click.option("--verbose", is_flag=True, help="Print Dagster's full event stream instead of progress bars.")
+def demo(per_class: int, verbose: bool) -> None:
     """Run the main job (fer_pipeline: every stage, every emotion) on the configured or embedded defaults."""
     from fer_platform.demo import run_demo  # heavy imports (torch, dagster) only for this command
 
-    run_demo(load_settings(), per_class, weights_explicit="FER_WEIGHTS" in os.environ)
+    run_demo(load_settings(), per_class, weights_explicit="FER_WEIGHTS" in os.environ, verbose=verbose)
 
 
 @main.command()

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections import Counter
 
 import click
 from dagster import DagsterInstance
 
+from fer_platform.console import QUIET_RUN_CONFIG, showing_progress
 from fer_platform.definitions import build_definitions
 from fer_platform.embedding.model import WeightsUnavailableError
 from fer_platform.images.folders import discover_emotions
 from fer_platform.lib.from_settings import build_resources
-from fer_platform.lib.names import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB
+from fer_platform.lib.names import (
+    CLASSIFIER_JOB,
+    EMOTION_CLASSIFIER,
+    INDEX_JOB,
+    PIPELINE_JOB,
+    PIPELINE_STAGES,
+    VECTOR_INDEX,
+)
 from fer_platform.lib.partitions import register_emotions
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import FerSettings, load_settings
@@ -41,31 +51,47 @@ def ensure_weights(settings: FerSettings, weights_explicit: bool) -> FerSettings
 
 def ensure_dagster_home(settings: FerSettings) -> str:
     """Use DAGSTER_HOME when set, else a folder under FER_HOME, so runs show up in the UI."""
-    home = os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))
-    os.makedirs(home, exist_ok=True)
-    return home
+    if "DAGSTER_HOME" in os.environ:
+        return os.environ["DAGSTER_HOME"]
+    home = settings.home / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # the demo's own instance: local storage, Dagster's defaults
+    os.environ["DAGSTER_HOME"] = str(home)
+    return str(home)
 
 
-def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> None:
-    """Materialize every stage (fer_pipeline) for every emotion folder, one run per partition."""
+def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool, verbose: bool = False) -> None:
+    """Materialize every stage (fer_pipeline) for every emotion folder, one run per partition.
+
+    The console shows progress bars (plain lines off a terminal), one summary line per partition and the
+    closing summary; Dagster's event stream goes to the run storage and the UI unless ``verbose``.
+    """
     ensure_images(settings, per_class)
     settings = ensure_weights(settings, weights_explicit)
     dagster_home = ensure_dagster_home(settings)
     defs = build_definitions(settings)
-    job = defs.resolve_job_def(PIPELINE_JOB)
     emotions = discover_emotions(settings.resolved_image_root, settings.split)
     if not emotions:
         raise click.ClickException(f"no emotion folders under {settings.resolved_image_root / settings.split}")
-    with DagsterInstance.get() as instance:
+    run_config = None if verbose else QUIET_RUN_CONFIG
+    stage_seconds: Counter[str] = Counter()
+    with DagsterInstance.get() as instance, showing_progress(live=sys.stdout.isatty() and not verbose):
         register_emotions(instance, emotions)
         for emotion in emotions:
-            result = job.execute_in_process(partition_key=emotion, instance=instance, raise_on_error=False)
+            result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
+                partition_key=emotion, instance=instance, raise_on_error=False, run_config=run_config
+            )
+            stage_seconds.update(step_seconds(instance, result.run_id))
             click.echo(f"{emotion:>12}: {'ok' if result.success else 'FAILED'}  {summary(result)}")
             if not result.success:
                 raise click.ClickException(f"the run for {emotion!r} failed; see the Dagster UI for its logs")
         for name in (INDEX_JOB, CLASSIFIER_JOB):
-            result = defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False)
+            result = defs.resolve_job_def(name).execute_in_process(
+                instance=instance, raise_on_error=False, run_config=run_config
+            )
+            stage_seconds.update(step_seconds(instance, result.run_id))
             click.echo(f"{name:>24}: {'ok' if result.success else 'FAILED (see the Dagster UI)'}")
+    click.echo("\nseconds per stage (with its checks): " + ", ".join(f"{k} {v:.1f}" for k, v in stage_seconds.items()))
     click.echo(
         f"\nimages:    {settings.resolved_image_root}\n"
         f"database:  {database(settings.pg_dsn, 'FER_PG_DSN', settings.embedded_pgdata)}, table {DEFAULT_TABLE}\n"
@@ -83,6 +109,19 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool) -> N
 def database(dsn: str | None, variable: str, pgdata) -> str:
     """Where a database is, for the summary: the variable's name (never the DSN: it may hold a password)."""
     return f"the server in {variable}" if dsn else f"embedded PostgreSQL in {pgdata}"
+
+
+STAGES = (*PIPELINE_STAGES, VECTOR_INDEX, EMOTION_CLASSIFIER)
+
+
+def step_seconds(instance: DagsterInstance, run_id: str) -> Counter[str]:
+    """Wall seconds per stage of a run (an asset's step plus the steps of its checks)."""
+    seconds: Counter[str] = Counter()
+    for stats in instance.get_run_step_stats(run_id):
+        stage = max((s for s in STAGES if stats.step_key == s or stats.step_key.startswith(f"{s}_")), key=len)
+        if stats.start_time and stats.end_time:
+            seconds[stage] += stats.end_time - stats.start_time
+    return seconds
 
 
 def summary(result) -> str:

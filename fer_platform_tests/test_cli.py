@@ -45,9 +45,18 @@ def test_demo_on_embedded_defaults(tmp_path):
         assert f"{emotion}: ok" in proc.stdout
     assert "partition_rows=2" in proc.stdout
     assert "embedded PostgreSQL in" in proc.stdout and "dagster dev" in proc.stdout
-    # Run again: nothing new to embed.
-    again = subprocess.run([str(BIN / "fer-platform"), "demo"], env=env, capture_output=True, text=True, timeout=600)
+    # A quiet console: progress lines (standard output is a pipe here), summaries, warnings; no event stream.
+    assert "angry: 2/2 images (100 %)" in proc.stdout and "angry upload: 2/2 files (100 %)" in proc.stdout
+    assert "seconds per stage (with its checks): raw_images" in proc.stdout
+    assert "STEP_SUCCESS" not in proc.stdout + proc.stderr and " - DEBUG - " not in proc.stderr
+    assert "UNTRAINED weights" in proc.stderr  # warnings still reach the console
+    assert len(proc.stdout.splitlines()) < 60
+    # Run again, verbose: nothing new to embed, and Dagster's full event stream is back.
+    again = subprocess.run(
+        [str(BIN / "fer-platform"), "demo", "--verbose"], env=env, capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0 and "embedded=0" in again.stdout
+    assert "STEP_SUCCESS" in again.stderr and len(again.stderr.splitlines()) > 300
 
 
 def test_search_command_prints_the_nearest_images(search_env):

@@ -6,10 +6,12 @@ import subprocess
 import time
 
 import polars as pl
+import psycopg
 import pytest
 
 from fer_platform.definitions import build_definitions
 from fer_platform.lib.names import PIPELINE_STAGES
+from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
 from fer_platform_tests.deployment import (
@@ -18,6 +20,7 @@ from fer_platform_tests.deployment import (
     graphql,
     instance_home,
     running_platform,
+    sensor_runs,
     service_env_names,
     wait_for_runs,
 )
@@ -92,11 +95,9 @@ def embeddings_count(url: str, run_id: str, label: str) -> int:
     return next(e["intValue"] for e in entries if e["label"] == label)
 
 
-@pytest.mark.timeout(900)
-def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_root, dagster_pg_url, tmp_path):
-    for other in ("angry", "sad"):
-        shutil.rmtree(image_root / "train" / other)
-    env = dict(azure_env) | {
+def platform_env(azure_env: dict, dagster_pg_url: str, tmp_path) -> dict:
+    """The compose services' environment on this machine: test databases, Azurite, fast sensor ticks."""
+    return dict(azure_env) | {
         "DAGSTER_HOME": str(instance_home(tmp_path / "dagster_home")),
         "DAGSTER_PG_URL": dagster_pg_url,
         "FER_SENSOR_INTERVAL_S": "2",
@@ -107,6 +108,13 @@ def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_
         "FER_UI_BIND": "127.0.0.1",
         "FER_UI_PORT": str(free_port()),
     }
+
+
+@pytest.mark.timeout(900)
+def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_root, dagster_pg_url, tmp_path):
+    for other in ("angry", "sad"):
+        shutil.rmtree(image_root / "train" / other)
+    env = platform_env(azure_env, dagster_pg_url, tmp_path)
     for service in ("code", "webserver", "daemon"):
         assert service_env_names(service) <= set(env), service
     with running_platform(env, tmp_path / "logs") as url:
@@ -137,3 +145,42 @@ def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_
     with lake.fs.open(lake.path("raw/embeddings/fer2013/emotion=happy/part-0.parquet")) as f:
         parquet = pl.read_parquet(f)
     assert "raw/images/fer2013/train/happy/new_1.png" in parquet["filepath"].to_list()
+
+
+TERMINATE = """
+mutation($runId: String!) { terminateRun(runId: $runId) { __typename ... on PythonError { message } } }
+"""
+
+
+def count(dsn: str, query: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query).fetchone()[0]
+
+
+@pytest.mark.timeout(900)
+def test_terminating_a_run_stops_between_batches_and_keeps_the_stored_chunks(
+    azure_env, image_root, dagster_pg_url, tmp_path
+):
+    for emotion in ("angry", "sad", "happy"):
+        shutil.rmtree(image_root / "train" / emotion)
+    write_sample_dataset(image_root / "big", per_class=400, test_per_class=0, emotions=("happy",))
+    shutil.move(image_root / "big" / "train" / "happy", image_root / "train" / "happy")
+    env = platform_env(azure_env, dagster_pg_url, tmp_path)
+    dsn = env["FER_PG_DSN"]
+    with running_platform(env, tmp_path / "logs") as url:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # the sensor's run is embedding: its first chunk is stored
+            runs = sensor_runs(url)
+            if runs and count(dsn, "SELECT to_regclass('fer_vector_store') IS NOT NULL"):
+                if count(dsn, "SELECT count(*) FROM fer_vector_store") > 0:
+                    break
+            time.sleep(0.2)
+        [run] = sensor_runs(url)
+        asked = time.monotonic()
+        assert graphql(url, TERMINATE, runId=run["runId"])["terminateRun"]["__typename"] == "TerminateRunSuccess"
+        [done] = wait_for_runs(url, set(), 1, timeout=120)
+        assert done["status"] == "CANCELED"
+        assert time.monotonic() - asked < 30  # stopped between batches, not after the partition
+        stored = count(dsn, "SELECT count(*) FROM fer_vector_store")
+        assert 0 < stored < 400  # the committed chunks are kept
+        assert count(dsn, "SELECT count(*) FROM imagenes_fer WHERE emotion = 'happy'") == 0  # the table as it was

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -64,7 +65,13 @@ def mlp(inputs: int, hidden: int, outputs: int) -> torch.nn.Sequential:
     )
 
 
-def fit_head(vectors: np.ndarray, labels: list[str], embedding_model_id: str, seed: int = SEED) -> EmotionHead:
+def fit_head(
+    vectors: np.ndarray,
+    labels: list[str],
+    embedding_model_id: str,
+    seed: int = SEED,
+    on_epoch: Optional[Callable[[int], None]] = None,
+) -> EmotionHead:
     """Train on standardized embeddings with class-balanced cross-entropy (FER's disgust is rare)."""
     classes = sorted(set(labels))
     if len(classes) < 2:
@@ -85,6 +92,8 @@ def fit_head(vectors: np.ndarray, labels: list[str], embedding_model_id: str, se
             optimizer.zero_grad()
             loss_fn(module(x[batch]), y[batch]).backward()
             optimizer.step()
+        if on_epoch:
+            on_epoch(1)
     return EmotionHead(classes, mean, std, module.eval(), embedding_model_id)
 
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from fer_platform_tests.bench import embeddings, lake, replica, search, sensor
+from fer_platform_tests.bench import embeddings, lake, replica, search, sensor, store
 
 BENCHMARKS = {
     "embeddings": embeddings.main,
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "lake": lake.main,
     "sensor": sensor.main,
     "search": search.main,
+    "store": store.main,
 }
 
 if __name__ == "__main__":

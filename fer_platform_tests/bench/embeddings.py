@@ -123,11 +123,11 @@ def write_rates(dsn: str, copy_rows: int, insert_rows: int) -> tuple[float, floa
 
 
 def add_new_files(root: Path, fraction: float) -> int:
-    """Copy ``fraction`` of the train images under new names (new files, as when images land)."""
+    """Add ``fraction`` new images (mirrored copies: new bytes, so the vector store cannot answer for them)."""
     files = sorted((root / "train").rglob("*.png"))
     chosen = files[:: max(1, round(1 / fraction))]
     for path in chosen:
-        shutil.copy(path, path.with_name(f"new_{path.name}"))
+        Image.open(path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(path.with_name(f"new_{path.name}"))
     return len(chosen)
 
 

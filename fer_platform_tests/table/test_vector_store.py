@@ -5,11 +5,14 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import psycopg
+import pytest
 from dagster import DagsterInstance
 
 from fer_platform.lib.partitions import register_emotions
 from fer_platform.sample_data import write_sample_dataset
+from fer_platform.table.vector_store import PgVectorStore
 from fer_platform_tests.helpers import embeddings_metadata, run_partition, table_rows
 
 # Runs the happy partition in a real process that SIGKILLs itself right after the first chunk is committed.
@@ -73,3 +76,21 @@ def test_a_new_model_drops_the_stored_vectors_of_the_old_one(fer_env, monkeypatc
     assert (meta["embedded"], meta["reused_vectors"], meta["store_rows"]) == (4, 0, 4)
     with psycopg.connect(fer_env["FER_PG_DSN"]) as conn:
         assert conn.execute("SELECT DISTINCT model_id FROM fer_vector_store").fetchall() == [(meta["model_id"],)]
+
+
+def test_the_store_answers_only_for_the_same_bytes_and_model(pg_dsn):
+    digest, other = "a" * 64, "a" * 63 + "b"
+    store = PgVectorStore(pg_dsn, "model-1")
+    store.prepare()
+    vector = np.arange(512, dtype=np.float32)
+    assert store.put([digest], vector[None, :]) == 1
+    assert store.put([digest], np.zeros((1, 512), np.float32)) == 0  # an entry is never overwritten
+    assert np.array_equal(store.lookup([digest, other])[digest], vector) and other not in store.lookup([other])
+    assert PgVectorStore(pg_dsn, "model-2").lookup([digest]) == {}
+
+
+def test_a_chunk_that_cannot_be_committed_names_the_server_not_the_password():
+    store = PgVectorStore("postgresql://fer:hunter2@127.0.0.1:1/fer?connect_timeout=2", "model-1")
+    with pytest.raises(ConnectionError) as err:
+        store.put(["a" * 64], np.zeros((1, 512), np.float32))
+    assert "127.0.0.1:1" in str(err.value) and "hunter2" not in str(err.value)

@@ -8,13 +8,14 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset, define_asset_job
 
 from fer_platform.classifier.registry import MODEL_PREFIX, register
-from fer_platform.classifier.train import Evaluation, evaluate, fit_head
+from fer_platform.classifier.train import EPOCHS, Evaluation, evaluate, fit_head
 from fer_platform.embedding.cached import embed_through_store
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import list_emotion_files
 from fer_platform.lib import names
 from fer_platform.lib.metadata import confusion_plot
 from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource, ResNetEmbedder
+from fer_platform.progress import Progress
 from fer_platform.table.rows import model_ids
 from fer_platform.table.schema import DEFAULT_TABLE
 from fer_platform.table.vector_store import PgVectorStore
@@ -92,7 +93,9 @@ def emotion_classifier(
     FER_CLASSIFIER_VERSION pins one."""
     emotions = sorted(context.asset_partition_keys_for_input("embeddings"))
     vectors, labels, model_id = train_rows(embeddings, emotions, postgres)
-    head = fit_head(vectors, labels, model_id)
+    training = Progress("emotion_classifier training", EPOCHS, context.log.info, unit="epochs")
+    head = fit_head(vectors, labels, model_id, on_epoch=training.advance)
+    training.finish()
     test_vectors, test_labels = test_split(context, images, embedder, postgres)
     evaluation = evaluate(head, test_vectors, test_labels)
     metrics = evaluation.as_dict() | {"train_samples": len(labels), "embedding_model_id": model_id}

@@ -9,6 +9,7 @@ from fer_platform.lakehouse.layout import EMBEDDINGS_PREFIX, image_path
 from fer_platform.lib import names
 from fer_platform.lib.partitions import EMOTION_PARTITIONS
 from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource
+from fer_platform.progress import Progress
 from fer_platform.storage.location import open_location
 from fer_platform.storage.transfer import TransferReport, sync_prefix
 from fer_platform.table.rows import read_partition
@@ -29,13 +30,19 @@ def transfer_metadata(report: TransferReport, seconds: float, target: str) -> di
     }
 
 
-def timed_sync(context: AssetExecutionContext, **kwargs) -> tuple[TransferReport, float]:
+def timed_sync(context: AssetExecutionContext, label: str, **kwargs) -> tuple[TransferReport, float]:
+    """``sync_prefix`` with progress lines (count, rate, ETA) in the run's log, and its wall time."""
     start = time.perf_counter()
+    progress: Progress | None = None
 
-    def progress(done: int, total: int) -> None:
-        context.log.info(f"{done}/{total} files transferred")
+    def on_chunk(done: int, total: int) -> None:
+        nonlocal progress
+        progress = progress or Progress(label, total, context.log.info, unit="files")
+        progress.advance(done - progress.done)
 
-    report = sync_prefix(progress=progress, **kwargs)
+    report = sync_prefix(progress=on_chunk, **kwargs)
+    if progress:
+        progress.finish()
     return report, time.perf_counter() - start
 
 
@@ -60,6 +67,7 @@ def source_images_blob(
     usable = {p[len(scope) :] for p in raw_images.filter(pl.col("error").is_null())["filepath"].to_list()}
     report, seconds = timed_sync(
         context,
+        f"{context.partition_key} upload",
         src=open_location(str(images.root)),
         src_prefix=scope,
         dst=lake.source(),
@@ -89,6 +97,7 @@ def lakehouse_images(
     target = image_path(scope)
     report, seconds = timed_sync(
         context,
+        f"{context.partition_key} lake copy",
         src=lake.source(),
         src_prefix=scope,
         dst=lake.lake(),
