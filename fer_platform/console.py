@@ -16,7 +16,7 @@ from typing import Iterator
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
 
 from fer_platform.progress import PROGRESS_LOGGER
 
@@ -34,8 +34,7 @@ class ProgressDisplay(logging.Handler):
             BarColumn(),
             MofNCompleteColumn(),
             TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[rate]}  ETA {task.fields[eta]}"),
         )
         # Bound to the terminal now: Dagster redirects standard output while a step runs (compute logs).
         self.bars = Progress(*columns, console=Console(file=sys.stdout, force_terminal=True)) if live else None
@@ -52,10 +51,11 @@ class ProgressDisplay(logging.Handler):
                 self.printed[event.label] = now
                 click.echo(record.getMessage())
             return
-        rate = record.getMessage().split(", ")[1] if ", " in record.getMessage() else ""
         if event.label not in self.tasks:
-            self.tasks[event.label] = self.bars.add_task(event.label, total=event.total, rate=rate)
-        self.bars.update(self.tasks[event.label], completed=event.done, total=event.total, rate=rate)
+            self.tasks[event.label] = self.bars.add_task(event.label, total=event.total, rate="", eta="?")
+        self.bars.update(
+            self.tasks[event.label], completed=event.done, total=event.total, rate=event.rate, eta=event.eta
+        )
         if event.finished:
             self.bars.remove_task(self.tasks.pop(event.label))
 

@@ -38,6 +38,8 @@ class ProgressEvent:
     total: int
     unit: str
     finished: bool
+    rate: str  # "36.9 img/s"
+    eta: str  # "2m20s", "?" before the first item
 
 
 @dataclass
@@ -73,18 +75,25 @@ class Progress:
         elapsed = time.monotonic() - self.started
         return self.done / elapsed if elapsed > 0 else 0.0
 
+    def rate_text(self) -> str:
+        return f"{self.rate:.1f} {UNIT_RATES.get(self.unit, self.unit)}/s"
+
+    def eta(self) -> str:
+        left = self.total - self.done
+        if left <= 0:
+            return "0s"
+        return duration(left / self.rate) if self.rate > 0 else "?"
+
     def line(self) -> str:
         """``happy: 2,048/7,215 images (28 %), 36.9 img/s, elapsed 55s, ETA 2m20s``."""
         elapsed = time.monotonic() - self.started
         share = self.done / self.total if self.total else 1.0
-        left = self.total - self.done
-        eta = duration(left / self.rate) if self.rate > 0 and left > 0 else ("0s" if left <= 0 else "?")
         return (
             f"{self.label}: {self.done:,}/{self.total:,} {self.unit} ({share * 100:.0f} %), "
-            f"{self.rate:.1f} {UNIT_RATES.get(self.unit, self.unit)}/s, elapsed {duration(elapsed)}, ETA {eta}"
+            f"{self.rate_text()}, elapsed {duration(elapsed)}, ETA {self.eta()}"
         )
 
     def _emit(self, finished: bool) -> None:
         if PROGRESS_LOGGER.isEnabledFor(logging.DEBUG):
-            event = ProgressEvent(self.label, self.done, self.total, self.unit, finished)
+            event = ProgressEvent(self.label, self.done, self.total, self.unit, finished, self.rate_text(), self.eta())
             PROGRESS_LOGGER.debug(self.line(), extra={"fer_progress": event})

@@ -1,0 +1,1 @@
+"""Stage 1: the raw_images manifest per emotion folder, and new_images_sensor."""

@@ -1,11 +1,9 @@
 """emotion_classifier: metadata, the registry's versions, pinning."""
 
-import numpy as np
 import pytest
 from dagster import DagsterInstance
 
 from fer_platform.classifier.registry import ModelNotFoundError, load, versions
-from fer_platform.classifier.train import evaluate, fit_head
 from fer_platform.definitions import build_definitions
 from fer_platform.lib.names import CLASSIFIER_JOB
 from fer_platform.lib.partitions import register_emotions
@@ -32,20 +30,6 @@ def test_classifier_metadata_and_versions(search_env):
     assert load(lake, "v0001")[0] == "v0001"
     with pytest.raises(ModelNotFoundError, match="v0009"):
         load(lake, "v0009")
-
-
-def test_head_learns_separable_clusters_and_round_trips():
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(3, 512)).astype(np.float32)
-    labels = [e for e in TEST_EMOTIONS for _ in range(50)]
-    vectors = np.concatenate([c + 0.5 * rng.normal(size=(50, 512)).astype(np.float32) for c in centres])
-    head = fit_head(vectors, labels, "model-x")
-    evaluation = evaluate(head, vectors, labels)
-    assert evaluation.accuracy == 1.0 and evaluation.confusion[0] == [50, 0, 0]
-    again = type(head).from_bytes(head.to_bytes())
-    assert np.allclose(again.probabilities(vectors[:5]), head.probabilities(vectors[:5]))
-    with pytest.raises(ValueError, match="two emotions"):
-        fit_head(vectors[:5], ["happy"] * 5, "model-x")
 
 
 def test_a_second_training_embeds_no_test_image(search_env):
