@@ -118,7 +118,11 @@ def step_seconds(instance: DagsterInstance, run_id: str) -> Counter[str]:
     """Wall seconds per stage of a run (an asset's step plus the steps of its checks)."""
     seconds: Counter[str] = Counter()
     for stats in instance.get_run_step_stats(run_id):
-        stage = max((s for s in STAGES if stats.step_key == s or stats.step_key.startswith(f"{s}_")), key=len)
+        stage = max(
+            (s for s in STAGES if stats.step_key == s or stats.step_key.startswith(f"{s}_")),
+            key=len,
+            default=stats.step_key,  # a stage added later is shown under its own step key
+        )
         if stats.start_time and stats.end_time:
             seconds[stage] += stats.end_time - stats.start_time
     return seconds

@@ -63,8 +63,7 @@ def known_filepaths(conn: psycopg.Connection, table: str, emotion: str, prefix: 
     """
     if conn.execute("SELECT to_regclass(%s) IS NULL", (sql.Identifier(table).as_string(conn),)).fetchone()[0]:
         return frozenset()
-    statement = sql.SQL("SELECT filepath FROM {} WHERE emotion = %s AND starts_with(filepath, %s)")
-    return frozenset(p for (p,) in conn.execute(statement.format(sql.Identifier(table)), (emotion, prefix)))
+    return frozenset(stored_fingerprints(conn, table, emotion, prefix).get_column("filepath").to_list())
 
 
 def partition_row_count(conn: psycopg.Connection, table: str, emotion: str, prefix: str = "") -> int:

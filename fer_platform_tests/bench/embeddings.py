@@ -41,24 +41,28 @@ class NoStore:
         return 0
 
 
+def partition_code_path(images: ImageFolderResource, embedder: ResNetEmbedder, dsn: str, emotion: str, store) -> int:
+    """One partition as the asset runs it: manifest -> plan -> store -> embed -> COPY write; images embedded."""
+    with psycopg.connect(dsn) as conn:
+        ensure_table(conn)
+        stored = stored_fingerprints(conn, "imagenes_fer", emotion, images.scope(emotion))
+    run = embed_partition(emotion, images.manifest(emotion), stored, embedder.batch_embedder(), images.root, store)
+    with psycopg.connect(dsn) as conn:
+        register_vector(conn)
+        write_delta(conn, "imagenes_fer", run.delta)
+    return run.embedded
+
+
 def asset_code_path(
     images: ImageFolderResource, embedder: ResNetEmbedder, dsn: str, use_store: bool = True
 ) -> tuple[int, float]:
-    """Every partition through manifest -> plan -> store -> embed -> COPY write; (images embedded, seconds)."""
+    """Every partition through ``partition_code_path``; (images embedded, seconds)."""
     start, embedded = time.perf_counter(), 0
     store = PgVectorStore(dsn, embedder.model().model_id) if use_store else NoStore()
     if use_store:
         store.prepare()
     for emotion in discover_emotions(images.root, images.split):
-        manifest = images.manifest(emotion)
-        with psycopg.connect(dsn) as conn:
-            ensure_table(conn)
-            stored = stored_fingerprints(conn, "imagenes_fer", emotion, images.scope(emotion))
-        run = embed_partition(emotion, manifest, stored, embedder.batch_embedder(), images.root, store)
-        with psycopg.connect(dsn) as conn:
-            register_vector(conn)
-            write_delta(conn, "imagenes_fer", run.delta)
-        embedded += run.embedded
+        embedded += partition_code_path(images, embedder, dsn, emotion, store)
     return embedded, time.perf_counter() - start
 
 

@@ -21,38 +21,28 @@ from pathlib import Path
 
 import psycopg
 from dagster import DagsterInstance
-from pgvector.psycopg import register_vector
 
 from fer_platform.definitions import build_definitions
-from fer_platform.embedding.partition import embed_partition
 from fer_platform.lib.from_settings import build_resources
 from fer_platform.lib.names import CLASSIFIER_JOB
 from fer_platform.lib.partitions import register_emotions
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
-from fer_platform.table.rows import stored_fingerprints, write_delta
-from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 from fer_platform.table.vector_store import PgVectorStore
+from fer_platform_tests.bench.embeddings import partition_code_path
 
 EMOTION = "happy"
 
 
 def run_partition(dsn: str, emotion: str = EMOTION) -> tuple[int, float]:
-    """The asset's code path for one partition (manifest, plan, store, embed, COPY write): (embedded, seconds)."""
+    """The asset's code path for one partition (the embedding benchmark's): (embedded, seconds)."""
     start = time.perf_counter()
     resources = build_resources(load_settings())
-    images, embedder = resources["images"], resources["embedder"].batch_embedder()
-    store = PgVectorStore(dsn, embedder.model.model_id)
+    store = PgVectorStore(dsn, resources["embedder"].model().model_id)
     store.prepare()
-    with psycopg.connect(dsn) as conn:
-        ensure_table(conn)
-        stored = stored_fingerprints(conn, DEFAULT_TABLE, emotion, images.scope(emotion))
-    run = embed_partition(emotion, images.manifest(emotion), stored, embedder, images.root, store)
-    with psycopg.connect(dsn) as conn:
-        register_vector(conn)
-        write_delta(conn, DEFAULT_TABLE, run.delta)
-    return run.embedded, time.perf_counter() - start
+    embedded = partition_code_path(resources["images"], resources["embedder"], dsn, emotion, store)
+    return embedded, time.perf_counter() - start
 
 
 def fresh_database(server_uri: str, name: str) -> str:
