@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Split = Literal["train", "test"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["fp32", "bf16"]
+# "auto": the recipe's full-width VGG on CUDA, its half-width variant on CPU (see emotion_model.network).
+ModelArch = Literal["auto", "vgg", "vgg_small", "resnet18_imagenet"]
 
 
 def default_home() -> Path:
@@ -49,6 +51,12 @@ class FerSettings(BaseSettings):
     ef_search: int = Field(default=100, gt=0, description="hnsw.ef_search of similarity queries.")
     max_upload_bytes: int = Field(default=5_000_000, gt=0, description="Largest accepted query image.")
     classifier_version: str | None = Field(default=None, description="Pinned emotion_classifier version.")
+    train_budget_minutes: float = Field(
+        default=30.0, gt=0, description="Training of emotion_model stops at its best checkpoint after this long."
+    )
+    train_max_epochs: int = Field(default=300, gt=0, description="Epoch limit of emotion_model (the recipe's 300).")
+    model_arch: ModelArch = Field(default="auto", description="Network of emotion_model (FER_MODEL_ARCH).")
+    model_version: str | None = Field(default=None, description="Pinned emotion_model version (else the promoted).")
     settle_s: float = Field(
         default=5.0, ge=0, description="A folder with a file modified this recently waits for the next tick."
     )

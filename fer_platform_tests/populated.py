@@ -1,4 +1,5 @@
-"""A platform with data in it (fixture `search_env`), built once per module: every stage, the index, a classifier."""
+"""A platform with data in it (fixture `search_env`), built once per module: every stage, the index, a classifier,
+a promoted emotion_model and its expression vectors."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,7 +8,7 @@ import pytest
 from dagster import DagsterInstance
 
 from fer_platform.definitions import build_definitions
-from fer_platform.lib.names import CLASSIFIER_JOB, INDEX_JOB, PIPELINE_JOB
+from fer_platform.lib.names import CLASSIFIER_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, INDEX_JOB, PIPELINE_JOB
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform_tests.conftest import TEST_EMOTIONS
@@ -15,6 +16,14 @@ from fer_platform_tests.databases import create_database
 from fer_platform_tests.helpers import run_partition
 
 API_KEY = "test-key-0123456789"
+UNSET = (
+    "FER_SPLIT",
+    "FER_NUM_WORKERS",
+    "FER_SOURCE_URL",
+    "FER_LAKE_URL",
+    "FER_CLASSIFIER_VERSION",
+    "FER_MODEL_VERSION",
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +40,10 @@ def search_env(pg_server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "FER_DEVICE": "cpu",
         "FER_BATCH_SIZE": "16",
         "FER_API_KEY": API_KEY,
+        "FER_TRAIN_MAX_EPOCHS": "15",
     }
     with pytest.MonkeyPatch.context() as patch:
-        for key in ("FER_SPLIT", "FER_NUM_WORKERS", "FER_SOURCE_URL", "FER_LAKE_URL", "FER_CLASSIFIER_VERSION"):
+        for key in UNSET:
             patch.delenv(key, raising=False)
         for key, value in env.items():
             patch.setenv(key, value)
@@ -41,6 +51,8 @@ def search_env(pg_server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> 
             for emotion in TEST_EMOTIONS:
                 assert run_partition(emotion, instance, PIPELINE_JOB).success
             defs = build_definitions(load_settings())
-            for job in (INDEX_JOB, CLASSIFIER_JOB):
+            for job in (INDEX_JOB, CLASSIFIER_JOB, EMOTION_MODEL_JOB):
                 assert defs.resolve_job_def(job).execute_in_process(instance=instance).success
+            for emotion in TEST_EMOTIONS:
+                assert run_partition(emotion, instance, EXPRESSION_JOB).success
         yield env

@@ -9,6 +9,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from fer_platform.evaluation import Evaluation, evaluate_probabilities
+
 HIDDEN = 256
 EPOCHS = 60
 BATCH = 256
@@ -97,34 +99,6 @@ def fit_head(
     return EmotionHead(classes, mean, std, module.eval(), embedding_model_id)
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """Test-split metrics: overall accuracy, recall per emotion, confusion matrix (rows: true, columns: predicted)."""
-
-    classes: list[str]
-    accuracy: float
-    recall: dict[str, float]
-    confusion: list[list[int]]
-    samples: int
-
-    def as_dict(self) -> dict:
-        return {
-            "classes": self.classes,
-            "accuracy": self.accuracy,
-            "recall": self.recall,
-            "confusion": self.confusion,
-            "samples": self.samples,
-        }
-
-
 def evaluate(head: EmotionHead, vectors: np.ndarray, labels: list[str]) -> Evaluation:
     """Metrics on labelled vectors; labels the head never saw count as errors."""
-    predicted = [head.classes[i] for i in head.probabilities(vectors).argmax(axis=1)]
-    classes = head.classes
-    confusion = [[0] * len(classes) for _ in classes]
-    for truth, guess in zip(labels, predicted, strict=True):
-        if truth in classes:
-            confusion[classes.index(truth)][classes.index(guess)] += 1
-    recall = {c: (confusion[i][i] / sum(confusion[i]) if sum(confusion[i]) else 0.0) for i, c in enumerate(classes)}
-    correct = sum(t == p for t, p in zip(labels, predicted, strict=True))
-    return Evaluation(classes, correct / max(1, len(labels)), recall, confusion, len(labels))
+    return evaluate_probabilities(head.classes, labels, head.probabilities(vectors))

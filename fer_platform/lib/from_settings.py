@@ -18,6 +18,7 @@ from dagster import EnvVar
 
 from fer_platform.lib.io_managers import LakeParquetIOManager, PgVectorIOManager
 from fer_platform.lib.resources import (
+    EmotionModelResource,
     ImageFolderResource,
     LakeResource,
     PostgresResource,
@@ -55,6 +56,14 @@ def build_resources(settings: FerSettings) -> dict[str, Any]:
         "replica": replica,
         "lake": lake,
         "search": SearchSettings(ef_search=settings.ef_search),
+        "emotion_model_settings": EmotionModelResource(
+            arch=settings.model_arch,
+            budget_minutes=settings.train_budget_minutes,
+            max_epochs=settings.train_max_epochs,
+            version=settings.model_version,
+            device=settings.device,
+            weights=settings.weights,
+        ),
         "pgvector_io_manager": PgVectorIOManager(postgres=postgres, table=DEFAULT_TABLE),
         "lake_io_manager": LakeParquetIOManager(lake=lake),
     }

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dagster import MetadataValue
 from PIL import Image, ImageDraw, ImageOps
 
+from fer_platform.evaluation import CalibrationBin, Evaluation
+
 MAX_LISTED_FAILURES = 200
 
 
@@ -74,3 +76,43 @@ def confusion_plot(classes: Sequence[str], confusion: Sequence[Sequence[int]], c
             draw.text((box[0] + 6, box[1] + cell // 2 - 6), str(count), fill="black" if shade > 110 else "white")
     draw.text((4, 4), "rows: true, columns: predicted", fill="black")
     return png_markdown(plot, "confusion matrix")
+
+
+def recall_table(evaluation: Evaluation) -> MetadataValue:
+    """Recall per emotion as a markdown table."""
+    lines = ["| emotion | recall |", "|---|---:|"]
+    lines += [f"| {c} | {r:.1%} |" for c, r in evaluation.recall.items()]
+    return MetadataValue.md("\n".join(lines))
+
+
+def reliability_plot(bins: Sequence[CalibrationBin], size: int = 240) -> MetadataValue:
+    """The reliability diagram: accuracy (bars) against confidence per bin, the diagonal being perfect
+    calibration; bins without predictions are left empty."""
+    margin = 30
+    plot = Image.new("RGB", (size + 2 * margin, size + 2 * margin), "white")
+    draw = ImageDraw.Draw(plot)
+    width = size / max(1, len(bins))
+    for i, b in enumerate(bins):
+        if b.count:
+            left = margin + i * width
+            draw.rectangle(
+                (left + 1, margin + size * (1 - b.accuracy), left + width - 1, margin + size), fill=(90, 120, 220)
+            )
+    draw.line((margin, margin + size, margin + size, margin), fill=(200, 40, 40), width=2)
+    draw.rectangle((margin, margin, margin + size, margin + size), outline="black")
+    draw.text((margin, 8), "accuracy per confidence bin (diagonal: calibrated)", fill="black")
+    draw.text((margin, margin + size + 8), "0                confidence                1", fill="black")
+    return png_markdown(plot, "reliability diagram")
+
+
+def evaluation_metadata(evaluation: Evaluation) -> dict[str, object]:
+    """What the UI shows of a model's test-split evaluation, the same for every trained model."""
+    return {
+        "test_accuracy": evaluation.accuracy,
+        "test_macro_f1": evaluation.macro_f1,
+        "expected_calibration_error": evaluation.expected_calibration_error,
+        "test_samples": evaluation.samples,
+        "recall_per_emotion": recall_table(evaluation),
+        "confusion_matrix": confusion_plot(evaluation.classes, evaluation.confusion),
+        "reliability": reliability_plot(evaluation.calibration),
+    }

@@ -14,6 +14,9 @@ LAKEHOUSE_IMAGES = "lakehouse_images"
 LAKEHOUSE_EMBEDDINGS = "lakehouse_embeddings"
 VECTOR_INDEX = "vector_index"
 EMOTION_CLASSIFIER = "emotion_classifier"
+EMOTION_MODEL = "emotion_model"
+EXPRESSION_VECTORS = "expression_vectors"
+NOT_WORSE_THAN_SERVED = "not_worse_than_served"
 
 # The seed recipe for one emotion, in data order: what fer_pipeline (and the sensor) runs.
 PIPELINE_STAGES = (
@@ -31,3 +34,5 @@ PIPELINE_JOB = "fer_pipeline"
 INDEX_JOB = "build_search_index"
 CLASSIFIER_JOB = "train_emotion_classifier"
 MIGRATION_JOB = "initial_migration"
+EMOTION_MODEL_JOB = "train_emotion_model"
+EXPRESSION_JOB = "embed_expressions"

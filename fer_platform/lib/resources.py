@@ -12,14 +12,17 @@ from typing import Iterator, Optional, Sequence
 
 import polars as pl
 import psycopg
+import torch
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from fer_platform.embedding.embedder import BatchEmbedder, EmbeddingResult
-from fer_platform.embedding.model import LoadedModel, load_model
+from fer_platform.embedding.model import LoadedModel, load_model, resolve_device
+from fer_platform.emotion_model.network import resolve_arch
+from fer_platform.emotion_model.train import Recipe
 from fer_platform.images.manifest import scan_emotion
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
-from fer_platform.settings import Device, Precision, Split
+from fer_platform.settings import Device, ModelArch, Precision, Split
 from fer_platform.storage.location import Location, open_location
 from fer_platform.storage.transfer import DEFAULT_CONCURRENCY
 
@@ -107,3 +110,29 @@ class SearchSettings(ConfigurableResource):
     """``hnsw.ef_search`` for queries (FER_EF_SEARCH): the recall check runs at the value the service uses."""
 
     ef_search: int = Field(description="HNSW candidate list size per query.")
+
+
+class EmotionModelResource(ConfigurableResource):
+    """How ``emotion_model`` trains and which version is served (FER_MODEL_ARCH, FER_TRAIN_BUDGET_MINUTES,
+    FER_TRAIN_MAX_EPOCHS, FER_MODEL_VERSION, FER_DEVICE, FER_WEIGHTS); ``seed`` is run config only."""
+
+    arch: ModelArch = Field(description="auto, vgg, vgg_small or resnet18_imagenet.")
+    budget_minutes: float = Field(description="Training ends at its best checkpoint after this long.")
+    version: Optional[str] = Field(description="Pinned version; None = the promoted one.")
+    device: Device = Field(description="auto, cpu or cuda.")
+    weights: str = Field(description="Starting point of resnet18_imagenet (imagenet, random or a path).")
+    max_epochs: int = Field(description="Epoch limit (the recipe's 300).")
+    seed: int = Field(default=0, description="Seed of initialisation, split, shuffling and augmentation.")
+
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def recipe(self) -> Recipe:
+        """The training recipe for this device."""
+        return Recipe(
+            arch=resolve_arch(self.arch, self.torch_device()),
+            budget_s=self.budget_minutes * 60,
+            max_epochs=self.max_epochs,
+            seed=self.seed,
+            weights=self.weights,
+        )

@@ -48,17 +48,22 @@ def nearest(
     emotion: str | None = None,
     ef_search: int | None = None,
     exact: bool = False,
+    model_version: str | None = None,
 ) -> list[Neighbor]:
-    """The ``k`` stored rows nearest to ``vector`` by cosine distance."""
+    """The ``k`` stored rows nearest to ``vector`` by cosine distance (``model_version``: only rows of that
+    emotion_model version, in the expression table)."""
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k={k} must be between 1 and {MAX_K}")
-    where = sql.SQL("WHERE emotion = %(emotion)s") if emotion is not None else sql.SQL("")
+    conditions = [sql.SQL("emotion = %(emotion)s")] if emotion is not None else []
+    if model_version is not None:
+        conditions.append(sql.SQL("model_version = %(version)s"))
+    where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
     query = sql.SQL(
         "SELECT id, filepath, emotion, vector <=> %(q)s AS distance FROM {} {} ORDER BY vector <=> %(q)s LIMIT %(k)s"
     ).format(sql.Identifier(table), where)
-    params = {"q": Vector(np.asarray(vector, dtype=np.float32)), "k": k, "emotion": emotion}
+    params = {"q": Vector(np.asarray(vector, dtype=np.float32)), "k": k, "emotion": emotion, "version": model_version}
     with conn.transaction():
-        for setting in planner_settings(exact, ef_search, emotion is not None):
+        for setting in planner_settings(exact, ef_search, bool(conditions)):
             conn.execute(setting)
         rows = conn.execute(query, params, prepare=False).fetchall()
     return [Neighbor(int(i), path, emo, float(d)) for i, path, emo, d in rows]

@@ -1,4 +1,5 @@
-"""The HTTP service (FastAPI): ``POST /search``, ``POST /predict``, ``GET /images/{path}``, ``GET /healthz``, ``/``.
+"""The HTTP service (FastAPI): ``POST /search`` (``space=seed|expression``), ``POST /predict`` (with per-emotion
+``scores`` once an emotion_model is promoted), ``GET /images/{path}``, ``GET /healthz``, ``/``.
 
 Every data route needs ``Authorization: Bearer $FER_API_KEY`` (compared in constant
 time). Uploads are capped (FER_MAX_UPLOAD_BYTES) before and after parsing, and a
@@ -13,6 +14,7 @@ import mimetypes
 import posixpath
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from typing import Literal
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -22,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fer_platform.images.decode import ImageDecodeError
 from fer_platform.lakehouse.layout import IMAGES_PREFIX
 from fer_platform.search.query import MAX_K
-from fer_platform.service.engine import Prediction, SearchEngine
+from fer_platform.service.engine import Prediction, SearchEngine, SpaceUnavailableError
 from fer_platform.settings import FerSettings, load_settings
 
 MULTIPART_OVERHEAD = 64_000
@@ -91,10 +93,20 @@ def create_app(settings: FerSettings | None = None) -> FastAPI:
         file: UploadFile = File(..., description="The query image (any format PIL reads)."),
         k: int = Query(5, ge=1, le=MAX_K),
         emotion: str | None = Query(None, description="Only neighbours of this emotion."),
+        space: Literal["seed", "expression"] = Query(
+            "seed", description="seed: the seed's ResNet18 vectors; expression: the emotion_model's features."
+        ),
     ) -> dict:
-        """The k stored images most similar to the uploaded one."""
+        """The k stored images most similar to the uploaded one: in the seed's space (same person, pose,
+        lighting) or, with ``space=expression``, in the trained emotion_model's (same expression)."""
         vector, crop = await query_image(file)
-        neighbours = await run_in_threadpool(engine.search, vector, k, emotion)
+        try:
+            if space == "expression":
+                neighbours = await run_in_threadpool(engine.expression_search, crop, k, emotion)
+            else:
+                neighbours = await run_in_threadpool(engine.search, vector, k, emotion)
+        except SpaceUnavailableError as exc:
+            raise HTTPException(503, str(exc)) from exc
         results = []
         for n in neighbours:
             path = engine.lake_path(n.filepath)
@@ -106,23 +118,31 @@ def create_app(settings: FerSettings | None = None) -> FastAPI:
                     "image_url": f"/images/{path}",
                 }
             )
-        return {"results": results, "face": crop.method}
+        return {"results": results, "face": crop.method, "space": space}
 
     @app.post("/predict", dependencies=guarded)
     async def predict(file: UploadFile = File(..., description="The query image.")) -> dict:
-        """The emotion of the face: from the trained head when one is registered, else the neighbours' vote."""
+        """The emotion of the face: from the served emotion_model (with ``scores`` for every emotion) when one is
+        promoted, else the trained head when one is registered, else the neighbours' vote."""
         vector, crop = await query_image(file)
         vote, head = await run_in_threadpool(engine.predict, vector)
+        served = await run_in_threadpool(engine.emotion_scores, crop)
         best = head or vote
-        if best is None:
+        if best is None and served is None:
             raise HTTPException(503, "no stored embeddings to compare with")
-        return {
-            "emotion": best.emotion,
-            "confidence": round(best.confidence, 4),
+        answer = {
+            "emotion": best.emotion if best else None,
+            "confidence": round(best.confidence, 4) if best else None,
             "knn": prediction_json(vote),
             "classifier": prediction_json(head),
             "face": crop.method,
         }
+        if served is not None:
+            version, scores = served
+            top = max(scores, key=scores.__getitem__)
+            answer |= {"emotion": top, "confidence": round(scores[top], 4), "model_version": version}
+            answer["scores"] = {emotion: round(p, 6) for emotion, p in scores.items()}
+        return answer
 
     @app.get("/images/{path:path}", dependencies=[Depends(require_key)])
     def image(path: str) -> StreamingResponse:
@@ -144,7 +164,11 @@ def create_app(settings: FerSettings | None = None) -> FastAPI:
         """Liveness and the database answering (no key needed, no data returned)."""
         with engine.pool.connection() as conn:
             conn.execute("SELECT 1")
-        return {"status": "ok"}
+        served = engine.emotion_model.current()
+        health = {"status": "ok", "model_version": served[0] if served else None}
+        if engine.emotion_model.problem:
+            health |= {"status": "degraded", "problem": engine.emotion_model.problem}
+        return health
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:

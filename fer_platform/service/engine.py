@@ -1,4 +1,5 @@
-"""What the HTTP service and the CLI share: query image -> FER face -> embedding -> neighbours -> emotion."""
+"""What the HTTP service and the CLI share: query image -> FER face -> embedding -> neighbours -> emotion, and
+the served emotion_model's scores and expression space."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import torch
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
@@ -16,17 +18,27 @@ from fer_platform.classifier.registry import ModelNotFoundError, load
 from fer_platform.classifier.train import EmotionHead
 from fer_platform.embedding.embedder import forward
 from fer_platform.embedding.model import SEED_TRANSFORM, LoadedModel
+from fer_platform.emotion_model.faces import face_pixels
+from fer_platform.emotion_model.registry import emotion_registry
 from fer_platform.images.decode import decode_image
 from fer_platform.lakehouse.layout import image_path
 from fer_platform.lib.from_settings import open_resources
 from fer_platform.lib.resources import LakeResource, ResNetEmbedder
 from fer_platform.search.face import FaceCrop, to_fer_face
 from fer_platform.search.query import Neighbor, nearest
+from fer_platform.service.served_model import ServedEmotionModel
 from fer_platform.settings import FerSettings
 from fer_platform.storage.location import Location
+from fer_platform.table.expression import EXPRESSION_TABLE, rows_of_version
 from fer_platform.table.schema import DEFAULT_TABLE
 
 log = logging.getLogger(__name__)
+
+
+class SpaceUnavailableError(RuntimeError):
+    """The expression space cannot be searched yet; the message says which job fixes it."""
+
+
 VOTE_NEIGHBOURS = 15
 
 
@@ -59,6 +71,9 @@ class SearchEngine:
         self.embedder: ResNetEmbedder = resources.embedder
         self.ef_search: int = resources.search.ef_search
         self.storage: LakeResource = resources.lake
+        self.emotion_model = ServedEmotionModel(
+            emotion_registry(self.lake), settings.model_version, resources.emotion_model_settings.torch_device()
+        )
         self.pool = ConnectionPool(
             resources.replica.conninfo(), min_size=1, max_size=8, configure=register_vector, open=True
         )
@@ -108,6 +123,29 @@ class SearchEngine:
         probabilities = head.probabilities(vector)[0]
         best = int(probabilities.argmax())
         return vote, Prediction(head.classes[best], float(probabilities[best]), f"classifier:{version}")
+
+    def emotion_scores(self, crop: FaceCrop) -> tuple[str, dict[str, float]] | None:
+        """(version, probability per emotion) from the served emotion_model; None when none is served."""
+        served = self.emotion_model.current()
+        if served is None:
+            return None
+        version, model = served
+        probabilities, _ = model.infer(torch.from_numpy(face_pixels(crop.image))[None])
+        return version, {c: float(p) for c, p in zip(model.classes, probabilities[0], strict=True)}
+
+    def expression_search(self, crop: FaceCrop, k: int, emotion: str | None = None) -> list[Neighbor]:
+        """Neighbours in the served emotion_model's expression space (same expression, not same person)."""
+        served = self.emotion_model.current()
+        if served is None:
+            raise SpaceUnavailableError("no emotion_model is promoted: run the job train_emotion_model first")
+        version, model = served
+        _, features = model.infer(torch.from_numpy(face_pixels(crop.image))[None])
+        with self.pool.connection() as conn:
+            if rows_of_version(conn, version) == 0:
+                raise SpaceUnavailableError(
+                    f"{EXPRESSION_TABLE} holds no vectors of emotion_model {version}: materialize expression_vectors"
+                )
+            return nearest(conn, EXPRESSION_TABLE, features[0], k, emotion, self.ef_search, model_version=version)
 
     def lake_path(self, filepath: str) -> str:
         """Where a stored image lives in the lake (the Parquet's filepath)."""

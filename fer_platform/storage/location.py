@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import fsspec
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceExistsError
 from azure.storage.blob import BlobServiceClient, ExponentialRetry
 from fsspec.implementations.local import LocalFileSystem
 
@@ -83,6 +84,47 @@ class Location:
         if "conn_str" in self.sdk:
             return BlobServiceClient.from_connection_string(self.sdk["conn_str"], **options)
         return BlobServiceClient(**self.sdk, **options)
+
+    def write_atomic(self, relative: str, data: bytes) -> None:
+        """Write an object so that readers see the old bytes or the new ones, never a part: a local file is
+        written under a temporary name and renamed; an Azure blob upload commits only when complete."""
+        target = self.path(relative)
+        if not self.is_local:
+            self.fs.pipe_file(target, data)
+            return
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(target).with_name(f".{Path(target).name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(temporary, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def create_exclusive(self, relative: str, data: bytes) -> bool:
+        """Create an object only if it does not exist (O_EXCL locally, If-None-Match: * on Azure); False when
+        another writer got there first. This is what makes claiming a registry version race-free."""
+        if self.is_local:
+            target = Path(self.path(relative))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(target, "xb") as out:
+                    out.write(data)
+            except FileExistsError:
+                return False
+            return True
+        container, _, blob = self.path(relative).partition("/")
+        try:
+            self._service().get_blob_client(container, blob).upload_blob(data, overwrite=False)
+        except ResourceExistsError:
+            return False
+        return True
+
+    def read(self, relative: str) -> bytes:
+        """The bytes of one object."""
+        return self.fs.cat_file(self.path(relative))
 
     def listing(self, prefix: str) -> Listing:
         """Every object under ``prefix`` with its size and MD5 (computed for local files)."""

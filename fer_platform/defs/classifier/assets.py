@@ -8,12 +8,12 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset, define_asset_job
 
 from fer_platform.classifier.registry import MODEL_PREFIX, register
-from fer_platform.classifier.train import EPOCHS, Evaluation, evaluate, fit_head
+from fer_platform.classifier.train import EPOCHS, evaluate, fit_head
 from fer_platform.embedding.cached import embed_through_store
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import list_emotion_files
 from fer_platform.lib import names
-from fer_platform.lib.metadata import confusion_plot
+from fer_platform.lib.metadata import evaluation_metadata
 from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource, ResNetEmbedder
 from fer_platform.progress import Progress
 from fer_platform.table.rows import model_ids
@@ -67,12 +67,6 @@ def test_split(
     return vectors, [label for d in digests for label in labels_by_digest[d]]
 
 
-def recall_table(evaluation: Evaluation) -> MetadataValue:
-    lines = ["| emotion | recall |", "|---|---:|"]
-    lines += [f"| {c} | {r:.1%} |" for c, r in evaluation.recall.items()]
-    return MetadataValue.md("\n".join(lines))
-
-
 @asset(
     name=names.EMOTION_CLASSIFIER,
     ins={"embeddings": AssetIn(names.EMBEDDINGS_TABLE)},
@@ -104,11 +98,8 @@ def emotion_classifier(
     return MaterializeResult(
         metadata={
             "version": version,
-            "test_accuracy": evaluation.accuracy,
             "train_samples": len(labels),
-            "test_samples": evaluation.samples,
-            "recall_per_emotion": recall_table(evaluation),
-            "confusion_matrix": confusion_plot(evaluation.classes, evaluation.confusion),
+            **evaluation_metadata(evaluation),
             "model_path": MetadataValue.path(f"{lake.lake_url}/{MODEL_PREFIX}/{version}/model.pt"),
             "embedding_model_id": model_id,
         }
