@@ -50,7 +50,7 @@ def face_pixels(image: Image.Image) -> np.ndarray:
     gray = image.convert("L")
     if gray.size != (FER_SIZE, FER_SIZE):
         gray = gray.resize((FER_SIZE, FER_SIZE), Image.Resampling.LANCZOS)
-    return np.asarray(gray, dtype=np.uint8)
+    return np.array(gray, dtype=np.uint8)  # a writable copy: torch.from_numpy shares it
 
 
 def load_split(image_root: Path, split: str, classes: list[str] | None = None) -> FaceSet:

@@ -56,6 +56,7 @@ class ServedEmotionModel:
 
     def _load(self) -> None:
         serving = self._current[0] if self._current else None
+        version = "the promoted version"
         try:
             version = served_version(self.registry, self.pinned)
             if version is None or version == serving:
@@ -65,5 +66,5 @@ class ServedEmotionModel:
             self.problem = None
             log.info("serving emotion_model %s (was %s)", version, serving or "none")
         except LOAD_ERRORS as exc:
-            self.problem = f"emotion_model cannot be loaded: {exc}; still serving {serving or 'no model'}"
+            self.problem = f"emotion_model {version} cannot be loaded: {exc}; still serving {serving or 'no model'}"
             log.error(self.problem)

@@ -1,4 +1,5 @@
-"""The web page in headless Chromium (Playwright from npm): upload a face, see similar faces and the emotion."""
+"""The web page in headless Chromium (Playwright from npm): upload a face, see faces with the same expression,
+the emotion and a bar per emotion score."""
 
 import json
 import os
@@ -31,7 +32,7 @@ def test_uploading_a_face_on_the_page_shows_results(search_env, tmp_path):
         image = Path(search_env["FER_IMAGE_ROOT"]) / "test" / "happy" / "im1.png"
         shot = tmp_path / "page.png"
         out = subprocess.run(
-            ["node", str(DRIVER), f"http://127.0.0.1:{port}/", API_KEY, str(image), str(shot)],
+            ["node", str(DRIVER), f"http://127.0.0.1:{port}/", API_KEY, str(image), str(shot), "expression"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -44,3 +45,6 @@ def test_uploading_a_face_on_the_page_shows_results(search_env, tmp_path):
     page = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(page["results"]) == 5 and all(r.split(" · ")[0] in TEST_EMOTIONS for r in page["results"])
     assert page["prediction"].startswith("Predicted: ") and shot.stat().st_size > 10_000
+    # One bar per emotion from the promoted emotion_model, widths (percent) summing to 100.
+    assert sorted(e for e, _ in page["scores"]) == sorted(TEST_EMOTIONS)
+    assert sum(width for _, width in page["scores"]) == pytest.approx(100, abs=0.5)

@@ -1,0 +1,94 @@
+"""The service and the promoted emotion_model: scores, expression search, pinning, reload without restart,
+a damaged version kept out of service."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fer_platform.emotion_model.registry import emotion_registry
+from fer_platform.service.app import create_app
+from fer_platform.service.served_model import RELOAD_INTERVAL_S
+from fer_platform.settings import load_settings
+from fer_platform.storage.location import open_location
+from fer_platform.storage.registry import ModelNotFoundError
+from fer_platform_tests.conftest import TEST_EMOTIONS
+from fer_platform_tests.populated import API_KEY
+from fer_platform_tests.service.test_service import query_image, upload
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def client(search_env):
+    with TestClient(create_app(load_settings())) as c:
+        yield c
+
+
+def registry():
+    return emotion_registry(open_location(load_settings().resolved_lake_url))
+
+
+def predict(client, search_env, emotion: str = "happy") -> dict:
+    response = client.post("/predict", files=upload(query_image(search_env, "test", emotion)), headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_predict_returns_a_score_per_emotion(client, search_env):
+    body = predict(client, search_env)
+    assert set(body["scores"]) == set(TEST_EMOTIONS) and sum(body["scores"].values()) == pytest.approx(1, abs=1e-4)
+    assert body["model_version"] == "v0001" and body["emotion"] == max(body["scores"], key=body["scores"].get)
+    assert {"knn", "classifier", "face", "confidence"} <= body.keys()  # the fields of before stay
+
+
+def test_expression_search_finds_the_same_expression(client, search_env):
+    same = {"seed": 0, "expression": 0}
+    for space in same:
+        for emotion in TEST_EMOTIONS:
+            for i in range(4):
+                data = query_image(search_env, "test", emotion, f"im{i}.png")
+                response = client.post(f"/search?k=5&space={space}", files=upload(data), headers=AUTH)
+                assert response.status_code == 200 and response.json()["space"] == space
+                same[space] += sum(r["emotion"] == emotion for r in response.json()["results"])
+    # The trained model's space groups expressions; untrained seed vectors (FER_WEIGHTS=random) barely do.
+    assert same["expression"] / 60 >= 0.8 and same["expression"] > same["seed"]
+
+
+def test_unknown_space_is_a_422(client, search_env):
+    assert client.post("/search?space=identity", files=upload(query_image(search_env)), headers=AUTH).status_code == 422
+
+
+def test_a_pin_naming_no_version_refuses_to_start(search_env, monkeypatch):
+    monkeypatch.setenv("FER_MODEL_VERSION", "v0042")
+    with pytest.raises(ModelNotFoundError, match="v0042.*registered: v0001"):
+        create_app(load_settings())
+
+
+def wait_for_version(client, search_env, version: str) -> dict:
+    deadline = time.monotonic() + RELOAD_INTERVAL_S * 5
+    while (body := predict(client, search_env))["model_version"] != version and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return body
+
+
+def test_promotion_reloads_without_restart_and_a_damaged_version_stays_out(client, search_env, monkeypatch):
+    models = registry()
+    weights, metrics = models.read("v0001", "model.pt"), models.metrics("v0001")
+    good = models.register({"model.pt": weights}, metrics)
+    damaged = models.register({"model.pt": weights[: len(weights) // 2]}, metrics)
+    try:
+        models.promote(good)
+        assert wait_for_version(client, search_env, good)["model_version"] == good
+        models.promote(damaged)
+        time.sleep(RELOAD_INTERVAL_S + 0.5)
+        assert predict(client, search_env)["model_version"] == good  # the previous version keeps serving
+        health = client.get("/healthz").json()
+        assert health["status"] == "degraded" and damaged in health["problem"] and health["model_version"] == good
+        monkeypatch.setenv("FER_MODEL_VERSION", "v0001")  # a pin wins over the promotion
+        with TestClient(create_app(load_settings())) as pinned:
+            assert predict(pinned, search_env)["model_version"] == "v0001"
+    finally:
+        models.promote("v0001")
+    assert wait_for_version(client, search_env, "v0001")["model_version"] == "v0001"
+    assert client.get("/healthz").json()["status"] == "ok"
