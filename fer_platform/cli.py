@@ -85,12 +85,49 @@ def serve(host: str, port: int) -> None:
     import uvicorn  # heavy imports only for this command
 
     from fer_platform.service.app import ApiKeyMissingError, create_app
+    from fer_platform.storage.registry import ModelNotFoundError
 
     try:
         app = create_app(load_settings())
-    except ApiKeyMissingError as exc:
+    except (ApiKeyMissingError, ModelNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def model_registry():
+    """The emotion_model registry of the configured lake."""
+    from fer_platform.emotion_model.registry import emotion_registry  # heavy imports only for these commands
+    from fer_platform.storage.location import open_location
+
+    return emotion_registry(open_location(load_settings().resolved_lake_url))
+
+
+@main.command()
+def models() -> None:
+    """List the registered emotion_model versions, their test metrics and which one is promoted."""
+    registry = model_registry()
+    promoted = registry.promoted()
+    click.echo(f"{'version':<9} {'accuracy':>8} {'macro_f1':>8} {'epochs':>6}  stopped_by      arch")
+    for version in registry.versions():
+        m = registry.metrics(version)
+        mark = "  <- promoted" if version == promoted else ""
+        click.echo(
+            f"{version:<9} {m['accuracy']:>8.3f} {m['macro_f1']:>8.3f} {m['epochs']:>6}  "
+            f"{m['stopped_by']:<15} {m['recipe']['arch']}{mark}"
+        )
+
+
+@main.command()
+@click.argument("version")
+def promote(version: str) -> None:
+    """Serve emotion_model VERSION (also how to roll back): running services switch within seconds."""
+    from fer_platform.storage.registry import ModelNotFoundError
+
+    try:
+        model_registry().promote(version)
+    except ModelNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"promoted emotion_model {version}")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,19 @@ from dagster import DagsterInstance
 from fer_platform.console import QUIET_RUN_CONFIG, showing_progress
 from fer_platform.definitions import build_definitions
 from fer_platform.embedding.model import WeightsUnavailableError
+from fer_platform.emotion_model.faces import NotEnoughImagesError, check_counts
 from fer_platform.images.folders import discover_emotions
+from fer_platform.images.manifest import list_emotion_files
 from fer_platform.lib.from_settings import build_resources
 from fer_platform.lib.names import (
     CLASSIFIER_JOB,
     EMOTION_CLASSIFIER,
+    EMOTION_MODEL,
+    EMOTION_MODEL_JOB,
+    EXPRESSION_JOB,
+    EXPRESSION_VECTORS,
     INDEX_JOB,
+    NOT_WORSE_THAN_SERVED,
     PIPELINE_JOB,
     PIPELINE_STAGES,
     VECTOR_INDEX,
@@ -26,6 +33,8 @@ from fer_platform.lib.partitions import register_emotions
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import FerSettings, load_settings
 from fer_platform.table.schema import DEFAULT_TABLE
+
+DEMO_TRAIN_BUDGET_MINUTES = 1.0  # the demo shows the model path; real training is its own job (default 30 min)
 
 
 def ensure_images(settings: FerSettings, per_class: int) -> None:
@@ -68,6 +77,8 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool, verb
     """
     ensure_images(settings, per_class)
     settings = ensure_weights(settings, weights_explicit)
+    if "FER_TRAIN_BUDGET_MINUTES" not in os.environ:
+        settings = settings.model_copy(update={"train_budget_minutes": DEMO_TRAIN_BUDGET_MINUTES})
     dagster_home = ensure_dagster_home(settings)
     defs = build_definitions(settings)
     emotions = discover_emotions(settings.resolved_image_root, settings.split)
@@ -78,19 +89,14 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool, verb
     with DagsterInstance.get() as instance, showing_progress(live=sys.stdout.isatty() and not verbose):
         register_emotions(instance, emotions)
         for emotion in emotions:
-            result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
-                partition_key=emotion, instance=instance, raise_on_error=False, run_config=run_config
-            )
-            stage_seconds.update(step_seconds(instance, result.run_id))
+            result = run_job(defs, PIPELINE_JOB, instance, run_config, stage_seconds, partition_key=emotion)
             click.echo(f"{emotion:>12}: {'ok' if result.success else 'FAILED'}  {summary(result)}")
             if not result.success:
                 raise click.ClickException(f"the run for {emotion!r} failed; see the Dagster UI for its logs")
         for name in (INDEX_JOB, CLASSIFIER_JOB):
-            result = defs.resolve_job_def(name).execute_in_process(
-                instance=instance, raise_on_error=False, run_config=run_config
-            )
-            stage_seconds.update(step_seconds(instance, result.run_id))
+            result = run_job(defs, name, instance, run_config, stage_seconds)
             click.echo(f"{name:>24}: {'ok' if result.success else 'FAILED (see the Dagster UI)'}")
+        train_emotion_model(settings, defs, instance, run_config, stage_seconds, emotions)
     click.echo("\nseconds per stage (with its checks): " + ", ".join(f"{k} {v:.1f}" for k, v in stage_seconds.items()))
     click.echo(
         f"\nimages:    {settings.resolved_image_root}\n"
@@ -106,12 +112,51 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool, verb
     )
 
 
+def run_job(defs, name: str, instance: DagsterInstance, run_config, stage_seconds: Counter[str], **kwargs):
+    """Run one job in process, adding its step times to ``stage_seconds``."""
+    result = defs.resolve_job_def(name).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=run_config, **kwargs
+    )
+    stage_seconds.update(step_seconds(instance, result.run_id))
+    return result
+
+
+def train_emotion_model(
+    settings: FerSettings, defs, instance: DagsterInstance, run_config, stage_seconds: Counter[str], emotions: list
+) -> None:
+    """A short training of emotion_model on the sample (FER_TRAIN_BUDGET_MINUTES if set, else one minute), then
+    its expression vectors; skipped, saying why, when the sample is too small to train on."""
+    root = settings.resolved_image_root
+    try:
+        check_counts({e: len(list_emotion_files(root, "train", e)) for e in discover_emotions(root, "train")}, root)
+    except NotEnoughImagesError as exc:
+        click.echo(f"{EMOTION_MODEL_JOB:>24}: skipped ({exc})")
+        return
+    result = run_job(defs, EMOTION_MODEL_JOB, instance, run_config, stage_seconds)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    verdict = checks.get(NOT_WORSE_THAN_SERVED)
+    if verdict is None:
+        click.echo(f"{EMOTION_MODEL_JOB:>24}: FAILED (see the Dagster UI)")
+        return
+    version = verdict.metadata["candidate"].value
+    accuracy = verdict.metadata["candidate_accuracy"].value
+    state = "promoted" if verdict.passed else f"not promoted: {verdict.description}"
+    state += f" (test accuracy {accuracy:.1%} on the synthetic sample)"
+    click.echo(f"{EMOTION_MODEL_JOB:>24}: ok, {version} {state}")
+    for emotion in emotions:
+        run_job(defs, EXPRESSION_JOB, instance, run_config, stage_seconds, partition_key=emotion)
+    click.echo(
+        f"{'':>24}  a short training on the sample; for a real model set FER_IMAGE_ROOT to FER2013 and run the job "
+        f"{EMOTION_MODEL_JOB} from the UI (FER_TRAIN_BUDGET_MINUTES, default 30; see README)"
+    )
+
+
 def database(dsn: str | None, variable: str, pgdata) -> str:
     """Where a database is, for the summary: the variable's name (never the DSN: it may hold a password)."""
     return f"the server in {variable}" if dsn else f"embedded PostgreSQL in {pgdata}"
 
 
-STAGES = (*PIPELINE_STAGES, VECTOR_INDEX, EMOTION_CLASSIFIER)
+STAGES = (*PIPELINE_STAGES, VECTOR_INDEX, EMOTION_CLASSIFIER, EMOTION_MODEL, EXPRESSION_VECTORS)
 
 
 def step_seconds(instance: DagsterInstance, run_id: str) -> Counter[str]:

@@ -82,7 +82,11 @@ def load_split(image_root: Path, split: str, classes: list[str] | None = None) -
 
 def require_trainable(faces: FaceSet, root: Path, minimum: int = MIN_IMAGES_PER_CLASS) -> None:
     """Refuse to train on a single class or on classes with fewer than ``minimum`` images, naming the counts."""
-    counts = faces.counts()
+    check_counts(faces.counts(), root, minimum)
+
+
+def check_counts(counts: dict[str, int], root: Path, minimum: int = MIN_IMAGES_PER_CLASS) -> None:
+    """``NotEnoughImagesError`` unless there are two emotions or more with ``minimum`` images each."""
     listed = ", ".join(f"{c}={n}" for c, n in counts.items()) or "no emotion folders"
     if len(counts) < 2:
         raise NotEnoughImagesError(f"training needs at least two emotions under {root}; found {listed}")

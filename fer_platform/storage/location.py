@@ -70,7 +70,10 @@ class Location:
             if not client.exists():
                 if not create:
                     raise StorageUnavailableError(f"container {container!r} of {self.url!r} does not exist")
-                client.create_container()
+                try:
+                    client.create_container()
+                except ResourceExistsError:
+                    pass  # another writer created it between our check and our create
         except AzureError as exc:
             raise StorageUnavailableError(
                 f"cannot reach Azure storage for {self.url!r} after retries: {str(exc).splitlines()[0]}. "
