@@ -132,6 +132,15 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(10)
 
 
+@pytest.fixture(params=["local", "azurite"])
+def lake_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A lake root, once as a local folder and once in a fresh Azurite container."""
+    if request.param == "local":
+        return str(tmp_path / "lake")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", request.getfixturevalue("azurite"))
+    return f"az://lake-{uuid.uuid4().hex[:12]}/root"
+
+
 @pytest.fixture
 def azure_env(monkeypatch: pytest.MonkeyPatch, fer_env: dict[str, str], azurite: str) -> dict[str, str]:
     """fer_env with the source container and the lake on Azurite, in fresh containers."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -66,17 +65,16 @@ class SearchEngine:
     def __init__(self, settings: FerSettings, table: str = DEFAULT_TABLE):
         self.settings = settings
         self.table = table
-        self._resources = ExitStack()
-        resources = self._resources.enter_context(open_resources(settings))
-        self.embedder: ResNetEmbedder = resources.embedder
-        self.ef_search: int = resources.search.ef_search
-        self.storage: LakeResource = resources.lake
-        self.emotion_model = ServedEmotionModel(
-            emotion_registry(self.lake), settings.model_version, resources.emotion_model_settings.torch_device()
-        )
-        self.pool = ConnectionPool(
-            resources.replica.conninfo(), min_size=1, max_size=8, configure=register_vector, open=True
-        )
+        # The resources are plain configured objects once built: the context (and the ephemeral Dagster instance
+        # that build_resources makes) is left here, in the thread that entered it, not at shutdown.
+        with open_resources(settings) as resources:
+            self.embedder: ResNetEmbedder = resources.embedder
+            self.ef_search: int = resources.search.ef_search
+            self.storage: LakeResource = resources.lake
+            device = resources.emotion_model_settings.torch_device()
+            replica = resources.replica.conninfo()
+        self.emotion_model = ServedEmotionModel(emotion_registry(self.lake), settings.model_version, device)
+        self.pool = ConnectionPool(replica, min_size=1, max_size=8, configure=register_vector, open=True)
 
     @cached_property
     def model(self) -> LoadedModel:
@@ -153,4 +151,3 @@ class SearchEngine:
 
     def close(self) -> None:
         self.pool.close()
-        self._resources.close()

@@ -2,7 +2,7 @@
 
 import sys
 
-from fer_platform_tests.bench import embeddings, lake, replica, search, sensor, store
+from fer_platform_tests.bench import embeddings, emotion_model, lake, replica, search, sensor, store
 
 BENCHMARKS = {
     "embeddings": embeddings.main,
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "sensor": sensor.main,
     "search": search.main,
     "store": store.main,
+    "emotion_model": emotion_model.main,
 }
 
 if __name__ == "__main__":

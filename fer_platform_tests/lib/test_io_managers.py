@@ -2,7 +2,6 @@
 
 import numpy as np
 import polars as pl
-import pytest
 from dagster import (
     AssetKey,
     PartitionKeyRange,
@@ -27,14 +26,6 @@ def frame(emotion: str, n: int) -> pl.DataFrame:
             "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, 512)),
         }
     )
-
-
-@pytest.fixture(params=["local", "azurite"])
-def lake_url(request, tmp_path, monkeypatch):
-    if request.param == "local":
-        return str(tmp_path / "lake")
-    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", request.getfixturevalue("azurite"))
-    return f"az://iotest-{tmp_path.name.lower().replace('_', '-')[-20:]}/root"
 
 
 def test_roundtrip_one_and_many_partitions(lake_url):

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,14 +29,6 @@ ModelRegistry(open_location(sys.argv[1]), "models/probe", "probe").register(
 
 def registry(url: str) -> ModelRegistry:
     return ModelRegistry(open_location(url), PREFIX, "probe")
-
-
-@pytest.fixture(params=["local", "azurite"])
-def lake_url(request, tmp_path, monkeypatch):
-    if request.param == "local":
-        return str(tmp_path / "lake")
-    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", request.getfixturevalue("azurite"))
-    return f"az://reg-{uuid.uuid4().hex[:10]}/lake"
 
 
 def test_versions_grow_and_are_immutable(lake_url):
