@@ -48,6 +48,8 @@ def test_demo_on_embedded_defaults(tmp_path):
     # A quiet console: progress lines (standard output is a pipe here), summaries, warnings; no event stream.
     assert "angry: 2/2 images (100 %)" in proc.stdout and "angry upload: 2/2 files (100 %)" in proc.stdout
     assert "seconds per stage (with its checks): raw_images" in proc.stdout
+    # Two images per emotion are too few to train the CNN: the demo says so and goes on.
+    assert "train_emotion_model: skipped (too few images" in proc.stdout and "angry=2" in proc.stdout
     assert "STEP_SUCCESS" not in proc.stdout + proc.stderr and " - DEBUG - " not in proc.stderr
     assert "UNTRAINED weights" in proc.stderr  # warnings still reach the console
     assert len(proc.stdout.splitlines()) < 60
@@ -79,3 +81,19 @@ def test_serve_refuses_to_start_without_a_key(monkeypatch):
     monkeypatch.delenv("FER_API_KEY", raising=False)
     result = CliRunner().invoke(main, ["serve", "--port", "1"])
     assert result.exit_code != 0 and "FER_API_KEY is not set" in result.output
+
+
+def test_models_lists_versions_and_promote_rolls_back(search_env):
+    listed = CliRunner().invoke(main, ["models"])
+    assert listed.exit_code == 0, listed.output
+    assert "v0001" in listed.output and "<- promoted" in listed.output and "vgg_small" in listed.output
+    missing = CliRunner().invoke(main, ["promote", "v0099"])
+    assert missing.exit_code != 0 and "registered: v0001" in missing.output
+    again = CliRunner().invoke(main, ["promote", "v0001"])
+    assert again.exit_code == 0 and "promoted emotion_model v0001" in again.output
+
+
+def test_serve_refuses_a_pin_naming_no_version(search_env, monkeypatch):
+    monkeypatch.setenv("FER_MODEL_VERSION", "v0077")
+    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code != 0 and "'v0077' not found" in result.output and "registered: v0001" in result.output

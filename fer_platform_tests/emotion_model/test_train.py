@@ -111,3 +111,13 @@ def test_auto_architecture_depends_on_the_device():
     assert resolve_arch("auto", torch.device("cuda")) == "vgg"
     with pytest.raises(ValueError, match="unknown FER_MODEL_ARCH 'vit'"):
         resolve_arch("vit", torch.device("cpu"))
+
+
+def test_the_seed_backbone_can_be_fine_tuned(faces):
+    """resnet18_imagenet (here from random weights: no ImageNet file offline) trains and predicts like the VGG."""
+    few = type(faces)(faces.pixels[::6], faces.labels[::6], faces.classes, faces.files[::6], "x", {})
+    trained = train_model(
+        few, Recipe(arch="resnet18_imagenet", budget_s=600, max_epochs=1, weights="random"), torch.device("cpu")
+    )
+    probabilities, features = EmotionModel.from_bytes(trained.model.to_bytes()).infer(few.pixels[:2])
+    assert probabilities.shape == (2, 3) and features.shape == (2, 512) and trained.epochs == 1

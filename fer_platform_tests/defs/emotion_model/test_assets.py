@@ -109,3 +109,17 @@ def test_expression_table_holds_every_stored_image(search_env: dict[str, str]) -
         )
         assert "hnsw" in index.fetchone()[0]
     assert expr == (seed, 1)
+
+
+def test_expression_vectors_follow_a_new_version_and_changed_images(search_env: dict[str, str]) -> None:
+    """Runs last in this module: it promotes another version and changes an image."""
+    registry = lake_registry()
+    copy = registry.register({"model.pt": registry.read("v0001", "model.pt")}, registry.metrics("v0001"))
+    registry.promote(copy)
+    with DagsterInstance.ephemeral() as instance:
+        meta = asset_metadata(run_partition("sad", instance, EXPRESSION_JOB), "expression_vectors")
+        assert (meta["computed"], meta["model_version"]) == (meta["partition_rows"], copy)
+        root = Path(search_env["FER_IMAGE_ROOT"])
+        shutil.copy(root / "train" / "sad" / "im1.png", root / "train" / "sad" / "im0.png")
+        meta = asset_metadata(run_partition("sad", instance, EXPRESSION_JOB), "expression_vectors")
+    assert meta["computed"] == 1 and meta["unchanged"] == meta["partition_rows"] - 1
