@@ -80,18 +80,22 @@ def search(image: Path, k: int, emotion: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Serve the search API and page (needs FER_API_KEY)."""
+@click.option("--wait", is_flag=True, help="Start even if the replica cannot serve yet (/healthz says why: 503).")
+def serve(host: str, port: int, wait: bool) -> None:
+    """Serve the search API and page (needs FER_API_KEY and a replica with imagenes_fer rows)."""
     import uvicorn  # heavy imports only for this command
 
     from fer_platform.service.app import ApiKeyMissingError, create_app
+    from fer_platform.service.http import header_timeout_protocol
+    from fer_platform.service.readiness import ReplicaNotReadyError
     from fer_platform.storage.registry import ModelNotFoundError
 
+    settings = load_settings()
     try:
-        app = create_app(load_settings())
-    except (ApiKeyMissingError, ModelNotFoundError) as exc:
+        app = create_app(settings, wait=wait)
+    except (ApiKeyMissingError, ModelNotFoundError, ReplicaNotReadyError) as exc:
         raise click.ClickException(str(exc)) from exc
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", http=header_timeout_protocol(settings.header_timeout_s))
 
 
 def model_registry():

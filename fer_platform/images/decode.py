@@ -15,6 +15,10 @@ from PIL import Image, UnidentifiedImageError
 # FER images are 48x48; anything beyond ~16 Mpx is not a face crop and is refused
 # before its pixels are decoded (PIL's own bomb limit is ten times higher).
 MAX_PIXELS = 4096 * 4096
+# 16/32-bit integer and float pixels (modes I, I;16, F) take 2-4 bytes each when decoded: a smaller cap keeps a
+# tiny compressed float TIFF from costing hundreds of MB.
+MAX_WIDE_PIXELS = 2048 * 2048
+WIDE_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 class ImageDecodeError(ValueError):
@@ -26,14 +30,20 @@ def to_8bit(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8), mode="L")
     if img.mode in ("I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
-        return Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+        arr = np.asarray(img, dtype=np.float32)  # float32 in place: no float64 copies of a large image
+        scale = 255.0 / (65535.0 if arr.max(initial=0) > 255 else 255.0)
+        np.multiply(arr, scale, out=arr)
+        np.clip(arr, 0, 255, out=arr)
+        return Image.fromarray(arr.astype(np.uint8), mode="L")
     return img
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """Decode ``data`` fully into an image the seed transform accepts (mode L, RGB, RGBA, P...)."""
+def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
+    """Decode ``data`` fully into an image the seed transform accepts (mode L, RGB, RGBA, P...).
+
+    The declared size is checked before any pixel is decoded; ``draft_side`` lets a JPEG decode straight to
+    grayscale at a reduced scale (its DCT scaling), so a large photo never exists at full size in memory.
+    """
     if not data:
         raise ImageDecodeError("empty file (0 bytes)")
     try:
@@ -43,6 +53,10 @@ def decode_image(data: bytes) -> Image.Image:
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise ImageDecodeError(f"image too large ({width}x{height} pixels > {MAX_PIXELS})")
+            if img.mode in WIDE_MODES and width * height > MAX_WIDE_PIXELS:
+                raise ImageDecodeError(f"{img.mode} image too large ({width}x{height} pixels > {MAX_WIDE_PIXELS})")
+            if draft_side and img.format == "JPEG":
+                img.draft("L", (draft_side, draft_side))
             img.load()
     except ImageDecodeError:
         raise

@@ -11,6 +11,8 @@ folder, Azurite and ADLS Gen2 alike, through the fsspec location of ``LakeResour
 
 from __future__ import annotations
 
+import io
+
 import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
@@ -69,8 +71,9 @@ class LakeParquetIOManager(ConfigurableIOManager):
         location = self.lake.lake()
         location.ensure()
         name = partition_file(asset_prefix(context), context.asset_partition_key)
-        with location.fs.open(location.path(name), "wb") as f:
-            obj.write_parquet(f, compression="zstd")
+        buffer = io.BytesIO()
+        obj.write_parquet(buffer, compression="zstd")
+        location.write_atomic(name, buffer.getvalue())  # a killed run never leaves a truncated part-0.parquet
         context.add_output_metadata({"lake_path": f"{self.lake.lake_url.rstrip('/')}/{name}", "rows": len(obj)})
 
     def load_input(self, context: InputContext) -> pl.DataFrame:

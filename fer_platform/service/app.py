@@ -1,36 +1,83 @@
 """The HTTP service (FastAPI): the API routes (``service.routes``), the page on ``/`` and OpenAPI docs on ``/docs``.
 
-The service refuses to start without ``FER_API_KEY``, or with a ``FER_MODEL_VERSION``
-that names no registered version.
+``create_app`` refuses to start without ``FER_API_KEY``, with a ``FER_MODEL_VERSION``
+that names no registered version, or with a replica that cannot serve (unless
+``wait``: then ``/healthz`` answers 503 with the reason until it can). Around the
+routes: ``RequestGuard`` (key and size before the body), an admission bound on
+decode + model work, and database errors answered as 503 JSON within seconds.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import logging
+import re
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from fer_platform.postgres.dsn import describe
+from fer_platform.service.admission import Admission
 from fer_platform.service.engine import SearchEngine
+from fer_platform.service.guard import RequestGuard
+from fer_platform.service.readiness import ReplicaNotReadyError
 from fer_platform.service.routes import router
 from fer_platform.settings import FerSettings, load_settings
+
+log = logging.getLogger(__name__)
+DECODE_WORKERS, DECODE_QUEUE = 2, 8
+DATABASE_RETRY_AFTER_S = 5
 
 
 class ApiKeyMissingError(RuntimeError):
     """The service refuses to start without FER_API_KEY."""
 
 
-def page() -> str:
-    return files("fer_platform.service").joinpath("page.html").read_text()
+def inline_hashes(html: str, tag: str) -> str:
+    """CSP source expressions (``'sha256-...'``) of the page's inline ``<tag>`` blocks."""
+    blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
+    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks)
 
 
-def create_app(settings: FerSettings | None = None) -> FastAPI:
+def page_response() -> HTMLResponse:
+    """The page, with a CSP that admits only its own inline script and style (by hash) and no framing."""
+    html = files("fer_platform.service").joinpath("page.html").read_text()
+    policy = (
+        f"default-src 'none'; script-src {inline_hashes(html, 'script')}; style-src {inline_hashes(html, 'style')}; "
+        "img-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+
+def database_errors(app: FastAPI, dsn: str) -> None:
+    """A lost or overloaded database (pool wait, connection, statement timeout) is a 503 that names the server."""
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("replica %s: %s", describe(dsn), reason)
+        return JSONResponse(
+            {"detail": f"the replica {describe(dsn)} is unavailable: {reason}"},
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
+
+    app.add_exception_handler(psycopg.Error, unavailable)
+
+
+def create_app(settings: FerSettings | None = None, wait: bool = False) -> FastAPI:
     """The app for ``settings`` (the environment by default)."""
     settings = settings or load_settings()
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ApiKeyMissingError("FER_API_KEY is not set: the search API refuses to run without a key")
     engine = SearchEngine(settings)
+    problem = engine.replica_problem()
+    if problem and not wait:
+        engine.close()
+        raise ReplicaNotReadyError(f"{problem} (or start with --wait)")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -43,7 +90,12 @@ def create_app(settings: FerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings, app.state.engine = settings, engine
-    app.state.key = settings.api_key.get_secret_value().encode()
+    app.state.admission = Admission(DECODE_WORKERS, DECODE_QUEUE)
     app.include_router(router)
-    app.add_api_route("/", page, response_class=HTMLResponse, include_in_schema=False)
+    app.add_api_route("/", page_response, include_in_schema=False)
+    database_errors(app, engine.replica_dsn)
+    key = settings.api_key.get_secret_value().encode()
+    app.add_middleware(
+        RequestGuard, key=key, max_upload_bytes=settings.max_upload_bytes, public_docs=settings.public_docs
+    )
     return app

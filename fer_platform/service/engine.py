@@ -4,6 +4,7 @@ the served emotion_model's scores and expression space."""
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -11,6 +12,7 @@ from functools import cached_property
 import numpy as np
 import torch
 from pgvector.psycopg import register_vector
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from fer_platform.classifier.registry import ModelNotFoundError, load
@@ -25,6 +27,7 @@ from fer_platform.lib.from_settings import open_resources
 from fer_platform.lib.resources import LakeResource, ResNetEmbedder
 from fer_platform.search.face import FaceCrop, to_fer_face
 from fer_platform.search.query import Neighbor, nearest
+from fer_platform.service.readiness import replica_problem
 from fer_platform.service.served_model import ServedEmotionModel
 from fer_platform.settings import FerSettings
 from fer_platform.storage.location import Location
@@ -32,6 +35,10 @@ from fer_platform.table.expression import EXPRESSION_TABLE, rows_of_version
 from fer_platform.table.schema import DEFAULT_TABLE
 
 log = logging.getLogger(__name__)
+POOL_TIMEOUT_S = 2
+STATEMENT_TIMEOUT_MS = 5000
+EMOTIONS_TTL_S = 30.0
+QUERY_DRAFT_SIDE = 1024  # JPEG photos are decoded at reduced scale, enough to find and crop a face
 
 
 class SpaceUnavailableError(RuntimeError):
@@ -73,8 +80,33 @@ class SearchEngine:
             self.storage: LakeResource = resources.lake
             device = resources.emotion_model_settings.torch_device()
             replica = resources.replica.conninfo()
+        self.replica_dsn = replica
         self.emotion_model = ServedEmotionModel(emotion_registry(self.lake), settings.model_version, device)
-        self.pool = ConnectionPool(replica, min_size=1, max_size=8, configure=register_vector, open=True)
+        # Short waits: a lost database is a 503 within seconds, never a worker held for 30 s.
+        self.pool = ConnectionPool(
+            replica,
+            min_size=1,
+            max_size=8,
+            timeout=POOL_TIMEOUT_S,
+            kwargs={"connect_timeout": POOL_TIMEOUT_S, "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"},
+            configure=register_vector,
+            open=True,
+        )
+        self._emotions: tuple[float, list[str]] = (float("-inf"), [])
+
+    def replica_problem(self) -> str | None:
+        """Why the replica cannot serve now, or None."""
+        return replica_problem(self.replica_dsn, self.table)
+
+    def stored_emotions(self) -> list[str]:
+        """The emotions the replica holds (re-read at most every EMOTIONS_TTL_S)."""
+        read_at, emotions = self._emotions
+        if time.monotonic() - read_at > EMOTIONS_TTL_S:
+            with self.pool.connection() as conn:
+                query = sql.SQL("SELECT DISTINCT emotion FROM {} ORDER BY 1").format(sql.Identifier(self.table))
+                emotions = [e for (e,) in conn.execute(query).fetchall()]
+            self._emotions = (time.monotonic(), emotions)
+        return emotions
 
     @cached_property
     def model(self) -> LoadedModel:
@@ -105,7 +137,7 @@ class SearchEngine:
 
     def embed(self, data: bytes) -> tuple[np.ndarray, FaceCrop]:
         """The query image's vector (after cropping the face to 48x48 grayscale), as the stored ones were made."""
-        crop = to_fer_face(decode_image(data))
+        crop = to_fer_face(decode_image(data, draft_side=QUERY_DRAFT_SIDE))
         return forward(self.model, SEED_TRANSFORM(crop.image).unsqueeze(0))[0], crop
 
     def search(self, vector: np.ndarray, k: int, emotion: str | None = None) -> list[Neighbor]:

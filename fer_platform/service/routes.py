@@ -1,65 +1,66 @@
 """The API routes: ``POST /search`` (``space=seed|expression``), ``POST /predict`` (per-emotion ``scores`` once
 an emotion_model is served), ``GET /images/{path}``, ``GET /healthz``.
 
-Every data route needs ``Authorization: Bearer $FER_API_KEY`` (compared in constant
-time). Uploads are capped (FER_MAX_UPLOAD_BYTES) before and after parsing, and a
-file that is not an image is a 415 that says so. ``/images`` serves only objects
-under the lake's image prefix. The engine and settings are the app's state
-(``create_app`` puts them there).
+The key and the body size are enforced before the body is read, by
+``service.guard``; here: a file that is not an image is a 415 that says so,
+``emotion`` must be a stored emotion, ``/images`` serves only image objects under
+the lake's image prefix with the type their bytes show. The engine, settings and
+admission control are the app's state (``create_app`` puts them there).
 """
 
 from __future__ import annotations
 
-import hmac
-import mimetypes
 import posixpath
+import re
 from typing import Literal
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
+import numpy as np
+from fastapi import APIRouter, File, HTTPException, Query, Request, Security, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPBearer
 
 from fer_platform.images.decode import ImageDecodeError
+from fer_platform.images.sniff import SNIFF_BYTES, sniff_image_type
 from fer_platform.lakehouse.layout import IMAGES_PREFIX
+from fer_platform.search.face import FaceCrop
 from fer_platform.search.query import MAX_K
 from fer_platform.service.engine import Prediction, SearchEngine, SpaceUnavailableError
 
-MULTIPART_OVERHEAD = 64_000
-bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)  # declares the key in the OpenAPI docs; RequestGuard enforces it
+KEYED = [Security(bearer)]
 router = APIRouter()
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def engine_of(request: Request) -> SearchEngine:
     return request.app.state.engine
 
 
-def require_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-    key = request.app.state.key
-    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), key):
-        raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
-
-
-def refuse_large_bodies(request: Request) -> None:
-    limit = request.app.state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise HTTPException(413, f"upload larger than {limit} bytes")
-
-
-GUARDED = [Depends(require_key), Depends(refuse_large_bodies)]
-
-
-async def query_image(request: Request, file: UploadFile):
-    """(seed vector, face crop) of the upload; 413 over the limit, 415 when it is not an image."""
+async def query_image(request: Request, file: UploadFile) -> tuple[np.ndarray, FaceCrop]:
+    """(seed vector, face crop) of the upload, decoded and embedded in one of the admission slots; 413 over the
+    limit, 415 when it is not an image, 503 when every slot is taken."""
     limit = request.app.state.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise HTTPException(413, f"upload larger than {limit} bytes")
-    try:
-        return await run_in_threadpool(engine_of(request).embed, data)
-    except ImageDecodeError as exc:
-        raise HTTPException(415, f"{file.filename or 'the upload'} is not a usable image: {exc}") from exc
+    async with request.app.state.admission.slot():
+        try:
+            return await run_in_threadpool(engine_of(request).embed, data)
+        except ImageDecodeError as exc:
+            raise HTTPException(415, f"{file.filename or 'the upload'} is not a usable image: {exc}") from exc
+
+
+def valid_emotion(request: Request, emotion: str | None) -> str | None:
+    """``emotion`` if it is one of the stored emotions; 422 naming them otherwise (control characters too)."""
+    if emotion is None:
+        return None
+    if CONTROL_CHARACTERS.search(emotion):
+        raise HTTPException(422, "emotion must not contain control characters")
+    stored = engine_of(request).stored_emotions()
+    if emotion not in stored:
+        raise HTTPException(422, f"unknown emotion {emotion!r}: the stored emotions are {', '.join(stored)}")
+    return emotion
 
 
 def image_object(path: str, images_prefix: str) -> str:
@@ -76,7 +77,7 @@ def prediction_json(prediction: Prediction | None) -> dict | None:
     return {"emotion": prediction.emotion, "confidence": round(prediction.confidence, 4), "source": prediction.source}
 
 
-@router.post("/search", dependencies=GUARDED)
+@router.post("/search", dependencies=KEYED)
 async def search(
     request: Request,
     file: UploadFile = File(..., description="The query image (any format PIL reads)."),
@@ -89,6 +90,7 @@ async def search(
     """The k stored images most similar to the uploaded one: in the seed's space (same person, pose,
     lighting) or, with ``space=expression``, in the trained emotion_model's (same expression)."""
     engine = engine_of(request)
+    emotion = valid_emotion(request, emotion)
     vector, crop = await query_image(request, file)
     try:
         if space == "expression":
@@ -120,7 +122,7 @@ def model_answer(scores: tuple[str, dict[str, float]] | None) -> dict:
     }
 
 
-@router.post("/predict", dependencies=GUARDED)
+@router.post("/predict", dependencies=KEYED)
 async def predict(request: Request, file: UploadFile = File(..., description="The query image.")) -> dict:
     """The emotion of the face: from the served emotion_model (with ``scores`` for every emotion) when one is
     promoted, else the trained head when one is registered, else the neighbours' vote."""
@@ -141,31 +143,40 @@ async def predict(request: Request, file: UploadFile = File(..., description="Th
     return answer | model_answer(scores)
 
 
-@router.get("/images/{path:path}", dependencies=[Depends(require_key)])
+@router.get("/images/{path:path}", dependencies=KEYED)
 def image(request: Request, path: str) -> StreamingResponse:
-    """A stored image, streamed from the lake."""
+    """A stored image, streamed from the lake, with the content type its bytes show (never its name's)."""
+    if CONTROL_CHARACTERS.search(path):
+        raise HTTPException(422, "the path must not contain control characters")
     lake = engine_of(request).lake
-    name = image_object(path, IMAGES_PREFIX)
-    full = lake.path(name)
-    if not lake.fs.exists(full):
+    full = lake.path(image_object(path, IMAGES_PREFIX))
+    if not lake.fs.isfile(full):
         raise HTTPException(404, f"no image {path!r}")
+    stream = lake.fs.open(full, "rb")
+    media_type = sniff_image_type(stream.read(SNIFF_BYTES))
+    if media_type is None:
+        stream.close()
+        raise HTTPException(404, f"{path!r} is not an image")
+    stream.seek(0)
 
     def chunks():
-        with lake.fs.open(full, "rb") as stream:
+        with stream:
             while chunk := stream.read(65536):
                 yield chunk
 
-    return StreamingResponse(chunks(), media_type=mimetypes.guess_type(name)[0] or "application/octet-stream")
+    return StreamingResponse(chunks(), media_type=media_type)
 
 
 @router.get("/healthz")
-def healthz(request: Request) -> dict:
-    """Liveness, the database answering and the served model (no key needed, no data returned)."""
+def healthz(request: Request) -> JSONResponse:
+    """503 with the reason while the replica cannot serve; else the served model, "degraded" when a promoted or
+    pinned model cannot be loaded (no key needed, no data returned)."""
     engine = engine_of(request)
-    with engine.pool.connection() as conn:
-        conn.execute("SELECT 1")
+    problem = engine.replica_problem()
+    if problem:
+        return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
     served = engine.emotion_model.current()
     health = {"status": "ok", "model_version": served[0] if served else None}
     if engine.emotion_model.problem:
         health |= {"status": "degraded", "problem": engine.emotion_model.problem}
-    return health
+    return JSONResponse(health)

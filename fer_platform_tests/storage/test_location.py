@@ -1,3 +1,10 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from fer_platform.storage.location import open_location
@@ -24,3 +31,25 @@ def test_bad_urls_are_named(monkeypatch):
         open_location("abfss://nocontainer/x")
     with pytest.raises(ValueError, match="s3://b"):
         open_location("s3://b/x")
+
+
+ATOMIC_WRITER = """
+import sys
+from fer_platform.storage.location import open_location
+open_location(sys.argv[1]).write_atomic("part-0.parquet", b"new" * 100_000_000)
+"""
+
+
+def test_a_write_killed_half_way_leaves_the_previous_file_whole(tmp_path):
+    location = open_location(str(tmp_path))
+    location.write_atomic("part-0.parquet", b"previous")
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    writer = subprocess.Popen([sys.executable, "-c", ATOMIC_WRITER, str(tmp_path)], env=env)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".part-0.parquet.*.tmp")) and time.monotonic() < deadline and writer.poll() is None:
+        time.sleep(0.005)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert (tmp_path / "part-0.parquet").read_bytes() == b"previous"
+    location.write_atomic("part-0.parquet", b"rerun")
+    assert location.read("part-0.parquet") == b"rerun"

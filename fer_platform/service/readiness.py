@@ -1,0 +1,35 @@
+"""Is the replica ready to serve? Checked when ``serve`` starts and by ``/healthz``: reachable, with the
+``vector`` extension, with ``imagenes_fer`` rows. Each answer names the server (never its password) and the
+command that fixes it."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from fer_platform.postgres.dsn import describe
+
+CHECK_TIMEOUT_S = 2
+FIX = "materialize azure_replica (job fer_pipeline, or `fer-platform demo`) first"
+
+
+class ReplicaNotReadyError(RuntimeError):
+    """``serve`` refuses to start (without ``--wait``): the message is the reason."""
+
+
+def replica_problem(dsn: str, table: str) -> str | None:
+    """None when the replica can serve, else one line saying why not."""
+    server = describe(dsn)
+    try:
+        with psycopg.connect(dsn, connect_timeout=CHECK_TIMEOUT_S) as conn:
+            if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
+                return f"the replica {server} has no vector extension: {FIX}"
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+                return f"the replica {server} has no {table} table: {FIX}"
+            query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))
+            if not conn.execute(query).fetchone()[0]:
+                return f"the replica {server} has no {table} rows: {FIX}"
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"the replica {server} is unreachable ({reason}): start it, or point FER_REPLICA_DSN at it"
+    return None
