@@ -32,7 +32,9 @@ def planner_settings(exact: bool, ef_search: int | None, filtered: bool) -> list
     """``SET LOCAL`` statements for one query; ``ef_search=None`` keeps the server's ``hnsw.ef_search``."""
     if exact:
         return [sql.SQL("SET LOCAL enable_indexscan = off")]
-    settings = []
+    # Approximate means the index: on a small table the planner would rightly scan, and "HNSW" results (and
+    # the recall check measuring them) would be exact search by construction.
+    settings = [sql.SQL("SET LOCAL enable_seqscan = off")]
     if ef_search is not None:
         settings.append(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(int(ef_search))))
     if filtered:

@@ -19,11 +19,12 @@ from importlib.resources import files
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.formparsers import MultiPartParser
 
 from fer_platform.postgres.dsn import describe
 from fer_platform.service.admission import Admission
 from fer_platform.service.engine import SearchEngine
-from fer_platform.service.guard import RequestGuard
+from fer_platform.service.guard import MULTIPART_OVERHEAD, RequestGuard
 from fer_platform.service.readiness import ReplicaNotReadyError
 from fer_platform.service.routes import router
 from fer_platform.settings import FerSettings, load_settings
@@ -91,6 +92,8 @@ def create_app(settings: FerSettings | None = None, wait: bool = False) -> FastA
     )
     app.state.settings, app.state.engine = settings, engine
     app.state.admission = Admission(DECODE_WORKERS, DECODE_QUEUE)
+    # The guard has already bounded the body: let Starlette keep the upload in memory, never in a temporary file.
+    MultiPartParser.spool_max_size = settings.max_upload_bytes + MULTIPART_OVERHEAD
     app.include_router(router)
     app.add_api_route("/", page_response, include_in_schema=False)
     database_errors(app, engine.replica_dsn)

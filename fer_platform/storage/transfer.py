@@ -45,10 +45,11 @@ def chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
 
 
 def put_objects(dst: Location, payloads: Mapping[str, bytes], concurrency: int) -> None:
-    """Write ``name -> bytes`` concurrently under ``dst``."""
+    """Write ``name -> bytes`` concurrently under ``dst``, each object whole or not at all (a local file is
+    renamed into place; a blob upload commits when complete)."""
     if dst.is_local:
         with ThreadPoolExecutor(max_workers=min(concurrency, 8)) as pool:
-            list(pool.map(lambda kv: dst.fs.pipe_file(dst.path(kv[0]), kv[1]), payloads.items()))
+            list(pool.map(lambda kv: dst.write_atomic(kv[0], kv[1]), payloads.items()))
     else:
         dst.fs.pipe({dst.path(name): data for name, data in payloads.items()}, batch_size=concurrency)
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from fer_platform_tests.bench import embeddings, emotion_model, lake, replica, search, sensor, store
+from fer_platform_tests.bench import embeddings, emotion_model, lake, replica, search, sensor, service, store
 
 BENCHMARKS = {
     "embeddings": embeddings.main,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "search": search.main,
     "store": store.main,
     "emotion_model": emotion_model.main,
+    "service": service.main,
 }
 
 if __name__ == "__main__":

@@ -121,11 +121,20 @@ def test_prediction_on_the_synthetic_test_split_is_well_above_chance(search_env)
             head_hits += head.emotion == emotion
             total += 1
     engine.close()
-    # Chance is 1/3. Untrained (random) ResNet features: the head measured 10/12, the neighbour vote 6/12.
-    assert head_hits / total >= 0.75 and knn_hits / total >= 0.5
+    # Chance is 1/3 (4/12). Untrained (random) ResNet features: the head measured 10/12, the neighbour vote
+    # 6/12; the bounds keep a margin of two and one answers below those, and stay above chance.
+    assert head_hits >= 8 and knn_hits >= 5 and total == 12
 
 
 def test_the_service_refuses_to_start_without_a_key(search_env, monkeypatch):
     monkeypatch.delenv("FER_API_KEY")
     with pytest.raises(ApiKeyMissingError, match="FER_API_KEY"):
         create_app(load_settings())
+
+
+def test_docs_can_be_put_behind_the_key(search_env):
+    settings = load_settings().model_copy(update={"public_docs": False})
+    with TestClient(create_app(settings)) as private:
+        assert private.get("/openapi.json").status_code == 401 and private.get("/docs").status_code == 401
+        assert private.get("/openapi.json", headers=AUTH).status_code == 200
+        assert private.get("/healthz").status_code == 200 and private.get("/").status_code == 200

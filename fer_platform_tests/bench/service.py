@@ -1,0 +1,134 @@
+"""Service hardening benchmark: this checkout's service against the one at ``--before`` (a git revision, run
+from a worktree), side by side on one platform built by the demo:
+
+- peak RSS idle, after 16 concurrent valid queries, after 16 concurrent float-TIFF bombs;
+- time and body bytes sent until a 300 MB chunked upload without a key is refused;
+- ``/search`` requests/s and p50/p99 latency with 16 and 32 clients.
+
+    python -m fer_platform_tests.bench service [--before 350ce62] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from fer_platform_tests.bench.search import load_test, percentile
+from fer_platform_tests.deployment import REPO, free_port, start, stop, wait_for_port
+from fer_platform_tests.service.hostile import float_tiff_bomb
+from fer_platform_tests.service.test_hardening import chunked, raw_request
+
+KEY = "bench-key"
+
+
+def memory_mb(pid: int, field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of a process, in MB."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field))
+    return int(line.split()[1]) / 1024
+
+
+def concurrently(url: str, route: str, body: bytes, count: int = 16) -> list[int]:
+    def send(_: int) -> int:
+        files = {"file": ("q", body)}
+        return httpx.post(
+            f"{url}{route}", files=files, headers={"Authorization": f"Bearer {KEY}"}, timeout=300
+        ).status_code
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(send, range(count)))
+
+
+def refuse_time(port: int) -> tuple[float, int]:
+    head = (
+        b"POST /search HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: multipart/form-data\r\n\r\n"
+    )
+    started = time.perf_counter()
+    response, sent = raw_request(port, head, chunked(300_000_000), read_timeout=120)
+    assert response.startswith(b"HTTP/1.1 401"), response[:80]
+    return time.perf_counter() - started, sent
+
+
+def measure(code: Path, env: dict, work: Path, image: bytes, seconds: float) -> dict:
+    """Every figure for the service in ``code`` (a checkout), started fresh."""
+    port = free_port()
+    command = [sys.executable, "-c", "from fer_platform.cli import main; main()", "serve", "--port", str(port)]
+    server = start(command, env | {"PYTHONPATH": str(code)}, work / f"serve-{code.name}.log")
+    figures: dict = {}
+    try:
+        wait_for_port(port, server, timeout=180)
+        url = f"http://127.0.0.1:{port}"
+        asyncio.run(load_test(url, KEY, image, 2, 3))  # warm-up: models, pool
+        figures["idle"] = memory_mb(server.pid, "VmRSS")
+        figures["valid"] = (concurrently(url, "/search", image), memory_mb(server.pid, "VmHWM"))
+        figures["refuse"] = refuse_time(port)
+        for clients in (16, 32):
+            ok, errors, ms = asyncio.run(load_test(url, KEY, image, clients, seconds))
+            figures[clients] = (ok / seconds, percentile(ms, 50), percentile(ms, 99), errors)
+        figures["bombs"] = (concurrently(url, "/predict", float_tiff_bomb()), memory_mb(server.pid, "VmHWM"))
+        figures["after"] = memory_mb(server.pid, "VmRSS")
+    finally:
+        stop(server)
+    return figures
+
+
+def report(results: dict[str, dict]) -> None:
+    print("| measure | " + " | ".join(results) + " |\n|---|" + "---:|" * len(results))
+    rows = {
+        "RSS idle (MB)": lambda f: f"{f['idle']:.0f}",
+        "peak RSS after 16 concurrent valid /search (MB)": lambda f: f"{f['valid'][1]:.0f}",
+        "peak RSS after 16 concurrent float-TIFF bombs (MB)": lambda f: f"{f['bombs'][1]:.0f}",
+        "RSS after the bombs (MB)": lambda f: f"{f['after']:.0f}",
+        "bomb statuses": lambda f: " ".join(f"{s}x{f['bombs'][0].count(s)}" for s in sorted(set(f["bombs"][0]))),
+        "300 MB body without key: seconds to the 401": lambda f: f"{f['refuse'][0]:.2f}",
+        "300 MB body without key: MB sent before the 401": lambda f: f"{f['refuse'][1] / 1e6:.1f}",
+        **{
+            f"/search, {c} clients: req/s, p50 ms, p99 ms, errors": (
+                lambda f, c=c: "{:.1f}, {:.0f}, {:.0f}, {}".format(*f[c])
+            )
+            for c in (16, 32)
+        },
+    }
+    for name, cell in rows.items():
+        print(f"| {name} | " + " | ".join(cell(f) for f in results.values()) + " |")
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench service")
+    parser.add_argument("--before", default="350ce62", help="revision whose service is measured as 'before'")
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args(argv)
+    from fer_platform.demo import run_demo
+    from fer_platform.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = os.environ | {
+            "FER_HOME": str(work / "home"),
+            "FER_WEIGHTS": "random",
+            "FER_API_KEY": KEY,
+            "FER_TRAIN_BUDGET_MINUTES": "0.3",
+            "DAGSTER_HOME": str(work / "dagster"),
+        }
+        os.environ.update(env)
+        (work / "dagster").mkdir()
+        run_demo(load_settings(), 20, weights_explicit=True)
+        image = (work / "home" / "images" / "test" / "happy" / "im0.png").read_bytes()
+        before = work / "before"
+        subprocess.run(["git", "worktree", "add", "--detach", str(before), args.before], cwd=REPO, check=True)
+        try:
+            results = {
+                f"before ({args.before})": measure(before, env, work, image, args.seconds),
+                "after (this checkout)": measure(REPO, env, work, image, args.seconds),
+            }
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO, check=False)
+        report(results)
