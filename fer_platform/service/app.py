@@ -30,7 +30,7 @@ from fer_platform.service.routes import router
 from fer_platform.settings import FerSettings, load_settings
 
 log = logging.getLogger(__name__)
-DECODE_WORKERS, DECODE_QUEUE = 2, 8
+DECODE_WORKERS, DECODE_QUEUE = 2, 64
 DATABASE_RETRY_AFTER_S = 5
 
 
