@@ -15,7 +15,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from fer_platform.classifier.registry import ModelNotFoundError, load
+from fer_platform.classifier.registry import ModelNotFoundError, classifier_registry, load
 from fer_platform.classifier.train import EmotionHead
 from fer_platform.embedding.embedder import forward
 from fer_platform.embedding.model import SEED_TRANSFORM, LoadedModel
@@ -81,6 +81,8 @@ class SearchEngine:
             device = resources.emotion_model_settings.torch_device()
             replica = resources.replica.conninfo()
         self.replica_dsn = replica
+        if settings.classifier_version:  # a pin naming no version stops the service here, not at the first request
+            classifier_registry(self.lake).require(settings.classifier_version)
         self.emotion_model = ServedEmotionModel(emotion_registry(self.lake), settings.model_version, device)
         # Short waits: a lost database is a 503 within seconds, never a worker held for 30 s.
         self.pool = ConnectionPool(

@@ -6,6 +6,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from fer_platform.classifier.registry import classifier_registry
 from fer_platform.emotion_model.registry import emotion_registry
 from fer_platform.service.app import create_app
 from fer_platform.service.served_model import RELOAD_INTERVAL_S
@@ -92,3 +93,16 @@ def test_promotion_reloads_without_restart_and_a_damaged_version_stays_out(clien
         models.promote("v0001")
     assert wait_for_version(client, search_env, "v0001")["model_version"] == "v0001"
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_a_classifier_pin_is_served_and_a_missing_one_refuses_to_start(search_env, monkeypatch):
+    heads = classifier_registry(open_location(load_settings().resolved_lake_url))
+    newer = heads.register({"model.pt": heads.read("v0001", "model.pt")}, heads.metrics("v0001"))
+    with TestClient(create_app(load_settings())) as latest:
+        assert predict(latest, search_env)["classifier"]["source"] == f"classifier:{newer}"
+    monkeypatch.setenv("FER_CLASSIFIER_VERSION", "v0001")
+    with TestClient(create_app(load_settings())) as pinned:
+        assert predict(pinned, search_env)["classifier"]["source"] == "classifier:v0001"
+    monkeypatch.setenv("FER_CLASSIFIER_VERSION", "v0042")
+    with pytest.raises(ModelNotFoundError, match=f"'v0042' not found.*registered: v0001, {newer}"):
+        create_app(load_settings())
