@@ -24,25 +24,46 @@ pytest_plugins = ["fer_platform_tests.populated"]  # the module-scoped `search_e
 
 @pytest.fixture(scope="session")
 def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One real PostgreSQL 18 + pgvector server for the whole session."""
+    """One real PostgreSQL 18 + pgvector server for the whole session: it holds the source databases."""
     server = embedded_server(tmp_path_factory.mktemp("pg") / "data")
     yield server.get_uri()
 
 
-@pytest.fixture
-def make_database(pg_server_uri: str) -> Iterator[Callable[[], str]]:
-    """A factory of fresh, empty databases on the session server, all dropped afterwards."""
+@pytest.fixture(scope="session")
+def replica_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second server process (its own data folder and socket) standing in for Azure's server.
+
+    Replicas live here, so dumps, restores and syncs cross a real server boundary as they do in production.
+    """
+    server = embedded_server(tmp_path_factory.mktemp("pg_replica") / "data")
+    yield server.get_uri()
+
+
+def database_factory(server_uri: str) -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty databases on ``server_uri``, all dropped afterwards."""
     names: list[str] = []
 
     def create() -> str:
-        dsn = create_database(pg_server_uri)
+        dsn = create_database(server_uri)
         names.append(conninfo_to_dict(dsn)["dbname"])
         return dsn
 
     yield create
-    with psycopg.connect(pg_server_uri, autocommit=True) as conn:
+    with psycopg.connect(server_uri, autocommit=True) as conn:
         for name in names:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def make_database(pg_server_uri: str) -> Iterator[Callable[[], str]]:
+    """Fresh databases on the source server."""
+    yield from database_factory(pg_server_uri)
+
+
+@pytest.fixture
+def make_replica_database(replica_server_uri: str) -> Iterator[Callable[[], str]]:
+    """Fresh databases on the replica server."""
+    yield from database_factory(replica_server_uri)
 
 
 @pytest.fixture
@@ -52,9 +73,9 @@ def pg_dsn(make_database: Callable[[], str]) -> str:
 
 
 @pytest.fixture
-def replica_dsn(make_database: Callable[[], str]) -> str:
-    """The replica database (a second database standing in for Azure's server)."""
-    return make_database()
+def replica_dsn(make_replica_database: Callable[[], str]) -> str:
+    """The replica database, on the second server process."""
+    return make_replica_database()
 
 
 @pytest.fixture

@@ -50,3 +50,8 @@ def table_rows(dsn: str, emotion: str | None = None) -> dict[str, tuple[int, str
             (emotion, emotion),
         ).fetchall()
     return {path: (row_id, digest, vec.to_numpy()) for path, row_id, digest, vec in rows}
+
+
+def data_directory(conn: psycopg.Connection) -> str:
+    """The server's data folder: two connections on different server processes give different ones."""
+    return conn.execute("SHOW data_directory").fetchone()[0]

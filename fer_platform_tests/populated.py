@@ -27,7 +27,9 @@ UNSET = (
 
 
 @pytest.fixture(scope="module")
-def search_env(pg_server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def search_env(
+    pg_server_uri: str, replica_server_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """Env of a populated platform (3 emotions x 10 train images, 4 test images each, random weights)."""
     work: Path = tmp_path_factory.mktemp("search")
     write_sample_dataset(work / "images", per_class=30, test_per_class=4, emotions=TEST_EMOTIONS)
@@ -35,7 +37,7 @@ def search_env(pg_server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "FER_HOME": str(work / "home"),
         "FER_IMAGE_ROOT": str(work / "images"),
         "FER_PG_DSN": create_database(pg_server_uri),
-        "FER_REPLICA_DSN": create_database(pg_server_uri),
+        "FER_REPLICA_DSN": create_database(replica_server_uri),
         "FER_WEIGHTS": "random",
         "FER_DEVICE": "cpu",
         "FER_BATCH_SIZE": "16",

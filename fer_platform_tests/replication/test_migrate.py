@@ -1,4 +1,4 @@
-"""The initial migration with the real pg_dump / pg_restore, between two real databases."""
+"""The initial migration with the real pg_dump / pg_restore, between two real server processes."""
 
 import psycopg
 import pytest
@@ -9,7 +9,7 @@ from fer_platform.replication.migrate import ToolVersionError, find_tools, migra
 from fer_platform.replication.sync import partition_checksum
 from fer_platform.settings import load_settings
 from fer_platform.table.schema import ExtensionUnavailableError, ensure_table
-from fer_platform_tests.helpers import run_partition, table_rows
+from fer_platform_tests.helpers import data_directory, run_partition, table_rows
 
 
 def test_dump_restore_end_to_end(fer_env):
@@ -19,6 +19,7 @@ def test_dump_restore_end_to_end(fer_env):
     result = migrate(source, replica, "imagenes_fer")
     assert result.rows == 8 and result.dump_bytes > 8 * 512 * 4
     with psycopg.connect(source) as s, psycopg.connect(replica) as r:
+        assert data_directory(s) != data_directory(r)  # two server processes, as with Azure
         for emotion in ("angry", "happy"):
             assert partition_checksum(s, "imagenes_fer", emotion) == partition_checksum(r, "imagenes_fer", emotion)
         assert r.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()

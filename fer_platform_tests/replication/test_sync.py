@@ -1,4 +1,4 @@
-"""Partition sync and checks between two real PostgreSQL + pgvector databases."""
+"""Partition sync and checks between two real PostgreSQL + pgvector server processes."""
 
 import psycopg
 import pytest
@@ -9,7 +9,7 @@ from fer_platform.lib.names import SYNC_JOB
 from fer_platform.lib.resources import PostgresResource
 from fer_platform.postgres.connection import DatabaseUnreachableError
 from fer_platform.replication.sync import partition_checksum, replace_partition, stream_partition
-from fer_platform_tests.helpers import asset_metadata, check_results, run_partition, table_rows
+from fer_platform_tests.helpers import asset_metadata, check_results, data_directory, run_partition, table_rows
 
 REPLICA_CHECKS = {"replica_rows_match_source": True, "replica_content_matches_source": True}
 
@@ -25,6 +25,8 @@ def test_replica_equals_source_and_follows_changes(fer_env, image_root):
     first = sync("sad")
     assert {k: v for k, v in check_results(first).items() if k.startswith("replica")} == REPLICA_CHECKS
     source, replica = fer_env["FER_PG_DSN"], fer_env["FER_REPLICA_DSN"]
+    with psycopg.connect(source) as s, psycopg.connect(replica) as r:
+        assert data_directory(s) != data_directory(r)  # two server processes, as with Azure
     assert table_rows(replica).keys() == table_rows(source).keys()
     folder = image_root / "train" / "happy"
     (folder / "added.png").write_bytes((image_root / "train" / "sad" / "im0.png").read_bytes())
