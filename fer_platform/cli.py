@@ -66,13 +66,13 @@ def search(image: Path, k: int, emotion: str | None) -> None:
 
     engine = SearchEngine(load_settings())
     try:
-        vector, crop = engine.embed(image.read_bytes())
-        neighbours = engine.search(vector, k, emotion)
+        face = engine.embed(image.read_bytes())
+        neighbours = engine.search(face.vector, k, emotion)
     except ImageDecodeError as exc:
         raise click.ClickException(f"{image} is not a usable image: {exc}") from exc
     finally:
         engine.close()
-    click.echo(f"face: {crop.method}")
+    click.echo(f"face: {face.crop.method}")
     for rank, n in enumerate(neighbours, 1):
         click.echo(f"{rank:>3}  {n.distance:.6f}  {n.emotion:<12} {engine.lake_path(n.filepath)}")
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import psycopg
 import torch
 from pgvector.psycopg import register_vector
 from psycopg import sql
@@ -25,9 +26,10 @@ from fer_platform.images.decode import decode_image
 from fer_platform.lakehouse.layout import image_path
 from fer_platform.lib.from_settings import open_resources
 from fer_platform.lib.resources import LakeResource, ResNetEmbedder
+from fer_platform.postgres.dsn import describe
 from fer_platform.search.face import FaceCrop, to_fer_face
 from fer_platform.search.query import Neighbor, nearest
-from fer_platform.service.readiness import replica_problem
+from fer_platform.service.readiness import content_problem, replica_problem
 from fer_platform.service.served_model import ServedEmotionModel
 from fer_platform.settings import FerSettings
 from fer_platform.storage.location import Location
@@ -46,6 +48,22 @@ class SpaceUnavailableError(RuntimeError):
 
 
 VOTE_NEIGHBOURS = 15
+
+
+@dataclass(frozen=True)
+class ExpressionOutput:
+    """The served emotion_model's view of a query face."""
+
+    version: str
+    scores: dict[str, float]  # probability per emotion
+    features: np.ndarray  # L2-normalised, comparable with expression_vectors
+
+
+@dataclass(frozen=True)
+class QueryFace:
+    vector: np.ndarray  # the seed's ResNet18 vector
+    crop: FaceCrop
+    expression: ExpressionOutput | None  # None unless asked for and an emotion_model is served
 
 
 @dataclass(frozen=True)
@@ -97,8 +115,13 @@ class SearchEngine:
         self._emotions: tuple[float, list[str]] = (float("-inf"), [])
 
     def replica_problem(self) -> str | None:
-        """Why the replica cannot serve now, or None."""
-        return replica_problem(self.replica_dsn, self.table)
+        """Why the replica cannot serve now, or None. Asked through the pool, so frequent probes open no
+        connections; only when the pool has none to give does a connection of its own find out why."""
+        try:
+            with self.pool.connection() as conn:
+                return content_problem(conn, describe(self.replica_dsn), self.table)
+        except psycopg.OperationalError:  # PoolTimeout included
+            return replica_problem(self.replica_dsn, self.table)
 
     def stored_emotions(self) -> list[str]:
         """The emotions the replica holds (re-read at most every EMOTIONS_TTL_S)."""
@@ -137,10 +160,19 @@ class SearchEngine:
             )
         return version, head
 
-    def embed(self, data: bytes) -> tuple[np.ndarray, FaceCrop]:
-        """The query image's vector (after cropping the face to 48x48 grayscale), as the stored ones were made."""
+    def embed(self, data: bytes, with_expression: bool = False) -> QueryFace:
+        """Everything the models say of the query image, computed in one go (the service holds an admission slot
+        for it): the face cropped to 48x48 grayscale, its seed vector made as the stored ones were, and, with
+        ``with_expression`` and an emotion_model served, that model's scores and features."""
         crop = to_fer_face(decode_image(data, draft_side=QUERY_DRAFT_SIDE))
-        return forward(self.model, SEED_TRANSFORM(crop.image).unsqueeze(0))[0], crop
+        vector = forward(self.model, SEED_TRANSFORM(crop.image).unsqueeze(0))[0]
+        served = self.emotion_model.current() if with_expression else None
+        if served is None:
+            return QueryFace(vector, crop, None)
+        version, model = served
+        probabilities, features = model.infer(torch.from_numpy(face_pixels(crop.image))[None])
+        scores = {c: float(p) for c, p in zip(model.classes, probabilities[0], strict=True)}
+        return QueryFace(vector, crop, ExpressionOutput(version, scores, features[0]))
 
     def search(self, vector: np.ndarray, k: int, emotion: str | None = None) -> list[Neighbor]:
         with self.pool.connection() as conn:
@@ -156,28 +188,19 @@ class SearchEngine:
         best = int(probabilities.argmax())
         return vote, Prediction(head.classes[best], float(probabilities[best]), f"classifier:{version}")
 
-    def emotion_scores(self, crop: FaceCrop) -> tuple[str, dict[str, float]] | None:
-        """(version, probability per emotion) from the served emotion_model; None when none is served."""
-        served = self.emotion_model.current()
-        if served is None:
-            return None
-        version, model = served
-        probabilities, _ = model.infer(torch.from_numpy(face_pixels(crop.image))[None])
-        return version, {c: float(p) for c, p in zip(model.classes, probabilities[0], strict=True)}
-
-    def expression_search(self, crop: FaceCrop, k: int, emotion: str | None = None) -> list[Neighbor]:
+    def expression_search(self, face: QueryFace, k: int, emotion: str | None = None) -> list[Neighbor]:
         """Neighbours in the served emotion_model's expression space (same expression, not same person)."""
-        served = self.emotion_model.current()
-        if served is None:
+        if face.expression is None:
             raise SpaceUnavailableError("no emotion_model is promoted: run the job train_emotion_model first")
-        version, model = served
-        _, features = model.infer(torch.from_numpy(face_pixels(crop.image))[None])
+        version = face.expression.version
         with self.pool.connection() as conn:
             if rows_of_version(conn, version) == 0:
                 raise SpaceUnavailableError(
                     f"{EXPRESSION_TABLE} holds no vectors of emotion_model {version}: materialize expression_vectors"
                 )
-            return nearest(conn, EXPRESSION_TABLE, features[0], k, emotion, self.ef_search, model_version=version)
+            return nearest(
+                conn, EXPRESSION_TABLE, face.expression.features, k, emotion, self.ef_search, model_version=version
+            )
 
     def lake_path(self, filepath: str) -> str:
         """Where a stored image lives in the lake (the Parquet's filepath)."""

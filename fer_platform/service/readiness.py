@@ -17,19 +17,25 @@ class ReplicaNotReadyError(RuntimeError):
     """``serve`` refuses to start (without ``--wait``): the message is the reason."""
 
 
+def content_problem(conn: psycopg.Connection, server: str, table: str) -> str | None:
+    """None when the database behind ``conn`` holds what the service reads, else one line saying what is missing."""
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
+        return f"the replica {server} has no vector extension: {FIX}"
+    if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+        return f"the replica {server} has no {table} table: {FIX}"
+    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))
+    if not conn.execute(query).fetchone()[0]:
+        return f"the replica {server} has no {table} rows: {FIX}"
+    return None
+
+
 def replica_problem(dsn: str, table: str) -> str | None:
-    """None when the replica can serve, else one line saying why not."""
+    """None when the replica can serve, else one line saying why not, from a connection of its own (so that an
+    unreachable server is named with the reason libpq gives)."""
     server = describe(dsn)
     try:
         with psycopg.connect(dsn, connect_timeout=CHECK_TIMEOUT_S) as conn:
-            if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
-                return f"the replica {server} has no vector extension: {FIX}"
-            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
-                return f"the replica {server} has no {table} table: {FIX}"
-            query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))
-            if not conn.execute(query).fetchone()[0]:
-                return f"the replica {server} has no {table} rows: {FIX}"
+            return content_problem(conn, server, table)
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return f"the replica {server} is unreachable ({reason}): start it, or point FER_REPLICA_DSN at it"
-    return None

@@ -14,7 +14,6 @@ import posixpath
 import re
 from typing import Literal
 
-import numpy as np
 from fastapi import APIRouter, File, HTTPException, Query, Request, Security, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -23,9 +22,8 @@ from fastapi.security import HTTPBearer
 from fer_platform.images.decode import ImageDecodeError
 from fer_platform.images.sniff import SNIFF_BYTES, sniff_image_type
 from fer_platform.lakehouse.layout import IMAGES_PREFIX
-from fer_platform.search.face import FaceCrop
 from fer_platform.search.query import MAX_K
-from fer_platform.service.engine import Prediction, SearchEngine, SpaceUnavailableError
+from fer_platform.service.engine import ExpressionOutput, Prediction, QueryFace, SearchEngine, SpaceUnavailableError
 
 bearer = HTTPBearer(auto_error=False)  # declares the key in the OpenAPI docs; RequestGuard enforces it
 KEYED = [Security(bearer)]
@@ -37,16 +35,16 @@ def engine_of(request: Request) -> SearchEngine:
     return request.app.state.engine
 
 
-async def query_image(request: Request, file: UploadFile) -> tuple[np.ndarray, FaceCrop]:
-    """(seed vector, face crop) of the upload, decoded and embedded in one of the admission slots; 413 over the
-    limit, 415 when it is not an image, 503 when every slot is taken."""
+async def query_face(request: Request, file: UploadFile, with_expression: bool) -> QueryFace:
+    """The upload decoded and run through the models (``SearchEngine.embed``) in one of the admission slots; 413
+    over the limit, 415 when it is not an image, 503 when every slot is taken."""
     limit = request.app.state.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise HTTPException(413, f"upload larger than {limit} bytes")
     async with request.app.state.admission.slot():
         try:
-            return await run_in_threadpool(engine_of(request).embed, data)
+            return await run_in_threadpool(engine_of(request).embed, data, with_expression)
         except ImageDecodeError as exc:
             raise HTTPException(415, f"{file.filename or 'the upload'} is not a usable image: {exc}") from exc
 
@@ -91,12 +89,12 @@ async def search(
     lighting) or, with ``space=expression``, in the trained emotion_model's (same expression)."""
     engine = engine_of(request)
     emotion = valid_emotion(request, emotion)
-    vector, crop = await query_image(request, file)
+    face = await query_face(request, file, with_expression=space == "expression")
     try:
         if space == "expression":
-            neighbours = await run_in_threadpool(engine.expression_search, crop, k, emotion)
+            neighbours = await run_in_threadpool(engine.expression_search, face, k, emotion)
         else:
-            neighbours = await run_in_threadpool(engine.search, vector, k, emotion)
+            neighbours = await run_in_threadpool(engine.search, face.vector, k, emotion)
     except SpaceUnavailableError as exc:
         raise HTTPException(503, str(exc)) from exc
     results = []
@@ -105,20 +103,20 @@ async def search(
         results.append(
             {"filepath": path, "emotion": n.emotion, "distance": round(n.distance, 6), "image_url": f"/images/{path}"}
         )
-    return {"results": results, "face": crop.method, "space": space}
+    return {"results": results, "face": face.crop.method, "space": space}
 
 
-def model_answer(scores: tuple[str, dict[str, float]] | None) -> dict:
+def model_answer(expression: ExpressionOutput | None) -> dict:
     """The served emotion_model's part of /predict: its top emotion, every score and its version."""
-    if scores is None:
+    if expression is None:
         return {}
-    version, probabilities = scores
-    top = max(probabilities, key=probabilities.__getitem__)
+    scores = expression.scores
+    top = max(scores, key=scores.__getitem__)
     return {
         "emotion": top,
-        "confidence": round(probabilities[top], 4),
-        "scores": {emotion: round(p, 6) for emotion, p in probabilities.items()},
-        "model_version": version,
+        "confidence": round(scores[top], 4),
+        "scores": {emotion: round(p, 6) for emotion, p in scores.items()},
+        "model_version": expression.version,
     }
 
 
@@ -127,20 +125,19 @@ async def predict(request: Request, file: UploadFile = File(..., description="Th
     """The emotion of the face: from the served emotion_model (with ``scores`` for every emotion) when one is
     promoted, else the trained head when one is registered, else the neighbours' vote."""
     engine = engine_of(request)
-    vector, crop = await query_image(request, file)
-    vote, head = await run_in_threadpool(engine.predict, vector)
-    scores = await run_in_threadpool(engine.emotion_scores, crop)
+    face = await query_face(request, file, with_expression=True)
+    vote, head = await run_in_threadpool(engine.predict, face.vector)
     best = head or vote
-    if best is None and scores is None:
+    if best is None and face.expression is None:
         raise HTTPException(503, "no stored embeddings to compare with")
     answer = {
         "emotion": best.emotion if best else None,
         "confidence": round(best.confidence, 4) if best else None,
         "knn": prediction_json(vote),
         "classifier": prediction_json(head),
-        "face": crop.method,
+        "face": face.crop.method,
     }
-    return answer | model_answer(scores)
+    return answer | model_answer(face.expression)
 
 
 @router.get("/images/{path:path}", dependencies=KEYED)

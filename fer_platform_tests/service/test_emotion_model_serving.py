@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fer_platform.classifier.registry import classifier_registry
+from fer_platform.emotion_model.model import EmotionModel
 from fer_platform.emotion_model.registry import emotion_registry
 from fer_platform.service.app import create_app
 from fer_platform.service.served_model import RELOAD_INTERVAL_S
@@ -54,6 +55,23 @@ def test_expression_search_finds_the_same_expression(client, search_env):
                 same[space] += sum(r["emotion"] == emotion for r in response.json()["results"])
     # The trained model's space groups expressions; untrained seed vectors (FER_WEIGHTS=random) barely do.
     assert same["expression"] / 60 >= 0.8 and same["expression"] > same["seed"]
+
+
+def test_the_emotion_model_runs_inside_the_admission_slot(client, search_env, monkeypatch):
+    """Its ten-crop inference is model work like the seed embedding: it is bounded by the same slots."""
+    held: list[int] = []
+    infer = EmotionModel.infer
+
+    def recording_infer(self, pixels):
+        held.append(client.app.state.admission.inside)  # requests inside Admission.slot() at this moment
+        return infer(self, pixels)
+
+    monkeypatch.setattr(EmotionModel, "infer", recording_infer)
+    predict(client, search_env)
+    response = client.post("/search?space=expression", files=upload(query_image(search_env)), headers=AUTH)
+    assert response.status_code == 200
+    assert client.post("/search?space=seed", files=upload(query_image(search_env)), headers=AUTH).status_code == 200
+    assert held == [1, 1]  # once per request that needs it (not for the seed space), each time inside a slot
 
 
 def test_unknown_space_is_a_422(client, search_env):

@@ -38,6 +38,20 @@ def test_health_and_docs_need_no_key(client):
     assert "Find similar faces" in client.get("/").text
 
 
+def test_health_probes_reuse_the_pool(client, search_env):
+    """A probe every few seconds must not cost the replica a new session each time."""
+
+    def sessions(conn) -> int:  # sessions ever established to the replica database (PostgreSQL >= 14)
+        return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+    assert client.get("/healthz").status_code == 200  # the pool holds a connection now
+    with psycopg.connect(search_env["FER_REPLICA_DSN"], autocommit=True) as conn:
+        before = sessions(conn)
+        for _ in range(10):
+            assert client.get("/healthz").json()["status"] == "ok"
+        assert sessions(conn) == before
+
+
 @pytest.mark.parametrize(
     "headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {API_KEY}"}, {"Authorization": API_KEY}]
 )
@@ -56,7 +70,7 @@ def test_search_equals_exact_search(client, search_env):
     assert len(body["results"]) == 5 and body["face"] == "as-is"
     assert all(set(r) == {"filepath", "emotion", "distance", "image_url"} for r in body["results"])
     engine = SearchEngine(load_settings())
-    vector, _ = engine.embed(data)
+    vector = engine.embed(data).vector
     engine.close()
     with psycopg.connect(search_env["FER_REPLICA_DSN"]) as conn:
         register_vector(conn)
@@ -116,7 +130,7 @@ def test_prediction_on_the_synthetic_test_split_is_well_above_chance(search_env)
     knn_hits = head_hits = total = 0
     for emotion in TEST_EMOTIONS:
         for i in range(4):
-            vote, head = engine.predict(engine.embed(query_image(search_env, "test", emotion, f"im{i}.png"))[0])
+            vote, head = engine.predict(engine.embed(query_image(search_env, "test", emotion, f"im{i}.png")).vector)
             knn_hits += vote.emotion == emotion
             head_hits += head.emotion == emotion
             total += 1
