@@ -151,6 +151,38 @@ def wait_for_runs(url: str, known: set[str], count: int, timeout: float) -> list
     raise TimeoutError(f"no {count} finished sensor run(s) after {timeout:.0f} s: {sensor_runs(url)}")
 
 
+SENSOR_STATE = """
+query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState {
+  typeSpecificData { ... on SensorData { lastCursor } } ticks(limit: 50) { tickId status runKeys runIds } } } } }
+"""
+SET_CURSOR = """
+mutation($selector: SensorSelector!, $cursor: String) {
+  setSensorCursor(sensorSelector: $selector, cursor: $cursor) { __typename } }
+"""
+REPOSITORIES = "query { repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+
+
+def sensor_selector(url: str, sensor: str = "new_images_sensor") -> dict:
+    [repository] = graphql(url, REPOSITORIES)["repositoriesOrError"]["nodes"]
+    return {
+        "repositoryName": repository["name"],
+        "repositoryLocationName": repository["location"]["name"],
+        "sensorName": sensor,
+    }
+
+
+def sensor_state(url: str) -> tuple[str | None, list[dict]]:
+    """(the sensor's stored cursor, its latest ticks, newest first) as the daemon recorded them."""
+    state = graphql(url, SENSOR_STATE, selector=sensor_selector(url))["sensorOrError"]["sensorState"]
+    return state["typeSpecificData"]["lastCursor"], state["ticks"]
+
+
+def set_sensor_cursor(url: str, cursor: str | None) -> None:
+    """What an operator does from the UI's sensor page ("Set cursor value")."""
+    answer = graphql(url, SET_CURSOR, selector=sensor_selector(url), cursor=cursor)["setSensorCursor"]
+    assert answer["__typename"] == "Sensor", answer
+
+
 @contextmanager
 def running_webserver(env: Mapping[str, str], port: int, folder: Path) -> Iterator[str]:
     """Only the webserver, loading workspace.yaml on a fresh SQLite DAGSTER_HOME; yields its base URL."""

@@ -21,7 +21,9 @@ from fer_platform_tests.deployment import (
     instance_home,
     running_platform,
     sensor_runs,
+    sensor_state,
     service_env_names,
+    set_sensor_cursor,
     wait_for_runs,
 )
 from fer_platform_tests.helpers import table_rows
@@ -110,6 +112,24 @@ def platform_env(azure_env: dict, dagster_pg_url: str, tmp_path) -> dict:
     }
 
 
+def assert_a_repeated_request_starts_nothing(url: str, cursor: str, done: dict) -> None:
+    """Rewound to ``cursor`` (as when a cursor write is lost), the sensor asks again for the run ``done``, under
+    the same run key; the daemon must see that run and start nothing."""
+    run_key = next(t["value"] for t in done["tags"] if t["key"] == "dagster/run_key")
+    known = {r["runId"] for r in sensor_runs(url)}
+    last_tick = max(int(t["tickId"]) for t in sensor_state(url)[1])
+    set_sensor_cursor(url, cursor)
+    deadline = time.monotonic() + 60
+    while not (
+        repeats := [t for t in sensor_state(url)[1] if int(t["tickId"]) > last_tick and run_key in t["runKeys"]]
+    ):
+        assert time.monotonic() < deadline, "the rewound sensor did not request the run again"
+        time.sleep(0.5)
+    assert repeats[-1]["runIds"] == []  # requested, not started
+    time.sleep(4)  # two more ticks
+    assert {r["runId"] for r in sensor_runs(url)} == known
+
+
 @pytest.mark.timeout(900)
 def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_root, dagster_pg_url, tmp_path):
     for other in ("angry", "sad"):
@@ -121,6 +141,7 @@ def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_
         [first] = wait_for_runs(url, set(), 1, timeout=300)  # a fresh cursor: the folder is news
         assert first["status"] == "SUCCESS"
         assert {"key": "dagster/partition", "value": "happy"} in first["tags"]
+        before_change, _ = sensor_state(url)
         for i in range(2):
             shutil.copy(image_root / "train" / "happy" / "im0.png", image_root / "train" / "happy" / f"new_{i}.png")
         [second] = wait_for_runs(url, {first["runId"]}, 1, timeout=300)
@@ -137,6 +158,7 @@ def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_
                 "assetCheckExecutions"
             ][0]
             assert execution == {"runId": second["runId"], "status": "SUCCEEDED"}, check.name
+        assert_a_repeated_request_starts_nothing(url, before_change, second)
         # search_index_automation then brings the HNSW index up to date, and its recall check passes.
         assert wait_for_check(url, "vector_index", "recall_at_10", timeout=180) == "SUCCEEDED"
     replica = table_rows(azure_env["FER_REPLICA_DSN"], "happy")
