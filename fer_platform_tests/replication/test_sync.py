@@ -1,5 +1,10 @@
 """Partition sync and checks between two real PostgreSQL + pgvector server processes."""
 
+import os
+import signal
+import subprocess
+import sys
+
 import psycopg
 import pytest
 from dagster import build_op_context
@@ -65,6 +70,41 @@ def test_failure_mid_sync_keeps_the_replica_rows(fer_env):
             replace_partition(rep, "imagenes_fer", "happy", broken_stream(src))
     after = table_rows(replica, "happy")
     assert after.keys() == before.keys()
+
+
+def exact_rows(dsn: str, emotion: str) -> dict[str, tuple[int, str, bytes]]:
+    return {
+        path: (row_id, digest, vector.tobytes()) for path, (row_id, digest, vector) in table_rows(dsn, emotion).items()
+    }
+
+
+# Syncs the happy partition in a real process that SIGKILLs itself half-way through the COPY into the replica.
+KILLED_SYNC = """
+import os, signal
+from fer_platform.replication import sync
+original = sync.stream_partition
+def stream_then_die(conn, table, emotion):
+    for chunk in original(conn, table, emotion):
+        yield chunk[: len(chunk) // 2]
+        os.kill(os.getpid(), signal.SIGKILL)
+sync.stream_partition = stream_then_die
+from fer_platform.lib.names import SYNC_JOB
+from fer_platform_tests.helpers import run_partition
+run_partition("happy", job_name=SYNC_JOB)
+"""
+
+
+def test_a_sync_killed_mid_copy_keeps_the_replica_rows_and_reruns(fer_env, image_root):
+    sync("happy")
+    replica = fer_env["FER_REPLICA_DSN"]
+    before = exact_rows(replica, "happy")
+    (image_root / "train" / "happy" / "im0.png").unlink()
+    proc = subprocess.run([sys.executable, "-c", KILLED_SYNC], env=os.environ.copy(), capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert exact_rows(replica, "happy") == before  # the killed transaction left nothing behind
+    sync("happy")  # no lock or half-written rows left to trip over
+    assert table_rows(replica, "happy").keys() == table_rows(fer_env["FER_PG_DSN"], "happy").keys()
+    assert len(table_rows(replica, "happy")) == 3
 
 
 def test_checksum_check_catches_one_altered_vector(fer_env):
