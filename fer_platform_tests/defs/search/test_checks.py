@@ -1,13 +1,13 @@
-"""recall_at_10 measures the index (not a sequential scan) and fails, blocking the run, on a bad one."""
+"""recall_at_10 measures the index (not a sequential scan) and, on a bad one, fails and blocks what reads it next."""
 
 import numpy as np
 import psycopg
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Definitions, asset, define_asset_job
 from pgvector.psycopg import register_vector
 
 from fer_platform.definitions import build_definitions
-from fer_platform.lib.names import INDEX_JOB
+from fer_platform.lib import names
 from fer_platform.settings import load_settings
 from fer_platform.table.schema import ensure_table
 from fer_platform_tests.helpers import check_results
@@ -23,10 +23,26 @@ def replica_with_rows(fer_env):
     return fer_env
 
 
+@asset(deps=[names.VECTOR_INDEX])
+def served_search() -> None:
+    """Stands for whatever reads the index next: a blocking check must stop it."""
+
+
 def build_index():
-    job = build_definitions(load_settings()).resolve_job_def(INDEX_JOB)
+    """vector_index with its check, and an asset downstream of it, in one run on the real definitions."""
+    defs = Definitions.merge(
+        build_definitions(load_settings()),
+        Definitions(
+            assets=[served_search],
+            jobs=[define_asset_job("index_then_search", selection=[names.VECTOR_INDEX, "served_search"])],
+        ),
+    )
     with DagsterInstance.ephemeral() as instance:
-        return job.execute_in_process(instance=instance, raise_on_error=False)
+        return defs.resolve_job_def("index_then_search").execute_in_process(instance=instance, raise_on_error=False)
+
+
+def materialized(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
 
 def test_recall_check_fails_at_ef_search_1_and_passes_at_the_default(replica_with_rows, monkeypatch):
@@ -35,5 +51,8 @@ def test_recall_check_fails_at_ef_search_1_and_passes_at_the_default(replica_wit
     assert check_results(bad)["recall_at_10"] is False and not bad.success
     evaluation = next(e for e in bad.get_asset_check_evaluations() if e.check_name == "recall_at_10")
     assert evaluation.metadata["recall_at_10"].value < 0.2
+    assert materialized(bad) == {names.VECTOR_INDEX}  # the downstream asset was blocked
     monkeypatch.delenv("FER_EF_SEARCH")
-    assert check_results(build_index())["recall_at_10"] is True
+    good = build_index()
+    assert check_results(good)["recall_at_10"] is True and good.success
+    assert materialized(good) == {names.VECTOR_INDEX, "served_search"}
