@@ -12,16 +12,11 @@ from fer_platform.storage.location import Location
 from fer_platform.storage.registry import ModelNotFoundError, ModelRegistry
 
 MODEL_PREFIX = "models/emotion_classifier"
-__all__ = ["MODEL_PREFIX", "ModelNotFoundError", "classifier_registry", "load", "register", "versions"]
+__all__ = ["MODEL_PREFIX", "ModelNotFoundError", "classifier_registry", "load", "register"]
 
 
 def classifier_registry(lake: Location) -> ModelRegistry:
     return ModelRegistry(lake, MODEL_PREFIX, "emotion_classifier")
-
-
-def versions(lake: Location) -> list[str]:
-    """Registered versions, oldest first (only those whose metrics are written)."""
-    return classifier_registry(lake).versions()
 
 
 def register(lake: Location, head: EmotionHead, metrics: dict) -> str:

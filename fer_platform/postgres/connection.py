@@ -24,6 +24,13 @@ def conninfo(dsn: Optional[str], embedded_pgdata: Path | str) -> str:
     return with_azure_defaults(dsn) if dsn else embedded_dsn(Path(embedded_pgdata))
 
 
+def error_line(exc: BaseException) -> str:
+    """The first line of a driver error (its detail and hints follow on other lines), or its type when empty:
+    what one-line messages and logs quote. libpq's messages name the server, never the password."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def connect(dsn: str, vector: bool = True, timeout_s: int = CONNECT_TIMEOUT_S) -> Iterator[psycopg.Connection]:
     """A connection with pgvector types registered (``vector=False`` before the extension exists)."""

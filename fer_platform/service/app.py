@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.formparsers import MultiPartParser
 
+from fer_platform.postgres.connection import error_line
 from fer_platform.postgres.dsn import describe
 from fer_platform.service.admission import Admission
 from fer_platform.service.engine import SearchEngine
@@ -58,7 +59,7 @@ def database_errors(app: FastAPI, dsn: str) -> None:
     """A lost or overloaded database (pool wait, connection, statement timeout) is a 503 that names the server."""
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_line(exc)
         log.warning("replica %s: %s", describe(dsn), reason)
         return JSONResponse(
             {"detail": f"the replica {describe(dsn)} is unavailable: {reason}"},

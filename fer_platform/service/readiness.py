@@ -7,6 +7,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from fer_platform.postgres.connection import error_line
 from fer_platform.postgres.dsn import describe
 
 CHECK_TIMEOUT_S = 2
@@ -37,5 +38,4 @@ def replica_problem(dsn: str, table: str) -> str | None:
         with psycopg.connect(dsn, connect_timeout=CHECK_TIMEOUT_S) as conn:
             return content_problem(conn, server, table)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"the replica {server} is unreachable ({reason}): start it, or point FER_REPLICA_DSN at it"
+        return f"the replica {server} is unreachable ({error_line(exc)}): start it, or point FER_REPLICA_DSN at it"

@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from fer_platform.postgres.connection import connect
+from fer_platform.postgres.connection import connect, error_line
 from fer_platform.postgres.dsn import describe
 from fer_platform.table.schema import EMBEDDING_DIM, create_vector_extension
 
@@ -125,7 +125,7 @@ class PgVectorStore:
         except psycopg.Error as exc:
             raise StoreWriteError(
                 f"could not store {len(digests)} vectors in {STORE_TABLE} on {describe(self.dsn)}: "
-                f"{str(exc).strip().splitlines()[0]}; nothing of this chunk was kept, the table is unchanged"
+                f"{error_line(exc)}; nothing of this chunk was kept, the table is unchanged"
             ) from exc
 
     def size(self) -> StoreSize:

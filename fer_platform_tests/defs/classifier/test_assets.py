@@ -3,7 +3,7 @@
 import pytest
 from dagster import DagsterInstance
 
-from fer_platform.classifier.registry import ModelNotFoundError, load, versions
+from fer_platform.classifier.registry import ModelNotFoundError, classifier_registry, load
 from fer_platform.definitions import build_definitions
 from fer_platform.lib.names import CLASSIFIER_JOB
 from fer_platform.lib.partitions import register_emotions
@@ -15,12 +15,12 @@ from fer_platform_tests.helpers import asset_metadata
 
 def test_classifier_metadata_and_versions(search_env):
     lake = open_location(load_settings().resolved_lake_url)
-    assert versions(lake) == ["v0001"]  # registered by the search_env fixture
+    assert classifier_registry(lake).versions() == ["v0001"]  # registered by the search_env fixture
     instance = DagsterInstance.ephemeral()
     register_emotions(instance, list(TEST_EMOTIONS))  # the training rows are loaded per emotion partition
     result = build_definitions(load_settings()).resolve_job_def(CLASSIFIER_JOB).execute_in_process(instance=instance)
     meta = asset_metadata(result, "emotion_classifier")
-    assert meta["version"] == "v0002" and versions(lake) == ["v0001", "v0002"]
+    assert meta["version"] == "v0002" and classifier_registry(lake).versions() == ["v0001", "v0002"]
     assert (meta["train_samples"], meta["test_samples"]) == (90, 12)
     assert meta["test_accuracy"] >= 0.75
     assert all(f"| {e} |" in meta["recall_per_emotion"] for e in TEST_EMOTIONS)
