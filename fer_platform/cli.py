@@ -1,7 +1,12 @@
-"""The ``fer-platform`` command: sample data and the main job on embedded defaults."""
+"""The ``fer-platform`` command: sample data, the main job on embedded defaults, search, serve, models.
+
+An error ends a command with one line on standard error and a non-zero exit status; ``--verbose`` (before the
+command) shows the traceback too.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -11,8 +16,26 @@ from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 
 
-@click.group()
-def main() -> None:
+class OneLineErrors(click.Group):
+    """Turns an unexpected error of any command into one clear line (``click.ClickException``), unless the
+    group's ``--verbose`` asks for the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("verbose"):
+                raise
+            from fer_platform.postgres.connection import error_line
+
+            raise click.ClickException(f"{error_line(exc)} (fer-platform --verbose ... shows the traceback)") from exc
+
+
+@click.group(cls=OneLineErrors)
+@click.option("--verbose", is_flag=True, help="Show the traceback of an error, not just its first line.")
+def main(verbose: bool) -> None:
     """FER embeddings platform."""
 
 
@@ -66,6 +89,8 @@ def search(image: Path, k: int, emotion: str | None) -> None:
 
     engine = SearchEngine(load_settings())
     try:
+        if problem := engine.serving_problem():
+            raise click.ClickException(problem)
         face = engine.embed(image.read_bytes())
         neighbours = engine.search(face.vector, k, emotion)
     except ImageDecodeError as exc:
@@ -87,13 +112,14 @@ def serve(host: str, port: int, wait: bool) -> None:
 
     from fer_platform.service.app import ApiKeyMissingError, create_app
     from fer_platform.service.http import header_timeout_protocol
-    from fer_platform.service.readiness import ReplicaNotReadyError
+    from fer_platform.service.readiness import ServiceNotReadyError
     from fer_platform.storage.registry import ModelNotFoundError
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     try:
         app = create_app(settings, wait=wait)
-    except (ApiKeyMissingError, ModelNotFoundError, ReplicaNotReadyError) as exc:
+    except (ApiKeyMissingError, ModelNotFoundError, ServiceNotReadyError) as exc:
         raise click.ClickException(str(exc)) from exc
     uvicorn.run(app, host=host, port=port, log_level="info", http=header_timeout_protocol(settings.header_timeout_s))
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+from pathlib import Path
 from collections import Counter
 
 import click
@@ -30,7 +32,7 @@ from fer_platform.lib.names import (
     VECTOR_INDEX,
 )
 from fer_platform.lib.partitions import register_emotions
-from fer_platform.sample_data import write_sample_dataset
+from fer_platform.sample_data import is_sample, write_sample_dataset
 from fer_platform.settings import FerSettings, load_settings
 from fer_platform.table.schema import DEFAULT_TABLE
 
@@ -107,9 +109,29 @@ def run_demo(settings: FerSettings, per_class: int, weights_explicit: bool, verb
         f"dagster:   DAGSTER_HOME={dagster_home}\n"
         f"UI:        DAGSTER_HOME={dagster_home} FER_HOME={settings.home} "
         f".venv/bin/dagster dev -w workspace.yaml   (then open http://127.0.0.1:3000)\n"
-        f"search:    FER_API_KEY=<a key> FER_HOME={settings.home} .venv/bin/fer-platform serve   "
-        f"(page on http://127.0.0.1:8000/, API docs on /docs)"
+        f"search:    {serve_command(settings)}   (with FER_API_KEY exported, e.g. "
+        f"`export FER_API_KEY=$(openssl rand -hex 16)`; page on http://127.0.0.1:8000/, API docs on /docs)"
     )
+
+
+def serve_command(settings: FerSettings) -> str:
+    """``fer-platform serve`` with the settings this demo ran on that decide what it serves (the weights it fell
+    back to included), so that it runs as printed; DSNs and keys stay in the environment, never on screen."""
+    env = {"FER_HOME": str(settings.home)}
+    if settings.weights != "imagenet":
+        env["FER_WEIGHTS"] = settings.weights
+    if settings.precision != "fp32":
+        env["FER_PRECISION"] = settings.precision
+    if settings.lake_url:
+        env["FER_LAKE_URL"] = settings.lake_url
+    script = Path(sys.executable).parent / "fer-platform"
+    program = str(script) if script.exists() else "fer-platform"
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.quote(program), "serve"])
+
+
+def data_name(image_root: Path) -> str:
+    """What a model was trained on, in words."""
+    return "the synthetic sample" if is_sample(image_root) else str(image_root)
 
 
 def run_job(defs, name: str, instance: DagsterInstance, run_config, stage_seconds: Counter[str], **kwargs):
@@ -141,12 +163,13 @@ def train_emotion_model(
     version = verdict.metadata["candidate"].value
     accuracy = verdict.metadata["candidate_accuracy"].value
     state = "promoted" if verdict.passed else f"not promoted: {verdict.description}"
-    state += f" (test accuracy {accuracy:.1%} on the synthetic sample)"
+    state += f" (test accuracy {accuracy:.1%}, trained and tested on {data_name(root)})"
     click.echo(f"{EMOTION_MODEL_JOB:>24}: ok, {version} {state}")
     for emotion in emotions:
         run_job(defs, EXPRESSION_JOB, instance, run_config, stage_seconds, partition_key=emotion)
+    advice = "set FER_IMAGE_ROOT to FER2013 and " if is_sample(root) else ""
     click.echo(
-        f"{'':>24}  a short training on the sample; for a real model set FER_IMAGE_ROOT to FER2013 and run the job "
+        f"{'':>24}  a short training ({settings.train_budget_minutes:g} min); for a real model {advice}run the job "
         f"{EMOTION_MODEL_JOB} from the UI (FER_TRAIN_BUDGET_MINUTES, default 30; see README)"
     )
 

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+MARKER = "SYNTHETIC_SAMPLE.txt"  # written beside the split folders: tells a sample from real data
 FER2013_EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 SIZE = 48
 
@@ -86,6 +87,8 @@ def write_sample_dataset(
     Existing files with the same name are overwritten with identical bytes, so
     calling this twice is harmless.
     """
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("Synthetic cartoon faces written by `fer-platform sample-data`: not FER2013.\n")
     written = 0
     for split, count in (("train", per_class), ("test", test_per_class)):
         for emotion in emotions:
@@ -98,3 +101,8 @@ def write_sample_dataset(
                 draw_face(expr, rng).save(folder / f"im{i}.png", optimize=False)
                 written += 1
     return written
+
+
+def is_sample(image_root: Path) -> bool:
+    """True when ``image_root`` holds this module's synthetic faces (accuracy on them says little)."""
+    return (image_root / MARKER).is_file()

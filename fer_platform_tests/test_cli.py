@@ -5,9 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from click.testing import CliRunner
 
 from fer_platform.cli import main
+from fer_platform_tests.deployment import free_port, start, stop, wait_for_port
 
 BIN = Path(sys.executable).parent
 
@@ -32,7 +34,8 @@ def test_sample_data_command(tmp_path):
 
 def test_demo_on_embedded_defaults(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FER_", "DAGSTER_"))}
-    env |= {"FER_HOME": str(tmp_path / "home"), "FER_WEIGHTS": "random", "FER_BATCH_SIZE": "8"}
+    # No FER_WEIGHTS and no cached ImageNet weights: offline, the demo falls back to random weights, loudly.
+    env |= {"FER_HOME": str(tmp_path / "home"), "FER_BATCH_SIZE": "8", "TORCH_HOME": str(tmp_path / "torch")}
     proc = subprocess.run(
         [str(BIN / "fer-platform"), "demo", "--per-class", "2"],
         env=env,
@@ -53,12 +56,30 @@ def test_demo_on_embedded_defaults(tmp_path):
     assert "STEP_SUCCESS" not in proc.stdout + proc.stderr and " - DEBUG - " not in proc.stderr
     assert "UNTRAINED weights" in proc.stderr  # warnings still reach the console
     assert len(proc.stdout.splitlines()) < 60
+    serve_answers_search_as_printed(proc.stdout, env, tmp_path)
     # Run again, verbose: nothing new to embed, and Dagster's full event stream is back.
     again = subprocess.run(
         [str(BIN / "fer-platform"), "demo", "--verbose"], env=env, capture_output=True, text=True, timeout=600
     )
     assert again.returncode == 0 and "embedded=0" in again.stdout
     assert "STEP_SUCCESS" in again.stderr and len(again.stderr.splitlines()) > 300
+
+
+def serve_answers_search_as_printed(demo_output: str, env: dict, tmp_path: Path) -> None:
+    """The serve command the demo printed, run by a shell as printed (a port added), answers /search with 200."""
+    (line,) = [line for line in demo_output.splitlines() if line.startswith("search:")]
+    command = line.removeprefix("search:").strip().split("   (")[0]
+    port = free_port()
+    proc = start(["bash", "-c", f"{command} --port {port}"], env | {"FER_API_KEY": "k"}, tmp_path / "serve.log")
+    try:
+        wait_for_port(port, proc, timeout=120)
+        image = next((tmp_path / "home" / "images" / "test" / "happy").glob("*.png")).read_bytes()
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/search", files={"file": image}, headers={"Authorization": "Bearer k"}, timeout=60
+        )
+        assert answer.status_code == 200 and answer.json()["results"], answer.text
+    finally:
+        stop(proc)
 
 
 def test_search_command_prints_the_nearest_images(search_env):

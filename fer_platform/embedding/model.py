@@ -62,6 +62,22 @@ class LoadedModel:
         return "/random-" in self.model_id
 
 
+def settings_for(model_id: str | None) -> str:
+    """The settings under which the platform loads the model that made ``model_id``: what an error about
+    mismatched vectors tells a user to set (the inverse of ``load_model``'s id)."""
+    parts = (model_id or "").split("/")
+    if len(parts) < 3 or parts[0] != "resnet18-fc_identity":
+        return "the settings that made it (its id is not one this platform writes)"
+    source, precision = parts[1], parts[3] if len(parts) > 3 else "fp32"
+    if source.startswith("random-"):
+        weights = "FER_WEIGHTS=random"
+    elif source == "imagenet1k_v1":
+        weights = "FER_WEIGHTS=imagenet"
+    else:
+        weights = f"FER_WEIGHTS=<the state_dict file whose sha256 starts with {source.removeprefix('state_dict-')}>"
+    return weights if precision == "fp32" else f"{weights} FER_PRECISION={precision}"
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` picks CUDA when present; ``cuda`` without a GPU is an error, not a silent fallback."""
     if device == "auto":

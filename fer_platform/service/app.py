@@ -1,10 +1,13 @@
 """The HTTP service (FastAPI): the API routes (``service.routes``), the page on ``/`` and OpenAPI docs on ``/docs``.
 
 ``create_app`` refuses to start without ``FER_API_KEY``, with a ``FER_MODEL_VERSION``
-that names no registered version, or with a replica that cannot serve (unless
-``wait``: then ``/healthz`` answers 503 with the reason until it can). Around the
-routes: ``RequestGuard`` (key and size before the body), an admission bound on
-decode + model work, and database errors answered as 503 JSON within seconds.
+that names no registered version, with a replica that cannot serve, or with a
+query model that cannot be loaded or differs from the one that made the stored
+rows (unless ``wait``: then ``/healthz``, ``/search`` and ``/predict`` answer 503
+with the reason until it can). Around the routes: ``RequestGuard`` (key and size
+before the body), an admission bound on decode + model work, database errors
+answered as 503 JSON within seconds, and any other error as a JSON 500 whose
+``error_id`` finds its traceback in the log.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import base64
 import hashlib
 import logging
 import re
+import uuid
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
@@ -26,7 +30,7 @@ from fer_platform.postgres.dsn import describe
 from fer_platform.service.admission import Admission
 from fer_platform.service.engine import SearchEngine
 from fer_platform.service.guard import MULTIPART_OVERHEAD, RequestGuard
-from fer_platform.service.readiness import ReplicaNotReadyError
+from fer_platform.service.readiness import ServiceNotReadyError
 from fer_platform.service.routes import router
 from fer_platform.settings import FerSettings, load_settings
 
@@ -70,16 +74,28 @@ def database_errors(app: FastAPI, dsn: str) -> None:
     app.add_exception_handler(psycopg.Error, unavailable)
 
 
+def unexpected_errors(app: FastAPI) -> None:
+    """Any error no route answered is a JSON 500 with an id; the traceback is logged under that id (never sent)."""
+
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex[:12]
+        log.error("error_id=%s: %s %s failed", error_id, request.method, request.url.path, exc_info=exc)
+        detail = f"internal error: the server's log holds its traceback under error_id {error_id}"
+        return JSONResponse({"detail": detail, "error_id": error_id}, status_code=500)
+
+    app.add_exception_handler(Exception, internal)
+
+
 def create_app(settings: FerSettings | None = None, wait: bool = False) -> FastAPI:
     """The app for ``settings`` (the environment by default)."""
     settings = settings or load_settings()
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ApiKeyMissingError("FER_API_KEY is not set: the search API refuses to run without a key")
     engine = SearchEngine(settings)
-    problem = engine.replica_problem()
+    problem = engine.serving_problem()
     if problem and not wait:
         engine.close()
-        raise ReplicaNotReadyError(f"{problem} (or start with --wait)")
+        raise ServiceNotReadyError(f"{problem} (or start with --wait)")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -98,6 +114,7 @@ def create_app(settings: FerSettings | None = None, wait: bool = False) -> FastA
     app.include_router(router)
     app.add_api_route("/", page_response, include_in_schema=False)
     database_errors(app, engine.replica_dsn)
+    unexpected_errors(app)
     key = settings.api_key.get_secret_value().encode()
     app.add_middleware(
         RequestGuard, key=key, max_upload_bytes=settings.max_upload_bytes, public_docs=settings.public_docs

@@ -13,13 +13,12 @@ import numpy as np
 import psycopg
 import torch
 from pgvector.psycopg import register_vector
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from fer_platform.classifier.registry import ModelNotFoundError, classifier_registry, load
 from fer_platform.classifier.train import EmotionHead
 from fer_platform.embedding.embedder import forward
-from fer_platform.embedding.model import SEED_TRANSFORM, LoadedModel
+from fer_platform.embedding.model import SEED_TRANSFORM, LoadedModel, WeightsUnavailableError
 from fer_platform.emotion_model.faces import face_pixels
 from fer_platform.emotion_model.registry import emotion_registry
 from fer_platform.images.decode import decode_image
@@ -29,22 +28,23 @@ from fer_platform.lib.resources import LakeResource, ResNetEmbedder
 from fer_platform.postgres.dsn import describe
 from fer_platform.search.face import FaceCrop, to_fer_face
 from fer_platform.search.query import Neighbor, nearest
-from fer_platform.service.readiness import content_problem, replica_problem
+from fer_platform.service.readiness import content_problem, model_problem, replica_problem
 from fer_platform.service.served_model import ServedEmotionModel
 from fer_platform.settings import FerSettings
 from fer_platform.storage.location import Location
 from fer_platform.table.expression import EXPRESSION_TABLE, rows_of_version
+from fer_platform.table.rows import emotion_counts, model_counts
 from fer_platform.table.schema import DEFAULT_TABLE
 
 log = logging.getLogger(__name__)
 POOL_TIMEOUT_S = 2
 STATEMENT_TIMEOUT_MS = 5000
-EMOTIONS_TTL_S = 30.0
+CATALOGUE_TTL_S = 30.0
 QUERY_DRAFT_SIDE = 1024  # JPEG photos are decoded at reduced scale, enough to find and crop a face
 
 
 class SpaceUnavailableError(RuntimeError):
-    """The expression space cannot be searched yet; the message says which job fixes it."""
+    """A space cannot be searched now (no query model, no expression vectors); the message says what fixes it."""
 
 
 VOTE_NEIGHBOURS = 15
@@ -64,6 +64,22 @@ class QueryFace:
     vector: np.ndarray  # the seed's ResNet18 vector
     crop: FaceCrop
     expression: ExpressionOutput | None  # None unless asked for and an emotion_model is served
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What the replica's table holds, as the service checks requests against it."""
+
+    emotions: list[str]
+    models: dict[str | None, int]  # rows per embedding model id
+
+
+def query_model(embedder: ResNetEmbedder) -> tuple[LoadedModel | None, str | None]:
+    """The model that embeds queries, loaded at start (never lazily at the first request), or why it cannot be."""
+    try:
+        return embedder.model(), None
+    except WeightsUnavailableError as exc:
+        return None, f"the query model cannot be loaded: {exc}"
 
 
 @dataclass(frozen=True)
@@ -112,30 +128,41 @@ class SearchEngine:
             configure=register_vector,
             open=True,
         )
-        self._emotions: tuple[float, list[str]] = (float("-inf"), [])
+        self._catalogue: tuple[float, Catalogue] = (float("-inf"), Catalogue([], {}))
+        self.model, self.model_error = query_model(self.embedder)
 
-    def replica_problem(self) -> str | None:
-        """Why the replica cannot serve now, or None. Asked through the pool, so frequent probes open no
+    def serving_problem(self) -> str | None:
+        """Why searches cannot be answered now, or None: the query model cannot be loaded, the replica cannot
+        serve, or its rows were embedded by another model. Asked through the pool, so frequent probes open no
         connections; only when the pool has none to give does a connection of its own find out why."""
+        if self.model is None:
+            return self.model_error
         try:
             with self.pool.connection() as conn:
-                return content_problem(conn, describe(self.replica_dsn), self.table)
+                problem = content_problem(conn, describe(self.replica_dsn), self.table)
         except psycopg.OperationalError:  # PoolTimeout included
             return replica_problem(self.replica_dsn, self.table)
+        return problem or self.query_model_problem()
+
+    def query_model_problem(self) -> str | None:
+        """Why queries cannot be embedded comparably to the stored rows, or None (the stored model ids are
+        re-read at most every CATALOGUE_TTL_S, so a request costs no scan)."""
+        if self.model is None:
+            return self.model_error
+        return model_problem(self.catalogue().models, self.model.model_id, self.table)
+
+    def catalogue(self) -> Catalogue:
+        """The replica's emotions and embedding models (re-read at most every CATALOGUE_TTL_S)."""
+        read_at, catalogue = self._catalogue
+        if time.monotonic() - read_at > CATALOGUE_TTL_S:
+            with self.pool.connection() as conn:
+                catalogue = Catalogue(sorted(emotion_counts(conn, self.table)), model_counts(conn, self.table))
+            self._catalogue = (time.monotonic(), catalogue)
+        return catalogue
 
     def stored_emotions(self) -> list[str]:
-        """The emotions the replica holds (re-read at most every EMOTIONS_TTL_S)."""
-        read_at, emotions = self._emotions
-        if time.monotonic() - read_at > EMOTIONS_TTL_S:
-            with self.pool.connection() as conn:
-                query = sql.SQL("SELECT DISTINCT emotion FROM {} ORDER BY 1").format(sql.Identifier(self.table))
-                emotions = [e for (e,) in conn.execute(query).fetchall()]
-            self._emotions = (time.monotonic(), emotions)
-        return emotions
-
-    @cached_property
-    def model(self) -> LoadedModel:
-        return self.embedder.model()
+        """The emotions the replica holds."""
+        return self.catalogue().emotions
 
     @cached_property
     def lake(self) -> Location:
@@ -151,7 +178,7 @@ class SearchEngine:
                 raise
             log.warning("%s; /predict answers from the neighbours only", exc)
             return None
-        if head.embedding_model_id != self.model.model_id:
+        if self.model is not None and head.embedding_model_id != self.model.model_id:
             log.warning(
                 "classifier %s was trained on %s, the service embeds with %s",
                 version,
@@ -164,6 +191,8 @@ class SearchEngine:
         """Everything the models say of the query image, computed in one go (the service holds an admission slot
         for it): the face cropped to 48x48 grayscale, its seed vector made as the stored ones were, and, with
         ``with_expression`` and an emotion_model served, that model's scores and features."""
+        if self.model is None:
+            raise SpaceUnavailableError(self.model_error)
         crop = to_fer_face(decode_image(data, draft_side=QUERY_DRAFT_SIDE))
         vector = forward(self.model, SEED_TRANSFORM(crop.image).unsqueeze(0))[0]
         served = self.emotion_model.current() if with_expression else None

@@ -1,20 +1,22 @@
 """Is the replica ready to serve? Checked when ``serve`` starts and by ``/healthz``: reachable, with the
-``vector`` extension, with ``imagenes_fer`` rows. Each answer names the server (never its password) and the
-command that fixes it."""
+``vector`` extension, with ``imagenes_fer`` rows, every one embedded by the model that embeds the queries. Each
+answer names the server (never its password) and the command or setting that fixes it."""
 
 from __future__ import annotations
 
 import psycopg
 from psycopg import sql
 
+from fer_platform.embedding.model import settings_for
 from fer_platform.postgres.connection import error_line
 from fer_platform.postgres.dsn import describe
 
 CHECK_TIMEOUT_S = 2
 FIX = "materialize azure_replica (job fer_pipeline, or `fer-platform demo`) first"
+REEMBED = "re-embed with job embed_images (then fer_pipeline's azure_replica)"
 
 
-class ReplicaNotReadyError(RuntimeError):
+class ServiceNotReadyError(RuntimeError):
     """``serve`` refuses to start (without ``--wait``): the message is the reason."""
 
 
@@ -39,3 +41,21 @@ def replica_problem(dsn: str, table: str) -> str | None:
             return content_problem(conn, server, table)
     except psycopg.OperationalError as exc:
         return f"the replica {server} is unreachable ({error_line(exc)}): start it, or point FER_REPLICA_DSN at it"
+
+
+def model_problem(stored: dict[str | None, int], query_model_id: str, table: str) -> str | None:
+    """None when every stored row was embedded by the query model (vectors of two models are not comparable:
+    the answers would look normal and mean nothing), else one line naming the ids, the counts and the fix."""
+    if set(stored) <= {query_model_id}:
+        return None
+    if len(stored) > 1:
+        counts = ", ".join(f"{n} rows of {model or 'no recorded model'}" for model, n in sorted(stored.items(), key=str))
+        return (
+            f"the replica's {table} mixes embedding models ({counts}) and queries are embedded with "
+            f"{query_model_id}: {REEMBED} so that one model made every row"
+        )
+    (stored_id,) = stored
+    return (
+        f"the replica's {table} was embedded with {stored_id or 'no recorded model'}, but queries would be embedded "
+        f"with {query_model_id}: set {settings_for(stored_id)} to search it, or {REEMBED} with the query model"
+    )

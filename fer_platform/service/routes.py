@@ -37,7 +37,11 @@ def engine_of(request: Request) -> SearchEngine:
 
 async def query_face(request: Request, file: UploadFile, with_expression: bool) -> QueryFace:
     """The upload decoded and run through the models (``SearchEngine.embed``) in one of the admission slots; 413
-    over the limit, 415 when it is not an image, 503 when every slot is taken."""
+    over the limit, 415 when it is not an image, 503 when every slot is taken or the query model cannot embed
+    comparably to the stored rows (the reason says which setting or job fixes it)."""
+    problem = await run_in_threadpool(engine_of(request).query_model_problem)
+    if problem:
+        raise HTTPException(503, problem)
     limit = request.app.state.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -166,10 +170,10 @@ def image(request: Request, path: str) -> StreamingResponse:
 
 @router.get("/healthz")
 def healthz(request: Request) -> JSONResponse:
-    """503 with the reason while the replica cannot serve; else the served model, "degraded" when a promoted or
+    """503 with the reason while searches cannot be answered (``SearchEngine.serving_problem``); else the served model, "degraded" when a promoted or
     pinned model cannot be loaded (no key needed, no data returned)."""
     engine = engine_of(request)
-    problem = engine.replica_problem()
+    problem = engine.serving_problem()
     if problem:
         return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
     served = engine.emotion_model.current()

@@ -72,10 +72,10 @@ def partition_row_count(conn: psycopg.Connection, table: str, emotion: str, pref
     return conn.execute(statement.format(sql.Identifier(table)), (emotion, prefix)).fetchone()[0]
 
 
-def model_ids(conn: psycopg.Connection, table: str) -> list[str]:
-    """The distinct embedding model ids stored in the table."""
-    statement = sql.SQL("SELECT DISTINCT model_id FROM {} WHERE model_id IS NOT NULL").format(sql.Identifier(table))
-    return [row[0] for row in conn.execute(statement).fetchall()]
+def model_counts(conn: psycopg.Connection, table: str) -> dict[str | None, int]:
+    """Rows per embedding model id (None: rows that recorded none) over the whole table."""
+    statement = sql.SQL("SELECT model_id, count(*) FROM {} GROUP BY model_id").format(sql.Identifier(table))
+    return dict(conn.execute(statement).fetchall())
 
 
 def emotion_counts(conn: psycopg.Connection, table: str) -> dict[str, int]:

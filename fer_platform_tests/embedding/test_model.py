@@ -11,6 +11,7 @@ from fer_platform.embedding.model import (
     imagenet_checkpoint_path,
     load_model,
     resolve_device,
+    settings_for,
 )
 
 INPUT = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
@@ -94,3 +95,17 @@ def test_bf16_stays_close_to_fp32_and_has_its_own_id():
     assert cosine.min() >= 0.999
     with pytest.raises(ValueError, match="FER_PRECISION"):
         load_model("random", "cpu", "fp8")
+
+
+@pytest.mark.parametrize(
+    ("weights", "precision", "setting"),
+    [("random", "fp32", "FER_WEIGHTS=random"), ("random", "bf16", "FER_WEIGHTS=random FER_PRECISION=bf16")],
+)
+def test_settings_for_names_what_loads_a_stored_model_id(weights, precision, setting):
+    assert settings_for(load_model(weights, "cpu", precision).model_id) == setting
+
+
+def test_settings_for_other_ids():
+    assert settings_for("resnet18-fc_identity/imagenet1k_v1/t") == "FER_WEIGHTS=imagenet"
+    assert "sha256 starts with 0123abcd" in settings_for("resnet18-fc_identity/state_dict-0123abcd/t")
+    assert "not one this platform writes" in settings_for(None)

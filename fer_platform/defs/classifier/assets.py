@@ -16,7 +16,7 @@ from fer_platform.lib import names
 from fer_platform.lib.metadata import evaluation_metadata
 from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource, ResNetEmbedder
 from fer_platform.progress import Progress
-from fer_platform.table.rows import model_ids
+from fer_platform.table.rows import model_counts
 from fer_platform.table.schema import DEFAULT_TABLE
 from fer_platform.table.vector_store import PgVectorStore
 
@@ -34,7 +34,7 @@ def train_rows(
             f"materialize embeddings_table with FER_SPLIT=train first"
         )
     with postgres.connect(vector=False) as conn:
-        models = model_ids(conn, DEFAULT_TABLE)
+        models = [m for m in model_counts(conn, DEFAULT_TABLE) if m is not None]
     if len(models) != 1:
         raise ValueError(f"{DEFAULT_TABLE} mixes embedding models {models}: re-embed before training")
     return frame["vector"].to_numpy().astype(np.float32), frame["emotion"].to_list(), models[0]
