@@ -65,13 +65,12 @@ def demo(per_class: int, verbose: bool) -> None:
 @click.option("--jobs", default=0, show_default=True, help="Parallel pg_dump/pg_restore jobs (0 = CPU count).")
 def migrate(jobs: int) -> None:
     """Initial migration: pg_dump the source imagenes_fer and pg_restore it into the replica."""
-    from fer_platform.lib.from_settings import open_resources  # heavy imports only for this command
-    from fer_platform.replication.migrate import migrate as dump_restore
+    from fer_platform.factory import Platform  # heavy imports only for this command
+    from fer_platform.replica.migrate import migrate as dump_restore
     from fer_platform.table.schema import DEFAULT_TABLE
 
-    with open_resources(load_settings()) as resources:
-        source, replica = resources.postgres.conninfo(), resources.replica.conninfo()
-    result = dump_restore(source, replica, DEFAULT_TABLE, jobs or None)
+    platform = Platform(load_settings())
+    result = dump_restore(platform.source_dsn(), platform.replica_dsn(), DEFAULT_TABLE, jobs or None)
     click.echo(
         f"migrated {result.rows} rows: pg_dump {result.dump_s:.1f} s ({result.dump_bytes / 1e6:.1f} MB), "
         f"pg_restore {result.restore_s:.1f} s"
@@ -124,40 +123,45 @@ def serve(host: str, port: int, wait: bool) -> None:
     uvicorn.run(app, host=host, port=port, log_level="info", http=header_timeout_protocol(settings.header_timeout_s))
 
 
-def model_registry():
-    """The emotion_model registry of the configured lake."""
-    from fer_platform.emotion_model.registry import emotion_registry  # heavy imports only for these commands
-    from fer_platform.storage.location import open_location
+MODEL_NAMES = ("emotion_model", "emotion_classifier")
+model_option = click.option(
+    "--model", "name", type=click.Choice(MODEL_NAMES), default="emotion_model", show_default=True,
+    help="Which registered model.",
+)
 
-    return emotion_registry(open_location(load_settings().resolved_lake_url))
+
+def model_registry(name: str):
+    """The registry of model ``name`` in the configured lake."""
+    from fer_platform.factory import Platform  # heavy imports only for these commands
+
+    return Platform(load_settings()).model_registry(name)
 
 
 @main.command()
-def models() -> None:
-    """List the registered emotion_model versions, their test metrics and which one is promoted."""
-    registry = model_registry()
+@model_option
+def models(name: str) -> None:
+    """List the registered versions of a model, their test metrics and which one is promoted."""
+    registry = model_registry(name)
     promoted = registry.promoted()
     click.echo(f"{'version':<9} {'accuracy':>8} {'macro_f1':>8} {'epochs':>6}  stopped_by      arch")
     for version in registry.versions():
         m = registry.metrics(version)
         mark = "  <- promoted" if version == promoted else ""
+        macro_f1 = f"{m['macro_f1']:>8.3f}" if "macro_f1" in m else f"{'-':>8}"
+        recipe = m.get("recipe", {}).get("arch", "mlp head")
         click.echo(
-            f"{version:<9} {m['accuracy']:>8.3f} {m['macro_f1']:>8.3f} {m['epochs']:>6}  "
-            f"{m['stopped_by']:<15} {m['recipe']['arch']}{mark}"
+            f"{version:<9} {m['accuracy']:>8.3f} {macro_f1} {m.get('epochs', '-'):>6}  "
+            f"{m.get('stopped_by', '-'):<15} {recipe}{mark}"
         )
 
 
 @main.command()
 @click.argument("version")
-def promote(version: str) -> None:
-    """Serve emotion_model VERSION (also how to roll back): running services switch within seconds."""
-    from fer_platform.storage.registry import ModelNotFoundError
-
-    try:
-        model_registry().promote(version)
-    except ModelNotFoundError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"promoted emotion_model {version}")
+@model_option
+def promote(version: str, name: str) -> None:
+    """Serve VERSION of a model (also how to roll back): running services switch within seconds."""
+    model_registry(name).promote(version)
+    click.echo(f"promoted {name} {version}")
 
 
 if __name__ == "__main__":

@@ -5,20 +5,20 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 
 import click
 from dagster import DagsterInstance
 
 from fer_platform.console import QUIET_RUN_CONFIG, showing_progress
 from fer_platform.definitions import build_definitions
-from fer_platform.embedding.model import WeightsUnavailableError
-from fer_platform.emotion_model.faces import NotEnoughImagesError, check_counts
+from fer_platform.embeddings.model import WeightsUnavailableError
+from fer_platform.factory import Platform
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import list_emotion_files
-from fer_platform.lib.from_settings import build_resources
-from fer_platform.lib.names import (
+from fer_platform.models.faces import NotEnoughImagesError, check_counts
+from fer_platform.orchestration.names import (
     CLASSIFIER_JOB,
     EMOTION_CLASSIFIER,
     EMOTION_MODEL,
@@ -31,7 +31,7 @@ from fer_platform.lib.names import (
     PIPELINE_STAGES,
     VECTOR_INDEX,
 )
-from fer_platform.lib.partitions import register_emotions
+from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.sample_data import is_sample, write_sample_dataset
 from fer_platform.settings import FerSettings, load_settings
 from fer_platform.table.schema import DEFAULT_TABLE
@@ -50,7 +50,7 @@ def ensure_images(settings: FerSettings, per_class: int) -> None:
 def ensure_weights(settings: FerSettings, weights_explicit: bool) -> FerSettings:
     """Check the weights load; an offline demo with the *default* weights continues with random ones, loudly."""
     try:
-        build_resources(settings)["embedder"].model()
+        Platform(settings).query_model()
         return settings
     except WeightsUnavailableError as exc:
         if weights_explicit:

@@ -15,10 +15,10 @@ from psycopg.conninfo import conninfo_to_dict
 
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
+from fer_platform_tests.constants import AZURITE_KEY, REPO, TEST_EMOTIONS
 from fer_platform_tests.databases import create_database, dagster_storage_url
 from fer_platform_tests.deployment import free_port
 
-TEST_EMOTIONS = ("angry", "happy", "sad")
 pytest_plugins = ["fer_platform_tests.populated"]  # the module-scoped `search_env` of a populated platform
 
 
@@ -107,9 +107,6 @@ def fer_env(
     return env
 
 
-REPO = Path(__file__).resolve().parents[1]
-# Azurite's documented development account: public, not a secret.
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 @pytest.fixture(scope="session")

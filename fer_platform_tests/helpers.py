@@ -8,8 +8,8 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 from pgvector.psycopg import register_vector
 
 from fer_platform.definitions import build_definitions
-from fer_platform.lib.names import EMBED_JOB
-from fer_platform.lib.partitions import register_emotions
+from fer_platform.orchestration.names import EMBED_JOB
+from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.settings import load_settings
 
 

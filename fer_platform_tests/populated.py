@@ -8,10 +8,10 @@ import pytest
 from dagster import DagsterInstance
 
 from fer_platform.definitions import build_definitions
-from fer_platform.lib.names import CLASSIFIER_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, INDEX_JOB, PIPELINE_JOB
+from fer_platform.orchestration.names import CLASSIFIER_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, INDEX_JOB, PIPELINE_JOB
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
-from fer_platform_tests.conftest import TEST_EMOTIONS
+from fer_platform_tests.constants import TEST_EMOTIONS
 from fer_platform_tests.databases import create_database
 from fer_platform_tests.helpers import run_partition
 

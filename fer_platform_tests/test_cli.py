@@ -50,7 +50,7 @@ def test_demo_on_embedded_defaults(tmp_path):
     assert "embedded PostgreSQL in" in proc.stdout and "dagster dev" in proc.stdout
     # A quiet console: progress lines (standard output is a pipe here), summaries, warnings; no event stream.
     assert "angry: 2/2 images (100 %)" in proc.stdout and "angry upload: 2/2 files (100 %)" in proc.stdout
-    assert "seconds per stage (with its checks): raw_images" in proc.stdout
+    assert "seconds per stage (with its checks): landed_images" in proc.stdout
     # Two images per emotion are too few to train the CNN: the demo says so and goes on.
     assert "train_emotion_model: skipped (too few images" in proc.stdout and "angry=2" in proc.stdout
     assert "STEP_SUCCESS" not in proc.stdout + proc.stderr and " - DEBUG - " not in proc.stderr

@@ -10,8 +10,8 @@ import psycopg
 from dagster import DagsterInstance
 
 from fer_platform.definitions import build_definitions, load_defs
-from fer_platform.lib.names import PIPELINE_STAGES
-from fer_platform.lib.partitions import EMOTION_PARTITIONS
+from fer_platform.orchestration.names import PIPELINE_STAGES
+from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]

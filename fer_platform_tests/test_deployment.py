@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from fer_platform.definitions import build_definitions
-from fer_platform.lib.names import PIPELINE_STAGES
+from fer_platform.orchestration.names import PIPELINE_STAGES
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location

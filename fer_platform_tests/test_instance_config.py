@@ -13,7 +13,7 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import Queued
 
 from fer_platform.definitions import build_definitions
 from fer_platform.defs.embeddings.assets import EMBEDDING_POOL
-from fer_platform.lib.names import PIPELINE_JOB
+from fer_platform.orchestration.names import PIPELINE_JOB
 from fer_platform.settings import load_settings
 from fer_platform_tests.deployment import instance_home
 

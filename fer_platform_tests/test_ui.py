@@ -43,6 +43,6 @@ def test_asset_graph_page_shows_the_stage_groups(fer_env, tmp_path):
         dom = chromium(["--dump-dom", page], tmp_path / "profile").stdout
         screenshot = tmp_path / "asset_graph.png"
         chromium([f"--screenshot={screenshot}", page], tmp_path / "profile")
-    for group in ("raw", "embeddings", "azure", "lakehouse"):
+    for group in ("images", "embeddings", "replica", "lake", "models", "search"):
         assert f">{group}<" in dom, group
     assert screenshot.stat().st_size > 20_000

@@ -1,1 +1,1 @@
-"""The image folders (stage 1): emotion folders, manifests, safe decoding, change detection, landing."""
+"""Stage 1, images: emotion folders, manifests, safe decoding, face crops, change detection, landing."""

@@ -1,1 +1,1 @@
-"""Similarity search over the replica (stage 5): the HNSW index, top-k queries, and FER face crops."""
+"""Stage 6, search: the HNSW index on the replica and top-k queries (the HTTP service in ``service/`` serves it)."""

@@ -7,7 +7,6 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import psycopg
@@ -15,23 +14,19 @@ import torch
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
-from fer_platform.classifier.registry import ModelNotFoundError, classifier_registry, load
-from fer_platform.classifier.train import EmotionHead
-from fer_platform.embedding.embedder import forward
-from fer_platform.embedding.model import SEED_TRANSFORM, LoadedModel, WeightsUnavailableError
-from fer_platform.emotion_model.faces import face_pixels
-from fer_platform.emotion_model.registry import emotion_registry
+from fer_platform.embeddings.embedder import forward
+from fer_platform.embeddings.model import SEED_TRANSFORM, LoadedModel, WeightsUnavailableError
+from fer_platform.factory import Platform
 from fer_platform.images.decode import decode_image
-from fer_platform.lakehouse.layout import image_path
-from fer_platform.lib.from_settings import open_resources
-from fer_platform.lib.resources import LakeResource, ResNetEmbedder
+from fer_platform.images.face import FaceCrop, to_fer_face
+from fer_platform.lake.layout import image_path
+from fer_platform.models.faces import face_pixels
+from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL
 from fer_platform.postgres.dsn import describe
-from fer_platform.search.face import FaceCrop, to_fer_face
 from fer_platform.search.query import Neighbor, nearest
 from fer_platform.service.readiness import content_problem, model_problem, replica_problem
-from fer_platform.service.served_model import ServedEmotionModel
+from fer_platform.service.served_model import ServedModel
 from fer_platform.settings import FerSettings
-from fer_platform.storage.location import Location
 from fer_platform.table.expression import EXPRESSION_TABLE, rows_of_version
 from fer_platform.table.rows import emotion_counts, model_counts
 from fer_platform.table.schema import DEFAULT_TABLE
@@ -74,10 +69,10 @@ class Catalogue:
     models: dict[str | None, int]  # rows per embedding model id
 
 
-def query_model(embedder: ResNetEmbedder) -> tuple[LoadedModel | None, str | None]:
+def query_model(platform: Platform) -> tuple[LoadedModel | None, str | None]:
     """The model that embeds queries, loaded at start (never lazily at the first request), or why it cannot be."""
     try:
-        return embedder.model(), None
+        return platform.query_model(), None
     except WeightsUnavailableError as exc:
         return None, f"the query model cannot be loaded: {exc}"
 
@@ -101,23 +96,18 @@ def knn_vote(neighbours: list[Neighbor]) -> Prediction | None:
 
 
 class SearchEngine:
-    """The embedding model, a connection pool on the replica, the lake, and the registered classifier."""
+    """The query model, a connection pool on the replica, the lake, and the served emotion_model and classifier."""
 
     def __init__(self, settings: FerSettings, table: str = DEFAULT_TABLE):
-        self.settings = settings
-        self.table = table
-        # The resources are plain configured objects once built: the context (and the ephemeral Dagster instance
-        # that build_resources makes) is left here, in the thread that entered it, not at shutdown.
-        with open_resources(settings) as resources:
-            self.embedder: ResNetEmbedder = resources.embedder
-            self.ef_search: int = resources.search.ef_search
-            self.storage: LakeResource = resources.lake
-            device = resources.emotion_model_settings.torch_device()
-            replica = resources.replica.conninfo()
-        self.replica_dsn = replica
-        if settings.classifier_version:  # a pin naming no version stops the service here, not at the first request
-            classifier_registry(self.lake).require(settings.classifier_version)
-        self.emotion_model = ServedEmotionModel(emotion_registry(self.lake), settings.model_version, device)
+        platform = Platform(settings)
+        self.settings, self.table, self.ef_search = settings, table, settings.ef_search
+        self.lake = platform.lake()
+        self.replica_dsn = replica = platform.replica_dsn()
+        # A pin naming no version stops the service here, not at the first request.
+        self.emotion_model, self.classifier = (
+            ServedModel(platform.model_registry(name), platform.pinned_version(name), platform.device())
+            for name in (EMOTION_MODEL, EMOTION_CLASSIFIER)
+        )
         # Short waits: a lost database is a 503 within seconds, never a worker held for 30 s.
         self.pool = ConnectionPool(
             replica,
@@ -129,7 +119,7 @@ class SearchEngine:
             open=True,
         )
         self._catalogue: tuple[float, Catalogue] = (float("-inf"), Catalogue([], {}))
-        self.model, self.model_error = query_model(self.embedder)
+        self.model, self.model_error = query_model(platform)
 
     def serving_problem(self) -> str | None:
         """Why searches cannot be answered now, or None: the query model cannot be loaded, the replica cannot
@@ -164,29 +154,6 @@ class SearchEngine:
         """The emotions the replica holds."""
         return self.catalogue().emotions
 
-    @cached_property
-    def lake(self) -> Location:
-        return self.storage.lake()
-
-    @cached_property
-    def classifier(self) -> tuple[str, EmotionHead] | None:
-        """The pinned (FER_CLASSIFIER_VERSION) or latest registered head; None when none is registered."""
-        try:
-            version, head, _ = load(self.lake, self.settings.classifier_version)
-        except ModelNotFoundError as exc:
-            if self.settings.classifier_version:
-                raise
-            log.warning("%s; /predict answers from the neighbours only", exc)
-            return None
-        if self.model is not None and head.embedding_model_id != self.model.model_id:
-            log.warning(
-                "classifier %s was trained on %s, the service embeds with %s",
-                version,
-                head.embedding_model_id,
-                self.model.model_id,
-            )
-        return version, head
-
     def embed(self, data: bytes, with_expression: bool = False) -> QueryFace:
         """Everything the models say of the query image, computed in one go (the service holds an admission slot
         for it): the face cropped to 48x48 grayscale, its seed vector made as the stored ones were, and, with
@@ -210,9 +177,13 @@ class SearchEngine:
     def predict(self, vector: np.ndarray) -> tuple[Prediction | None, Prediction | None]:
         """(neighbour vote, classifier) predictions."""
         vote = knn_vote(self.search(vector, VOTE_NEIGHBOURS))
-        if self.classifier is None:
+        served = self.classifier.current()
+        if served is None:
             return vote, None
-        version, head = self.classifier
+        version, head = served
+        if self.model is None or head.embedding_model_id != self.model.model_id:
+            log.warning("classifier %s was trained on vectors of %s: not used", version, head.embedding_model_id)
+            return vote, None
         probabilities = head.probabilities(vector)[0]
         best = int(probabilities.argmax())
         return vote, Prediction(head.classes[best], float(probabilities[best]), f"classifier:{version}")

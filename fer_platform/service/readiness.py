@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from fer_platform.embedding.model import settings_for
+from fer_platform.embeddings.model import settings_for
 from fer_platform.postgres.connection import error_line
 from fer_platform.postgres.dsn import describe
 

@@ -21,7 +21,7 @@ from fastapi.security import HTTPBearer
 
 from fer_platform.images.decode import ImageDecodeError
 from fer_platform.images.sniff import SNIFF_BYTES, sniff_image_type
-from fer_platform.lakehouse.layout import IMAGES_PREFIX
+from fer_platform.lake.layout import IMAGES_PREFIX
 from fer_platform.search.query import MAX_K
 from fer_platform.service.engine import ExpressionOutput, Prediction, QueryFace, SearchEngine, SpaceUnavailableError
 

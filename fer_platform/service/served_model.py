@@ -1,6 +1,8 @@
-"""The emotion_model version the service serves, reloaded without a restart when the promotion changes.
+"""The version of a registered model (emotion_model, emotion_classifier) the service serves, reloaded without a
+restart when the promotion changes.
 
-The served version is ``FER_MODEL_VERSION`` when set (it must exist: the service
+The served version follows ``models.registry.served_version``: the pinned one
+(``FER_MODEL_VERSION``, ``FER_CLASSIFIER_VERSION``; it must exist: the service
 refuses to start otherwise, naming those that do), else the registry's promoted
 one. The pointer is re-read at most every ``RELOAD_INTERVAL_S``; a version that
 cannot be loaded (corrupt or missing file, store down) leaves the previous model
@@ -15,8 +17,9 @@ import time
 
 import torch
 
-from fer_platform.emotion_model.model import EmotionModel, ModelFileError
-from fer_platform.emotion_model.registry import load_model_version, served_version
+from fer_platform.models.head import EmotionHead
+from fer_platform.models.model import EmotionModel, ModelFileError
+from fer_platform.models.registry import load_version, served_version
 from fer_platform.storage.location import StorageUnavailableError
 from fer_platform.storage.registry import ModelNotFoundError, ModelRegistry
 
@@ -25,20 +28,20 @@ RELOAD_INTERVAL_S = 2.0
 LOAD_ERRORS = (ModelFileError, ModelNotFoundError, StorageUnavailableError, OSError, ValueError)
 
 
-class ServedEmotionModel:
+class ServedModel:
     """Thread-safe holder of (version, model); ``current()`` is what a request uses."""
 
     def __init__(self, registry: ModelRegistry, pinned: str | None, device: torch.device):
         self.registry, self.pinned, self.device = registry, pinned, device
         if pinned:
-            registry.require(pinned)  # FER_MODEL_VERSION naming no version: refuse to start
+            registry.require(pinned)  # a pin naming no version: refuse to start
         self._lock = threading.Lock()
-        self._current: tuple[str, EmotionModel] | None = None
+        self._current: tuple[str, EmotionModel | EmotionHead] | None = None
         self._checked = float("-inf")
         self.problem: str | None = None
         self.refresh()
 
-    def current(self) -> tuple[str, EmotionModel] | None:
+    def current(self) -> tuple[str, EmotionModel | EmotionHead] | None:
         """The model to answer with (None when no version is served); re-reads the pointer when due."""
         if time.monotonic() - self._checked >= RELOAD_INTERVAL_S:
             self.refresh()
@@ -62,9 +65,9 @@ class ServedEmotionModel:
             if version is None or version == serving:
                 self.problem = None
                 return
-            self._current = (version, load_model_version(self.registry, version, self.device))
+            self._current = (version, load_version(self.registry, version, self.device))
             self.problem = None
-            log.info("serving emotion_model %s (was %s)", version, serving or "none")
+            log.info("serving %s %s (was %s)", self.registry.name, version, serving or "none")
         except LOAD_ERRORS as exc:
-            self.problem = f"emotion_model {version} cannot be loaded: {exc}; still serving {serving or 'no model'}"
+            self.problem = f"{self.registry.name} {version} cannot be loaded: {exc}; still serving {serving or 'no model'}"
             log.error(self.problem)

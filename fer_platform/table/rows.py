@@ -56,16 +56,6 @@ def stored_fingerprints(conn: psycopg.Connection, table: str, emotion: str, pref
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def known_filepaths(conn: psycopg.Connection, table: str, emotion: str, prefix: str) -> frozenset[str]:
-    """File paths stored for ``emotion`` under ``prefix``; empty when the table does not exist yet.
-
-    A read only: callers upstream of the embedding stage must not create the table.
-    """
-    if conn.execute("SELECT to_regclass(%s) IS NULL", (sql.Identifier(table).as_string(conn),)).fetchone()[0]:
-        return frozenset()
-    return frozenset(stored_fingerprints(conn, table, emotion, prefix).get_column("filepath").to_list())
-
-
 def partition_row_count(conn: psycopg.Connection, table: str, emotion: str, prefix: str = "") -> int:
     """Rows of ``emotion`` (optionally only those whose path starts with ``prefix``)."""
     statement = sql.SQL("SELECT count(*) FROM {} WHERE emotion = %s AND starts_with(filepath, %s)")

@@ -19,11 +19,11 @@ import torch
 from pgvector.psycopg import register_vector
 from PIL import Image
 
-from fer_platform.embedding.embedder import forward
-from fer_platform.embedding.model import SEED_TRANSFORM, load_model
-from fer_platform.embedding.partition import embed_partition
+from fer_platform.embeddings.embedder import forward
+from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
+from fer_platform.embeddings.partition import embed_partition
 from fer_platform.images.folders import discover_emotions
-from fer_platform.lib.resources import ImageFolderResource, ResNetEmbedder
+from fer_platform.orchestration.resources import ImageFolderResource, ResNetEmbedder
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints, write_delta
@@ -155,7 +155,7 @@ def main(argv: list[str]) -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     root = work / "images"
     write_sample_dataset(root, per_class=args.images // 7, test_per_class=0)
-    images = ImageFolderResource(image_root=str(root), split="train", settle_s=0)
+    images = ImageFolderResource(image_root=str(root), source_url=str(root), split="train", settle_s=0)
     embedder = ResNetEmbedder(
         weights=args.weights,
         device="cpu",

@@ -22,10 +22,9 @@ from pathlib import Path
 import torch
 from fastapi.testclient import TestClient
 
-from fer_platform.classifier.registry import classifier_registry
-from fer_platform.emotion_model.faces import FaceSet, load_split
-from fer_platform.emotion_model.registry import emotion_registry
-from fer_platform.emotion_model.train import Recipe, Trainer
+from fer_platform.models.faces import FaceSet, load_split
+from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, model_registry
+from fer_platform.models.train import Recipe, Trainer
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
@@ -106,7 +105,7 @@ def serving(requests: int) -> None:
 
     settings = load_settings()
     lake = open_location(settings.resolved_lake_url)
-    registry, heads = emotion_registry(lake), classifier_registry(lake)
+    registry, heads = model_registry(lake, EMOTION_MODEL), model_registry(lake, EMOTION_CLASSIFIER)
     model, classifier = registry.metrics(registry.latest()), heads.metrics(heads.latest())
     print("\n| model (same synthetic test split) | accuracy | macro-F1 |\n|---|---:|---:|")
     print(

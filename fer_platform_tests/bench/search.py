@@ -26,9 +26,9 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from fer_platform.classifier.train import evaluate, fit_head
-from fer_platform.embedding.embedder import embed_files
-from fer_platform.embedding.model import load_model
+from fer_platform.embeddings.embedder import embed_files
+from fer_platform.embeddings.model import load_model
+from fer_platform.models.head import evaluate, fit_head
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.search.index import HNSW_EF_CONSTRUCTION, HNSW_M, maintain_index

@@ -25,9 +25,9 @@ import polars as pl
 import psycopg
 from dagster import DagsterInstance, build_sensor_context
 
-from fer_platform.definitions import build_definitions
-from fer_platform.lib.from_settings import build_resources
-from fer_platform.lib.partitions import register_emotions
+from fer_platform.definitions import build_definitions, build_resources
+from fer_platform.factory import Platform
+from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.settings import load_settings
@@ -50,7 +50,7 @@ def make_folders(root: Path, files: int) -> None:
 def timed_tick(instance: DagsterInstance, cursor: str | None) -> tuple[float, str | None, int]:
     """(seconds, next cursor, runs requested) of one evaluation of the real sensor."""
     settings = load_settings()
-    resources = {k: v for k, v in build_resources(settings).items() if k in ("images", "lake")}
+    resources = {k: v for k, v in build_resources(Platform(settings)).items() if k == "images"}
     sensor = build_definitions(settings).resolve_sensor_def("new_images_sensor")
     start = time.perf_counter()
     result = sensor(build_sensor_context(instance=instance, cursor=cursor, resources=resources))

@@ -9,17 +9,7 @@ from pgvector.psycopg import register_vector
 from fer_platform.search.index import maintain_index
 from fer_platform.search.query import nearest, recall_at_k, sample_vectors
 from fer_platform.table.schema import ensure_table
-
-EMOTIONS = ("angry", "happy", "sad")
-
-
-def insert(conn: psycopg.Connection, start: int, count: int, rng: np.random.Generator) -> None:
-    rows = [
-        (f"train/{EMOTIONS[i % 3]}/im{i}.png", EMOTIONS[i % 3], Vector(rng.random(512, dtype=np.float32)))
-        for i in range(start, start + count)
-    ]
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO imagenes_fer (filepath, emotion, vector) VALUES (%s, %s, %s)", rows)
+from fer_platform_tests.search.random_rows import insert
 
 
 @pytest.fixture

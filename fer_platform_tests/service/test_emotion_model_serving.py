@@ -6,17 +6,16 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from fer_platform.classifier.registry import classifier_registry
-from fer_platform.emotion_model.model import EmotionModel
-from fer_platform.emotion_model.registry import emotion_registry
+from fer_platform.models.model import EmotionModel
+from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, model_registry
 from fer_platform.service.app import create_app
 from fer_platform.service.served_model import RELOAD_INTERVAL_S
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
 from fer_platform.storage.registry import ModelNotFoundError
-from fer_platform_tests.conftest import TEST_EMOTIONS
+from fer_platform_tests.constants import TEST_EMOTIONS
 from fer_platform_tests.populated import API_KEY
-from fer_platform_tests.service.test_service import query_image, upload
+from fer_platform_tests.service.clients import query_image, upload
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -28,7 +27,7 @@ def client(search_env):
 
 
 def registry():
-    return emotion_registry(open_location(load_settings().resolved_lake_url))
+    return model_registry(open_location(load_settings().resolved_lake_url), EMOTION_MODEL)
 
 
 def predict(client, search_env, emotion: str = "happy") -> dict:
@@ -114,10 +113,13 @@ def test_promotion_reloads_without_restart_and_a_damaged_version_stays_out(clien
 
 
 def test_a_classifier_pin_is_served_and_a_missing_one_refuses_to_start(search_env, monkeypatch):
-    heads = classifier_registry(open_location(load_settings().resolved_lake_url))
+    heads = model_registry(open_location(load_settings().resolved_lake_url), EMOTION_CLASSIFIER)
     newer = heads.register({"model.pt": heads.read("v0001", "model.pt")}, heads.metrics("v0001"))
-    with TestClient(create_app(load_settings())) as latest:
-        assert predict(latest, search_env)["classifier"]["source"] == f"classifier:{newer}"
+    with TestClient(create_app(load_settings())) as registered_only:  # registered, not promoted: not served
+        assert predict(registered_only, search_env)["classifier"]["source"] == "classifier:v0001"
+    heads.promote(newer)
+    with TestClient(create_app(load_settings())) as promoted:
+        assert predict(promoted, search_env)["classifier"]["source"] == f"classifier:{newer}"
     monkeypatch.setenv("FER_CLASSIFIER_VERSION", "v0001")
     with TestClient(create_app(load_settings())) as pinned:
         assert predict(pinned, search_env)["classifier"]["source"] == "classifier:v0001"

@@ -2,7 +2,6 @@
 decoding, validated parameters, safe responses, slow connections closed."""
 
 import os
-import select
 import socket
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 from fer_platform.settings import load_settings
 from fer_platform_tests.deployment import free_port, start, stop, wait_for_port
 from fer_platform_tests.populated import API_KEY
+from fer_platform_tests.service.clients import chunked, raw_request
 from fer_platform_tests.service.hostile import CORPUS, float_tiff_bomb
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -37,43 +37,6 @@ def server(search_env, tmp_path_factory):
         yield f"http://127.0.0.1:{port}", proc.pid, port
     finally:
         stop(proc)
-
-
-def raw_request(port: int, head: bytes, body_chunks=(), read_timeout: float = 10) -> tuple[bytes, int]:
-    """Send ``head``, then body chunks until the server answers (as a client that watches for an early answer
-    does); returns (response bytes, body bytes sent)."""
-    sent, answered = 0, False
-    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as sock:
-        sock.sendall(head)
-        sock.setblocking(False)
-        for chunk in body_chunks:
-            view = memoryview(chunk)
-            while view and not answered:
-                readable, writable, _ = select.select([sock], [sock], [], read_timeout)
-                answered = bool(readable)
-                if writable and not answered:
-                    try:
-                        count = sock.send(view)
-                    except (BrokenPipeError, ConnectionResetError):
-                        answered = True
-                        break
-                    view, sent = view[count:], sent + count
-            if answered:
-                break
-        sock.setblocking(True)
-        sock.settimeout(read_timeout)
-        response = b""
-        try:
-            while data := sock.recv(65536):
-                response += data
-        except (ConnectionResetError, TimeoutError):
-            pass
-    return response, sent
-
-
-def chunked(total: int, size: int = 65536):
-    for _ in range(total // size):
-        yield b"%x\r\n" % size + b"\0" * size + b"\r\n"
 
 
 def test_a_body_without_the_key_is_refused_before_it_is_read(server):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_platform_tests.conftest import TEST_EMOTIONS
+from fer_platform_tests.constants import TEST_EMOTIONS
 from fer_platform_tests.deployment import REPO, free_port, start, stop, wait_for_port
 from fer_platform_tests.populated import API_KEY
 

@@ -1,6 +1,5 @@
 """The HTTP service on a populated platform: auth, limits, traversal, content types, results."""
 
-import io
 
 import psycopg
 import pytest
@@ -11,8 +10,9 @@ from fer_platform.search.query import nearest
 from fer_platform.service.app import ApiKeyMissingError, create_app
 from fer_platform.service.engine import SearchEngine
 from fer_platform.settings import load_settings
-from fer_platform_tests.conftest import TEST_EMOTIONS
+from fer_platform_tests.constants import TEST_EMOTIONS
 from fer_platform_tests.populated import API_KEY
+from fer_platform_tests.service.clients import query_image, upload
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -21,14 +21,6 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 def client(search_env):
     with TestClient(create_app(load_settings())) as c:
         yield c
-
-
-def query_image(search_env, split: str = "test", emotion: str = "happy", name: str = "im0.png") -> bytes:
-    return open(f"{search_env['FER_IMAGE_ROOT']}/{split}/{emotion}/{name}", "rb").read()
-
-
-def upload(data: bytes, name: str = "face.png") -> dict:
-    return {"file": (name, io.BytesIO(data), "image/png")}
 
 
 def test_health_and_docs_need_no_key(client):

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from dagster import DagsterInstance
 
-from fer_platform.lib.partitions import register_emotions
+from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.table.vector_store import PgVectorStore
 from fer_platform_tests.helpers import embeddings_metadata, run_partition, table_rows

@@ -1,1 +1,1 @@
-"""Stage 1b: embeddings_table (pgvector, incremental, via the vector store) and its blocking checks."""
+"""Stage 2, embeddings: embeddings_table (pgvector, incremental, via the vector store) and its blocking checks."""

@@ -1,14 +1,14 @@
-"""Stage 1b of the seed: the pgvector embeddings table, embedded incrementally per emotion."""
+"""Stage 2, embeddings: the pgvector embeddings table, embedded incrementally per emotion."""
 
 import polars as pl
 from dagster import AssetExecutionContext, Output, asset
 
-from fer_platform.embedding.partition import embed_partition
-from fer_platform.embedding.plan import EmbeddingPlan
-from fer_platform.lib import names
-from fer_platform.lib.metadata import failures_table
-from fer_platform.lib.partitions import EMOTION_PARTITIONS
-from fer_platform.lib.resources import ImageFolderResource, PostgresResource, ResNetEmbedder
+from fer_platform.embeddings.partition import embed_partition
+from fer_platform.embeddings.plan import EmbeddingPlan
+from fer_platform.orchestration import names
+from fer_platform.orchestration.metadata import failures_table
+from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
+from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource, ResNetEmbedder
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints
 from fer_platform.table.schema import DEFAULT_TABLE, MAX_EMOTION_CHARS, ensure_table
 from fer_platform.table.vector_store import PgVectorStore

@@ -4,9 +4,9 @@ import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 from psycopg import sql
 
-from fer_platform.lib import names
-from fer_platform.lib.partitions import EMOTION_PARTITIONS
-from fer_platform.lib.resources import ImageFolderResource, PostgresResource
+from fer_platform.orchestration import names
+from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
+from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource
 from fer_platform.table.rows import partition_row_count
 from fer_platform.table.schema import DEFAULT_TABLE, EMBEDDING_DIM
 

@@ -1,1 +1,1 @@
-"""Stage 3: source_images_blob, lakehouse_images, lakehouse_embeddings (Parquet) and their checks."""
+"""Stage 4, lake: source_images_blob, lakehouse_images, lakehouse_embeddings (Parquet) and their checks."""

@@ -1,14 +1,14 @@
-"""Stage 3 of the seed: images to Blob storage and the lake, embeddings to Parquet."""
+"""Stage 4, lake: images to the source container (Blob) and the lake, embeddings to Parquet."""
 
 import time
 
 import polars as pl
 from dagster import AssetExecutionContext, Backoff, Jitter, MaterializeResult, Output, RetryPolicy, asset
 
-from fer_platform.lakehouse.layout import EMBEDDINGS_PREFIX, image_path
-from fer_platform.lib import names
-from fer_platform.lib.partitions import EMOTION_PARTITIONS
-from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource
+from fer_platform.lake.layout import EMBEDDINGS_PREFIX, image_path
+from fer_platform.orchestration import names
+from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
+from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource
 from fer_platform.progress import Progress
 from fer_platform.storage.location import open_location
 from fer_platform.storage.transfer import TransferReport, sync_prefix
@@ -49,7 +49,7 @@ def timed_sync(context: AssetExecutionContext, label: str, **kwargs) -> tuple[Tr
 @asset(
     name=names.SOURCE_IMAGES_BLOB,
     partitions_def=EMOTION_PARTITIONS,
-    group_name="lakehouse",
+    group_name="lake",
     kinds={"azure", "blob"},
     retry_policy=STORAGE_RETRY,
 )
@@ -70,19 +70,19 @@ def source_images_blob(
         f"{context.partition_key} upload",
         src=open_location(str(images.root)),
         src_prefix=scope,
-        dst=lake.source(),
+        dst=images.source(),
         dst_prefix=scope,
         concurrency=lake.concurrency,
         only=usable,
     )
-    return MaterializeResult(metadata=transfer_metadata(report, seconds, f"{lake.source_url}/{scope}"))
+    return MaterializeResult(metadata=transfer_metadata(report, seconds, f"{images.source_url}/{scope}"))
 
 
 @asset(
     name=names.LAKEHOUSE_IMAGES,
     partitions_def=EMOTION_PARTITIONS,
     deps=[names.SOURCE_IMAGES_BLOB],
-    group_name="lakehouse",
+    group_name="lake",
     kinds={"azure", "adls"},
     retry_policy=STORAGE_RETRY,
 )
@@ -98,7 +98,7 @@ def lakehouse_images(
     report, seconds = timed_sync(
         context,
         f"{context.partition_key} lake copy",
-        src=lake.source(),
+        src=images.source(),
         src_prefix=scope,
         dst=lake.lake(),
         dst_prefix=target,
@@ -111,7 +111,7 @@ def lakehouse_images(
     name=names.LAKEHOUSE_EMBEDDINGS,
     partitions_def=EMOTION_PARTITIONS,
     deps=[names.AZURE_REPLICA, names.LAKEHOUSE_IMAGES],
-    group_name="lakehouse",
+    group_name="lake",
     kinds={"parquet", "adls"},
     io_manager_key="lake_io_manager",
     metadata={"lake_prefix": EMBEDDINGS_PREFIX},

@@ -5,10 +5,10 @@ from collections import Counter
 import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 
-from fer_platform.lakehouse.layout import image_path, is_image_path
-from fer_platform.lib import names
-from fer_platform.lib.partitions import EMOTION_PARTITIONS
-from fer_platform.lib.resources import ImageFolderResource, LakeResource, PostgresResource
+from fer_platform.lake.layout import image_path, is_image_path
+from fer_platform.orchestration import names
+from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
+from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource
 from fer_platform.table.rows import partition_row_count
 from fer_platform.table.schema import DEFAULT_TABLE
 

@@ -1,1 +1,1 @@
-"""Stage 2: azure_replica, its checksum checks, and the initial_migration job (pg_dump/pg_restore)."""
+"""Stage 3, replica: azure_replica, its checksum checks, and the initial_migration job (pg_dump/pg_restore)."""

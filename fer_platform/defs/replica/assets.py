@@ -1,12 +1,12 @@
-"""Stage 2 of the seed: the embeddings table replicated to Azure Database for PostgreSQL."""
+"""Stage 3, replica: the embeddings table replicated to Azure Database for PostgreSQL."""
 
 from dagster import AssetExecutionContext, Backoff, Jitter, MaterializeResult, RetryPolicy, asset
 
-from fer_platform.lib import names
-from fer_platform.lib.partitions import EMOTION_PARTITIONS
-from fer_platform.lib.resources import PostgresResource
+from fer_platform.orchestration import names
+from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
+from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.postgres.dsn import describe
-from fer_platform.replication.sync import sync_partition
+from fer_platform.replica.sync import sync_partition
 from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 
 # A server that is down, restarting or firewalled gets 1 + 2 + 4 s (+/- jitter) to come back.
@@ -17,7 +17,7 @@ REPLICA_RETRY = RetryPolicy(max_retries=3, delay=1, backoff=Backoff.EXPONENTIAL,
     name=names.AZURE_REPLICA,
     partitions_def=EMOTION_PARTITIONS,
     deps=[names.EMBEDDINGS_TABLE],
-    group_name="azure",
+    group_name="replica",
     kinds={"postgres", "azure"},
     retry_policy=REPLICA_RETRY,
 )

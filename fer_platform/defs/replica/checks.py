@@ -2,10 +2,10 @@
 
 from dagster import AssetCheckResult, asset_check
 
-from fer_platform.lib import names
-from fer_platform.lib.partitions import EMOTION_PARTITIONS
-from fer_platform.lib.resources import PostgresResource
-from fer_platform.replication.sync import PartitionChecksum, partition_checksum
+from fer_platform.orchestration import names
+from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
+from fer_platform.orchestration.resources import PostgresResource
+from fer_platform.replica.sync import PartitionChecksum, partition_checksum
 from fer_platform.table.schema import DEFAULT_TABLE
 
 

@@ -2,9 +2,9 @@
 
 from dagster import Config, OpExecutionContext, job, op
 
-from fer_platform.lib import names
-from fer_platform.lib.resources import PostgresResource
-from fer_platform.replication.migrate import migrate
+from fer_platform.orchestration import names
+from fer_platform.orchestration.resources import PostgresResource
+from fer_platform.replica.migrate import migrate
 from fer_platform.table.schema import DEFAULT_TABLE
 
 

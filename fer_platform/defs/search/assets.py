@@ -2,8 +2,8 @@
 
 from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, asset
 
-from fer_platform.lib import names
-from fer_platform.lib.resources import PostgresResource
+from fer_platform.orchestration import names
+from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.search.index import HNSW_EF_CONSTRUCTION, HNSW_M, index_name, maintain_index
 from fer_platform.table.schema import DEFAULT_TABLE
 

@@ -2,8 +2,9 @@
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
-from fer_platform.lib import names
-from fer_platform.lib.resources import PostgresResource, SearchSettings
+from fer_platform.defs.search.resources import SearchSettings
+from fer_platform.orchestration import names
+from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.search.query import recall_at_k, sample_vectors
 from fer_platform.table.schema import DEFAULT_TABLE
 

@@ -7,11 +7,11 @@ from dagster import DagsterInstance, Definitions, asset, define_asset_job
 from pgvector.psycopg import register_vector
 
 from fer_platform.definitions import build_definitions
-from fer_platform.lib import names
+from fer_platform.orchestration import names
 from fer_platform.settings import load_settings
 from fer_platform.table.schema import ensure_table
 from fer_platform_tests.helpers import check_results
-from fer_platform_tests.search.test_query import insert
+from fer_platform_tests.search.random_rows import insert
 
 
 @pytest.fixture

@@ -1,0 +1,74 @@
+"""The images stage: what landed in the source container, and one manifest per emotion folder."""
+
+import polars as pl
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Output, asset
+
+from fer_platform.images.decode import ImageDecodeError, decode_image
+from fer_platform.images.landing import land_from_source
+from fer_platform.orchestration import names
+from fer_platform.orchestration.metadata import failures_table, image_grid
+from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
+from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource
+from fer_platform.storage.transfer import DEFAULT_CONCURRENCY
+
+SAMPLE_FACES = 24
+
+
+def sample_faces(images: ImageFolderResource, manifest: pl.DataFrame) -> MetadataValue:
+    """A grid of the partition's first decodable faces, to see at a glance what the folder holds."""
+    faces = []
+    for path in manifest.filter(pl.col("error").is_null()).head(SAMPLE_FACES)["filepath"].to_list():
+        try:
+            faces.append(decode_image(images.resolve(path).read_bytes()))
+        except (OSError, ImageDecodeError):  # replaced or removed since the scan: leave it out
+            continue
+    return image_grid(faces)
+
+
+@asset(name=names.LANDED_IMAGES, partitions_def=EMOTION_PARTITIONS, group_name="images", kinds={"azure", "blob"})
+def landed_images(
+    context: AssetExecutionContext, images: ImageFolderResource, postgres: PostgresResource
+) -> MaterializeResult:
+    """Images that landed only in the Azure source container (FER_SOURCE_URL), downloaded into the image root:
+    where images enter the platform from outside. A file deleted from the image root after its upload is not
+    brought back (the landing ledger on the source database remembers it); a local source folder lands nothing."""
+    source, scope = images.source(), images.scope(context.partition_key)
+    if source.is_local:
+        return MaterializeResult(metadata={"landed": 0, "source": images.source_url, "note": "a local folder"})
+    with postgres.connect(vector=False) as conn:
+        landed = land_from_source(source, images.root, scope, DEFAULT_CONCURRENCY, conn)
+    if landed:
+        context.log.info(f"downloaded {len(landed)} image(s) that landed in {images.source_url}/{scope}")
+    return MaterializeResult(
+        metadata={"landed": len(landed), "source": images.source_url, "landed_files": MetadataValue.md(
+            "\n".join(f"- `{path}`" for path in landed[:50]) or "none"
+        )}
+    )
+
+
+@asset(
+    name=names.RAW_IMAGES,
+    deps=[names.LANDED_IMAGES],
+    partitions_def=EMOTION_PARTITIONS,
+    group_name="images",
+    kinds={"polars"},
+)
+def raw_images(context: AssetExecutionContext, images: ImageFolderResource) -> Output[pl.DataFrame]:
+    """Manifest of one emotion folder of the image root: relative file path, emotion, size, sha256, and why a
+    file is unusable. The image root is the authority; what landed in the source container is already in it."""
+    manifest = images.manifest(context.partition_key)
+    bad = manifest.filter(pl.col("error").is_not_null())
+    for path, reason in bad.select("filepath", "error").iter_rows():
+        context.log.warning(f"unusable image {path!r}: {reason}")
+    return Output(
+        manifest,
+        metadata={
+            "files": len(manifest),
+            "decodable": len(manifest) - len(bad),
+            "failed": len(bad),
+            "bytes": int(manifest.get_column("size_bytes").sum() or 0),
+            "folder": MetadataValue.path(str(images.root / images.scope(context.partition_key))),
+            "failed_files": failures_table(dict(bad.select("filepath", "error").iter_rows())),
+            "sample_faces": sample_faces(images, manifest),
+        },
+    )

@@ -1,0 +1,98 @@
+"""``emotion_model``: a CNN trained end to end on the ``train/`` images, scored on ``test/``, registered as the
+next version in the lake. The ``not_worse_than_served`` check decides whether it is promoted."""
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from fer_platform.defs.models.resources import EmotionModelResource
+from fer_platform.models.card import model_card, training_metrics
+from fer_platform.models.evaluation import Evaluation
+from fer_platform.models.faces import FaceSet, load_split, require_trainable
+from fer_platform.models.promotion import evaluate_model
+from fer_platform.models.registry import (
+    EMOTION_CLASSIFIER,
+    EMOTION_MODEL,
+    model_prefix,
+    model_registry,
+    register_emotion_model,
+    served_version,
+)
+from fer_platform.models.train import train_model
+from fer_platform.orchestration import names
+from fer_platform.orchestration.metadata import evaluation_metadata
+from fer_platform.orchestration.resources import ImageFolderResource, LakeResource
+from fer_platform.progress import Progress
+from fer_platform.storage.location import Location
+
+TRAIN_SPLIT, TEST_SPLIT = "train", "test"
+
+
+def training_data(images: ImageFolderResource) -> tuple[FaceSet, FaceSet]:
+    """(train, test) faces; refuses too little data before any training starts."""
+    train = load_split(images.root, TRAIN_SPLIT)
+    require_trainable(train, images.root / TRAIN_SPLIT)
+    test = load_split(images.root, TEST_SPLIT, train.classes)
+    if not test.files:
+        raise ValueError(f"no {TEST_SPLIT}/<emotion>/ images under {images.root} for the emotions {train.classes}")
+    return train, test
+
+
+def side_by_side(evaluation: Evaluation, lake: Location) -> MetadataValue:
+    """This model next to the served emotion_classifier (frozen seed vectors) on the test split."""
+    lines = ["| model | accuracy | macro-F1 |", "|---|---:|---:|"]
+    lines.append(f"| emotion_model (this run) | {evaluation.accuracy:.1%} | {evaluation.macro_f1:.3f} |")
+    registry = model_registry(lake, EMOTION_CLASSIFIER)
+    version = served_version(registry, None)
+    if version is None:
+        lines.append("| emotion_classifier | none promoted yet (job train_emotion_classifier) | |")
+    else:
+        metrics = registry.metrics(version)
+        macro_f1 = f"{metrics['macro_f1']:.3f}" if "macro_f1" in metrics else "not recorded"
+        lines.append(f"| emotion_classifier {version} | {metrics['accuracy']:.1%} | {macro_f1} |")
+    return MetadataValue.md("\n".join(lines))
+
+
+@asset(name=names.EMOTION_MODEL, deps=[names.RAW_IMAGES], group_name="models", kinds={"pytorch", "adls"})
+def emotion_model(
+    context: AssetExecutionContext,
+    images: ImageFolderResource,
+    emotion_model_settings: EmotionModelResource,
+    lake: LakeResource,
+) -> MaterializeResult:
+    """Khaireddin & Chen's VGG recipe (see fer_platform.models.train) on every train/ emotion folder at
+    48x48 grayscale, until FER_TRAIN_BUDGET_MINUTES, early stopping or 300 epochs; evaluated on test/ with
+    ten-crop test-time augmentation; registered under the lake's models/emotion_model/ with metrics and a model
+    card. Served only once not_worse_than_served promotes it."""
+    train, test = training_data(images)
+    recipe = emotion_model_settings.recipe()
+    device = emotion_model_settings.torch_device()
+    context.log.info(
+        f"training {recipe.arch} on {len(train.files)} images ({train.counts()}) on {device}, "
+        f"budget {recipe.budget_s / 60:.1f} min, at most {recipe.max_epochs} epochs"
+    )
+    progress = Progress("emotion_model training", recipe.max_epochs, context.log.info, unit="epochs")
+    trained = train_model(train, recipe, device, on_epoch=lambda epoch, accuracy: progress.advance())
+    progress.finish()
+    evaluation = evaluate_model(trained.model, test)
+    metrics = training_metrics(trained, evaluation, recipe, train, test)
+    location = lake.lake()
+    version = register_emotion_model(location, trained, metrics)
+    context.log.info(
+        f"emotion_model {version}: test accuracy {evaluation.accuracy:.1%}, macro-F1 {evaluation.macro_f1:.3f}, "
+        f"{trained.epochs} epochs, stopped by {trained.stopped_by}"
+    )
+    return MaterializeResult(
+        metadata={
+            "version": version,
+            "arch": recipe.arch,
+            "device": str(device),
+            "epochs": trained.epochs,
+            "stopped_by": trained.stopped_by,
+            "train_seconds": round(trained.train_seconds, 1),
+            "train_images_per_s": round(trained.images_per_s, 1),
+            "train_samples": len(train.files),
+            **evaluation_metadata(evaluation),
+            "compared_with_emotion_classifier": side_by_side(evaluation, location),
+            "model_card": MetadataValue.md(model_card(metrics)),
+            "model_path": MetadataValue.path(f"{lake.lake_url}/{model_prefix(EMOTION_MODEL)}/{version}/"),
+        }
+    )

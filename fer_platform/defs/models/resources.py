@@ -1,0 +1,31 @@
+"""The models stage's resource: how ``emotion_model`` trains and which version is served."""
+
+from typing import Optional
+
+import torch
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from fer_platform.embeddings.model import resolve_device
+from fer_platform.models.train import Recipe, recipe_for
+from fer_platform.settings import Device, ModelArch
+
+
+class EmotionModelResource(ConfigurableResource):
+    """How ``emotion_model`` trains and which version is served (FER_MODEL_ARCH, FER_TRAIN_BUDGET_MINUTES,
+    FER_TRAIN_MAX_EPOCHS, FER_MODEL_VERSION, FER_DEVICE, FER_WEIGHTS); ``seed`` is run config only."""
+
+    arch: ModelArch = Field(description="auto, vgg, vgg_small or resnet18_imagenet.")
+    budget_minutes: float = Field(description="Training ends at its best checkpoint after this long.")
+    version: Optional[str] = Field(description="Pinned version; None = the promoted one.")
+    device: Device = Field(description="auto, cpu or cuda.")
+    weights: str = Field(description="Starting point of resnet18_imagenet (imagenet, random or a path).")
+    max_epochs: int = Field(description="Epoch limit (the recipe's 300).")
+    seed: int = Field(default=0, description="Seed of initialisation, split, shuffling and augmentation.")
+
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def recipe(self) -> Recipe:
+        """The training recipe for this device."""
+        return recipe_for(self.arch, self.torch_device(), self.budget_minutes, self.max_epochs, self.weights, self.seed)

@@ -1,0 +1,73 @@
+"""Settings to objects, in one place and without Dagster: what the definitions' resources, the sensors, the CLI,
+the demo and the HTTP service are all built from.
+
+``Platform(settings)`` answers "which database, which container, which model" the
+same way for every caller: the embedded servers when no DSN is set, the lake and
+the source container from their URLs, the query model from ``FER_WEIGHTS`` /
+``FER_DEVICE`` / ``FER_PRECISION``, each registered model with its pin, and the
+training recipe for the device. Nothing here is opened until it is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from fer_platform.embeddings.model import LoadedModel, load_model, resolve_device
+from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, model_registry
+from fer_platform.models.train import Recipe, recipe_for
+from fer_platform.postgres.connection import conninfo
+from fer_platform.settings import FerSettings
+from fer_platform.storage.location import Location, open_location
+from fer_platform.storage.registry import ModelRegistry
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The platform's objects for one set of settings."""
+
+    settings: FerSettings
+
+    @property
+    def image_root(self) -> Path:
+        return self.settings.resolved_image_root
+
+    def source_dsn(self) -> str:
+        """The source database (``FER_PG_DSN``), else the embedded server, started on first use."""
+        return conninfo(self.settings.pg_dsn, self.settings.embedded_pgdata)
+
+    def replica_dsn(self) -> str:
+        """The replica (``FER_REPLICA_DSN``), else the second embedded server, started on first use."""
+        return conninfo(self.settings.replica_dsn, self.settings.embedded_replica_pgdata)
+
+    def lake(self) -> Location:
+        return open_location(self.settings.resolved_lake_url)
+
+    def source(self) -> Location:
+        """The source container, where images are uploaded from the image root and where new ones land."""
+        return open_location(self.settings.resolved_source_url)
+
+    def device(self) -> torch.device:
+        return resolve_device(self.settings.device)
+
+    def query_model(self) -> LoadedModel:
+        """The seed's ResNet18 as the settings ask for it (``WeightsUnavailableError`` when it cannot load)."""
+        return load_model(self.settings.weights, self.settings.device, self.settings.precision)
+
+    def model_registry(self, name: str) -> ModelRegistry:
+        """The versions of ``emotion_model`` or ``emotion_classifier`` in the lake."""
+        return model_registry(self.lake(), name)
+
+    def pinned_version(self, name: str) -> str | None:
+        """The version a service must serve (``FER_MODEL_VERSION``, ``FER_CLASSIFIER_VERSION``), or None."""
+        return {EMOTION_MODEL: self.settings.model_version, EMOTION_CLASSIFIER: self.settings.classifier_version}[name]
+
+    def recipe(self, seed: int = 0) -> Recipe:
+        """The emotion_model training recipe for this device."""
+        settings = self.settings
+        return recipe_for(
+            settings.model_arch, self.device(), settings.train_budget_minutes, settings.train_max_epochs,
+            settings.weights, seed,
+        )

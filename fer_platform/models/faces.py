@@ -1,0 +1,97 @@
+"""FER faces as a training set: every image of a split as one uint8 tensor (N, 48, 48), with its labels.
+
+28,709 FER2013 faces take 66 MB this way, so a whole split is decoded once and
+kept in memory; every epoch then augments from it without touching the disk.
+Images of another size are converted to grayscale and resized to 48x48, so any
+FER-layout folder (other label sets, other sizes) trains the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fer_platform.images.decode import ImageDecodeError, decode_image
+from fer_platform.images.face import FER_SIZE
+from fer_platform.images.folders import discover_emotions
+from fer_platform.images.manifest import list_emotion_files
+
+MIN_IMAGES_PER_CLASS = 20
+
+
+class NotEnoughImagesError(ValueError):
+    """Too few images (or classes) to train on; the message gives the counts."""
+
+
+@dataclass(frozen=True)
+class FaceSet:
+    """Faces of one split: pixels, label indices into ``classes``, the files, and a digest of their bytes."""
+
+    pixels: torch.Tensor  # uint8 (N, 48, 48)
+    labels: torch.Tensor  # int64 (N,)
+    classes: list[str]
+    files: list[str]  # relative to the image root
+    digest: str  # sha256 over (path, content sha256) of every file: what the model card cites
+    failures: dict[str, str]
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(self.labels.tolist())
+        return {c: found.get(i, 0) for i, c in enumerate(self.classes)}
+
+
+def face_pixels(image: Image.Image) -> np.ndarray:
+    """A decoded image as 48x48 uint8 grayscale (FER's own images pass through unchanged)."""
+    gray = image.convert("L")
+    if gray.size != (FER_SIZE, FER_SIZE):
+        gray = gray.resize((FER_SIZE, FER_SIZE), Image.Resampling.LANCZOS)
+    return np.array(gray, dtype=np.uint8)  # a writable copy: torch.from_numpy shares it
+
+
+def load_split(image_root: Path, split: str, classes: list[str] | None = None) -> FaceSet:
+    """Decode ``<image_root>/<split>/<emotion>/*``; ``classes`` fixes the label order (the model's), else the
+    folders found. Undecodable files are listed in ``failures`` and left out."""
+    folders = discover_emotions(image_root, split)
+    classes = list(classes) if classes is not None else folders
+    pixels, labels, files, failures = [], [], [], {}
+    digest = hashlib.sha256()
+    for emotion in folders:
+        if emotion not in classes:
+            continue
+        for path in list_emotion_files(image_root, split, emotion):
+            relative = path.relative_to(image_root).as_posix()
+            data = path.read_bytes()
+            try:
+                pixels.append(face_pixels(decode_image(data)))
+            except ImageDecodeError as exc:
+                failures[relative] = str(exc)
+                continue
+            labels.append(classes.index(emotion))
+            files.append(relative)
+            digest.update(f"{relative}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+    stacked = np.stack(pixels) if pixels else np.zeros((0, FER_SIZE, FER_SIZE), dtype=np.uint8)
+    return FaceSet(
+        torch.from_numpy(stacked), torch.tensor(labels, dtype=torch.int64), classes, files, digest.hexdigest(), failures
+    )
+
+
+def require_trainable(faces: FaceSet, root: Path, minimum: int = MIN_IMAGES_PER_CLASS) -> None:
+    """Refuse to train on a single class or on classes with fewer than ``minimum`` images, naming the counts."""
+    check_counts(faces.counts(), root, minimum)
+
+
+def check_counts(counts: dict[str, int], root: Path, minimum: int = MIN_IMAGES_PER_CLASS) -> None:
+    """``NotEnoughImagesError`` unless there are two emotions or more with ``minimum`` images each."""
+    listed = ", ".join(f"{c}={n}" for c, n in counts.items()) or "no emotion folders"
+    if len(counts) < 2:
+        raise NotEnoughImagesError(f"training needs at least two emotions under {root}; found {listed}")
+    short = [c for c, n in counts.items() if n < minimum]
+    if short:
+        raise NotEnoughImagesError(
+            f"too few images to train under {root}: {', '.join(short)} below {minimum} per emotion ({listed})"
+        )

@@ -1,0 +1,118 @@
+"""Materialization metadata helpers: what a person reads in the Dagster UI."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+
+from dagster import MetadataValue
+from PIL import Image, ImageDraw, ImageOps
+
+from fer_platform.models.evaluation import CalibrationBin, Evaluation
+
+MAX_LISTED_FAILURES = 200
+
+
+def failures_table(failures: Mapping[str, str]) -> MetadataValue:
+    """A markdown table of failed files and their reasons (capped, with a count of the rest)."""
+    if not failures:
+        return MetadataValue.md("No failed files.")
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| file | reason |", "|---|---|"]
+    lines += [f"| `{cell(path)}` | {cell(reason)} |" for path, reason in list(failures.items())[:MAX_LISTED_FAILURES]]
+    if len(failures) > MAX_LISTED_FAILURES:
+        lines.append(f"| ... | {len(failures) - MAX_LISTED_FAILURES} more |")
+    return MetadataValue.md("\n".join(lines))
+
+
+def distribution_table(counts: Mapping[str, int]) -> MetadataValue:
+    """Rows per emotion as a markdown table with a bar for each, as the UI shows it next to the run."""
+    total = sum(counts.values()) or 1
+    lines = ["| emotion | rows | share | |", "|---|---:|---:|---|"]
+    for emotion, n in sorted(counts.items()):
+        share = n / total
+        lines.append(f"| {emotion} | {n:,} | {share:.1%} | {'█' * max(1, round(share * 40)) if n else ''} |")
+    return MetadataValue.md("\n".join(lines))
+
+
+def image_grid(images: Sequence[Image.Image], columns: int = 8, tile: int = 48) -> MetadataValue:
+    """A contact sheet of faces (``tile`` pixels square, grayscale) embedded in markdown as a PNG."""
+    if not images:
+        return MetadataValue.md("No decodable images.")
+    rows = -(-len(images) // columns)
+    sheet = Image.new("L", (columns * tile, rows * tile), color=255)
+    for i, img in enumerate(images):
+        face = ImageOps.fit(img.convert("L"), (tile, tile))
+        sheet.paste(face, ((i % columns) * tile, (i // columns) * tile))
+    return png_markdown(sheet, f"{len(images)} sample faces")
+
+
+def png_markdown(image: Image.Image, alt: str) -> MetadataValue:
+    """An image inline in markdown metadata (the UI renders data URIs)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+
+
+def confusion_plot(classes: Sequence[str], confusion: Sequence[Sequence[int]], cell: int = 56) -> MetadataValue:
+    """The confusion matrix as a heat map (rows: true emotion, columns: predicted), counts in the cells."""
+    label_w = 90
+    size = (label_w + cell * len(classes), label_w + cell * len(classes))
+    plot = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(plot)
+    for i, name in enumerate(classes):
+        draw.text((4, label_w + i * cell + cell // 2 - 6), name[:12], fill="black")
+        draw.text((label_w + i * cell + 2, label_w - 16), name[:8], fill="black")
+        total = max(1, sum(confusion[i]))
+        for j, count in enumerate(confusion[i]):
+            shade = int(255 * (1 - count / total))
+            box = (label_w + j * cell, label_w + i * cell, label_w + (j + 1) * cell - 1, label_w + (i + 1) * cell - 1)
+            draw.rectangle(box, fill=(shade, shade, 255))
+            draw.text((box[0] + 6, box[1] + cell // 2 - 6), str(count), fill="black" if shade > 110 else "white")
+    draw.text((4, 4), "rows: true, columns: predicted", fill="black")
+    return png_markdown(plot, "confusion matrix")
+
+
+def recall_table(evaluation: Evaluation) -> MetadataValue:
+    """Recall per emotion as a markdown table."""
+    lines = ["| emotion | recall |", "|---|---:|"]
+    lines += [f"| {c} | {r:.1%} |" for c, r in evaluation.recall.items()]
+    return MetadataValue.md("\n".join(lines))
+
+
+def reliability_plot(bins: Sequence[CalibrationBin], size: int = 240) -> MetadataValue:
+    """The reliability diagram: accuracy (bars) against confidence per bin, the diagonal being perfect
+    calibration; bins without predictions are left empty."""
+    margin = 30
+    plot = Image.new("RGB", (size + 2 * margin, size + 2 * margin), "white")
+    draw = ImageDraw.Draw(plot)
+    width = size / max(1, len(bins))
+    for i, b in enumerate(bins):
+        if b.count:
+            left = margin + i * width
+            draw.rectangle(
+                (left + 1, margin + size * (1 - b.accuracy), left + width - 1, margin + size), fill=(90, 120, 220)
+            )
+    draw.line((margin, margin + size, margin + size, margin), fill=(200, 40, 40), width=2)
+    draw.rectangle((margin, margin, margin + size, margin + size), outline="black")
+    draw.text((margin, 8), "accuracy per confidence bin (diagonal: calibrated)", fill="black")
+    draw.text((margin, margin + size + 8), "0                confidence                1", fill="black")
+    return png_markdown(plot, "reliability diagram")
+
+
+def evaluation_metadata(evaluation: Evaluation) -> dict[str, object]:
+    """What the UI shows of a model's test-split evaluation, the same for every trained model."""
+    return {
+        "test_accuracy": evaluation.accuracy,
+        "test_macro_f1": evaluation.macro_f1,
+        "expected_calibration_error": evaluation.expected_calibration_error,
+        "test_samples": evaluation.samples,
+        "recall_per_emotion": recall_table(evaluation),
+        "confusion_matrix": confusion_plot(evaluation.classes, evaluation.confusion),
+        "reliability": reliability_plot(evaluation.calibration),
+    }

@@ -1,0 +1,105 @@
+"""The resources several stages share, typed like the settings they come from (``build_resources`` in
+``definitions.py`` wires them; a resource only one stage uses lives in that stage's ``defs/<stage>/resources.py``).
+
+Resources are thin: each holds its settings and hands out the Dagster-free
+object that does the work (a connection, a location, a loaded model).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import polars as pl
+import psycopg
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from fer_platform.embeddings.embedder import BatchEmbedder, EmbeddingResult
+from fer_platform.embeddings.model import LoadedModel, load_model
+from fer_platform.images.manifest import scan_emotion
+from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
+from fer_platform.settings import Device, Precision, Split
+from fer_platform.storage.location import Location, open_location
+from fer_platform.storage.transfer import DEFAULT_CONCURRENCY
+
+
+class PostgresResource(ConfigurableResource):
+    """A PostgreSQL + pgvector database: ``dsn`` when given, else the embedded server in ``embedded_pgdata``."""
+
+    dsn: Optional[str] = Field(description="libpq DSN or URI (TCP or unix socket); None = the embedded server.")
+    embedded_pgdata: str = Field(description="Data folder of the embedded server used when dsn is unset.")
+    connect_timeout_s: int = CONNECT_TIMEOUT_S
+
+    def conninfo(self) -> str:
+        """The DSN to connect with (Azure hosts get sslmode=require), starting the embedded server if unset."""
+        return conninfo(self.dsn, self.embedded_pgdata)
+
+    @contextmanager
+    def connect(self, vector: bool = True) -> Iterator[psycopg.Connection]:
+        """A connection with pgvector types registered (``vector=False`` before the extension exists)."""
+        with connect(self.conninfo(), vector, self.connect_timeout_s) as conn:
+            yield conn
+
+
+class ImageFolderResource(ConfigurableResource):
+    """Where images come from: a FER-layout folder ``<image_root>/<split>/<emotion>/*`` (any format PIL reads) and
+    the source container (FER_SOURCE_URL) that the folder is uploaded to and where new images may land."""
+
+    image_root: str = Field(description="Folder holding the split folders (FER_IMAGE_ROOT).")
+    source_url: str = Field(description="The source container (the seed's origen-imagenes-fer), FER_SOURCE_URL.")
+    split: Split = Field(description="The split this deployment embeds (FER_SPLIT).")
+    settle_s: float = Field(description="A folder with a file modified this recently waits (FER_SETTLE_S).")
+
+    @property
+    def root(self) -> Path:
+        """The image root as a path."""
+        return Path(self.image_root).expanduser()
+
+    def scope(self, emotion: str) -> str:
+        """Prefix of the file paths (relative to the root) that belong to one emotion partition."""
+        return f"{self.split}/{emotion}/"
+
+    def manifest(self, emotion: str) -> pl.DataFrame:
+        """The manifest of one emotion folder of the configured split."""
+        return scan_emotion(self.root, self.split, emotion)
+
+    def resolve(self, filepath: str) -> Path:
+        """The local path of a manifest file path."""
+        return self.root / filepath
+
+    def source(self) -> Location:
+        return open_location(self.source_url)
+
+
+class ResNetEmbedder(ConfigurableResource):
+    """The seed's ResNet18 feature extractor, batched (FER_WEIGHTS, FER_DEVICE, FER_BATCH_SIZE, FER_PRECISION)."""
+
+    weights: str = Field(description="imagenet, random, or a state_dict path.")
+    device: Device = Field(description="auto, cpu or cuda.")
+    batch_size: int = Field(description="Images per forward pass.")
+    num_workers: int = Field(description="0: a decode thread; N: DataLoader processes.")
+    precision: Precision = Field(description="fp32 (the seed's numbers) or bf16 (autocast, faster).")
+
+    def model(self) -> LoadedModel:
+        """The loaded model (cached per process)."""
+        return load_model(self.weights, self.device, self.precision)
+
+    def batch_embedder(self) -> BatchEmbedder:
+        """The model with this resource's batching."""
+        return BatchEmbedder(self.model(), self.batch_size, self.num_workers)
+
+    def embed(self, paths: Sequence[Path]) -> EmbeddingResult:
+        """Embed the files; undecodable ones come back as failures."""
+        return self.batch_embedder().embed(paths)
+
+
+class LakeResource(ConfigurableResource):
+    """The lake root (FER_LAKE_URL); paths inside follow ``lake.layout``; the models' registry lives there too."""
+
+    lake_url: str = Field(description="Lake root: folder, az://container/path or abfss://...")
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, description="Concurrent object requests.")
+
+    def lake(self) -> Location:
+        return open_location(self.lake_url)

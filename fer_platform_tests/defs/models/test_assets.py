@@ -1,0 +1,125 @@
+"""emotion_model end to end through Dagster on a tiny synthetic set: registered version, metrics, model card,
+promotion, the check refusing a worse model, expression vectors recomputed only when something changed."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from fer_platform.definitions import build_definitions
+from fer_platform.models.registry import EMOTION_MODEL, model_prefix, model_registry
+from fer_platform.orchestration.names import EMOTION_MODEL_JOB, EXPRESSION_JOB, NOT_WORSE_THAN_SERVED
+from fer_platform.settings import load_settings
+from fer_platform.storage.location import open_location
+from fer_platform.table.expression import EXPRESSION_TABLE
+from fer_platform_tests.constants import TEST_EMOTIONS
+from fer_platform_tests.helpers import asset_metadata, check_results, run_partition
+
+METRICS_KEYS = {"accuracy", "macro_f1", "recall_per_emotion", "epochs", "stopped_by", "train_seconds"}
+
+
+def lake_registry():
+    return model_registry(open_location(load_settings().resolved_lake_url), EMOTION_MODEL)
+
+
+def train(instance: DagsterInstance):
+    job = build_definitions(load_settings()).resolve_job_def(EMOTION_MODEL_JOB)
+    return job.execute_in_process(instance=instance, raise_on_error=False)
+
+
+def step_failure(result) -> str:
+    """The failed step's error with its causes."""
+    return "\n".join(e.event_specific_data.error.to_string() for e in result.all_events if e.is_step_failure)
+
+
+def test_trained_version_is_registered_promoted_and_described(search_env: dict[str, str]) -> None:
+    registry = lake_registry()
+    assert registry.versions() == ["v0001"] and registry.promoted() == "v0001"
+    metrics = registry.metrics("v0001")
+    assert METRICS_KEYS <= metrics.keys()
+    assert set(metrics["recall_per_emotion"]) == set(TEST_EMOTIONS)
+    assert metrics["stopped_by"] in ("max_epochs", "early_stopping") and 1 <= metrics["epochs"] <= 15
+    assert metrics["accuracy"] > 1 / len(TEST_EMOTIONS) + 0.1  # better than chance on the synthetic faces
+    card = registry.read("v0001", "model_card.md").decode()
+    assert "arXiv:2105.03588" in card and metrics["train_digest"] in card and "vgg_small" in card
+
+
+def test_expression_vectors_only_recompute_what_changed(search_env: dict[str, str]) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        result = run_partition("happy", instance, EXPRESSION_JOB)
+    meta = asset_metadata(result, "expression_vectors")
+    assert (meta["computed"], meta["model_version"]) == (0, "v0001")
+    assert meta["unchanged"] == meta["partition_rows"] > 0
+
+
+def test_worse_model_is_not_promoted_and_blocks_downstream(
+    search_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Train on images whose labels are swapped (happy <-> sad): the check fails, the pointer stays."""
+    root = tmp_path / "swapped"
+    shutil.copytree(search_env["FER_IMAGE_ROOT"], root)
+    (root / "train" / "happy").rename(root / "train" / "tmp")
+    (root / "train" / "sad").rename(root / "train" / "happy")
+    (root / "train" / "tmp").rename(root / "train" / "sad")
+    monkeypatch.setenv("FER_IMAGE_ROOT", str(root))
+    with DagsterInstance.ephemeral() as instance:
+        result = train(instance)
+    assert check_results(result)[NOT_WORSE_THAN_SERVED] is False
+    registry = lake_registry()
+    assert registry.versions()[-1] != "v0001" and registry.promoted() == "v0001"
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == NOT_WORSE_THAN_SERVED)
+    assert "worse than the served version" in evaluation.description
+
+
+def test_too_few_images_are_refused(fer_env: dict[str, str]) -> None:
+    """The conftest set has 4 train images per emotion: refused, naming the counts, before any training."""
+    with DagsterInstance.ephemeral() as instance:
+        result = train(instance)
+    assert not result.success
+    message = step_failure(result)
+    assert "too few images" in message and "angry=4" in message
+    assert lake_registry().versions() == []
+
+
+def test_single_class_is_refused(fer_env: dict[str, str], image_root: Path) -> None:
+    for emotion in TEST_EMOTIONS[1:]:
+        shutil.rmtree(image_root / "train" / emotion)
+    with DagsterInstance.ephemeral() as instance:
+        result = train(instance)
+    assert not result.success
+    assert "at least two emotions" in step_failure(result)
+
+
+def test_registered_files_are_json_and_weights(search_env: dict[str, str]) -> None:
+    lake = Path(load_settings().resolved_lake_url) / model_prefix(EMOTION_MODEL) / "v0001"
+    assert {"model.pt", "metrics.json", "model_card.md"} <= {p.name for p in lake.iterdir()}
+    json.loads((lake / "metrics.json").read_text())
+
+
+def test_expression_table_holds_every_stored_image(search_env: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(search_env["FER_REPLICA_DSN"]) as conn:
+        seed = conn.execute("SELECT count(*) FROM imagenes_fer").fetchone()[0]
+        expr = conn.execute(f"SELECT count(*), count(DISTINCT model_version) FROM {EXPRESSION_TABLE}").fetchone()
+        index = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (f"{EXPRESSION_TABLE}_vector_hnsw",)
+        )
+        assert "hnsw" in index.fetchone()[0]
+    assert expr == (seed, 1)
+
+
+def test_expression_vectors_follow_a_new_version_and_changed_images(search_env: dict[str, str]) -> None:
+    """Runs last in this module: it promotes another version and changes an image."""
+    registry = lake_registry()
+    copy = registry.register({"model.pt": registry.read("v0001", "model.pt")}, registry.metrics("v0001"))
+    registry.promote(copy)
+    with DagsterInstance.ephemeral() as instance:
+        meta = asset_metadata(run_partition("sad", instance, EXPRESSION_JOB), "expression_vectors")
+        assert (meta["computed"], meta["model_version"]) == (meta["partition_rows"], copy)
+        root = Path(search_env["FER_IMAGE_ROOT"])
+        shutil.copy(root / "train" / "sad" / "im1.png", root / "train" / "sad" / "im0.png")
+        meta = asset_metadata(run_partition("sad", instance, EXPRESSION_JOB), "expression_vectors")
+    assert meta["computed"] == 1 and meta["unchanged"] == meta["partition_rows"] - 1
