@@ -25,7 +25,13 @@ from fer_platform.defs.search.resources import SearchSettings
 from fer_platform.factory import Platform
 from fer_platform.orchestration.io_managers import LakeParquetIOManager, PgVectorIOManager
 from fer_platform.orchestration.partitions import register_folders_on_load
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource, ResNetEmbedder
+from fer_platform.orchestration.resources import (
+    ImageFolderResource,
+    LakeResource,
+    PostgresResource,
+    RayResource,
+    ResNetEmbedder,
+)
 from fer_platform.settings import FerSettings, load_settings
 from fer_platform.table.schema import DEFAULT_TABLE
 
@@ -63,6 +69,9 @@ def build_resources(platform: Platform) -> dict[str, Any]:
         "replica": replica,
         "lake": lake,
         "search": SearchSettings(ef_search=settings.ef_search),
+        "ray": RayResource(
+            address=secret_from_env("FER_RAY_ADDRESS"), actors=settings.ray_actors, stall_s=settings.ray_stall_s
+        ),
         "emotion_model_settings": EmotionModelResource(
             arch=settings.model_arch,
             budget_minutes=settings.train_budget_minutes,

@@ -59,6 +59,13 @@ class FerSettings(BaseSettings):
     train_max_epochs: int = Field(default=300, gt=0, description="Epoch limit of emotion_model (the recipe's 300).")
     model_arch: ModelArch = Field(default="auto", description="Network of emotion_model (FER_MODEL_ARCH).")
     model_version: str | None = Field(default=None, description="Pinned emotion_model version (else the promoted).")
+    ray_address: Optional[str] = Field(
+        default=None, description="unset: in this process; local, auto, host:port or ray://host:port: on Ray."
+    )
+    ray_actors: str = Field(
+        default="1,4", pattern=r"^\s*\d+\s*(,\s*\d+\s*)?$", description="Embedding actors on Ray: N or MIN,MAX."
+    )
+    ray_stall_s: float = Field(default=300.0, gt=0, description="A Ray pipeline with no progress this long fails.")
     settle_s: float = Field(
         default=5.0, ge=0, description="A folder with a file modified this recently waits for the next tick."
     )

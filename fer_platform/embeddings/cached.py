@@ -1,20 +1,22 @@
 """Embedding through the content-addressed vector store: look up first, compute the rest in committed chunks.
 
-Each chunk holds about ``CHUNK_SECONDS`` of model work (sized from the rate
-measured on the chunk before), so a run killed or cancelled part-way keeps all
-but the chunk in flight, and the next run computes only what is not stored yet.
+Computed vectors are committed about every ``CHUNK_SECONDS`` of work (the first
+chunk after a few batches), so a run killed or cancelled part-way keeps all but
+the chunk in flight, and the next run computes only what is not stored yet. The
+same holds whichever engine computes them: this process or a Ray cluster.
 Files are keyed by content: identical bytes go through the model once.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Iterable, Optional, Protocol, Sequence
 
 import numpy as np
 
-from fer_platform.embeddings.embedder import BatchEmbedder
+from fer_platform.embeddings.embedder import EmbeddingResult
 from fer_platform.progress import Progress
 
 CHUNK_SECONDS = 10.0  # the issue allows up to ~30 s; 10 s loses less to a kill and costs nothing measurable
@@ -43,35 +45,66 @@ class StoredEmbedding:
         return self.computed / self.seconds if self.seconds > 0 else 0.0
 
 
-def next_chunk_size(done: int, seconds: float, batch_size: int) -> int:
-    """Whole batches worth about ``CHUNK_SECONDS`` at the rate just measured."""
-    rate = done / seconds if seconds > 0 else 0.0
-    return max(batch_size, int(rate * CHUNK_SECONDS) // batch_size * batch_size)
+class Embedder(Protocol):
+    """What computes vectors: in this process (``embedder.BatchEmbedder``) or on a Ray cluster
+    (``on_ray.RayEmbedder``); results come batch by batch, in any order, indexed into ``paths``."""
+
+    batch_size: int
+    engine: str  # "in_process" or "ray"
+    model_id: str  # the id stored with every row (``embeddings.model``)
+
+    def stream(self, paths: Sequence[Path]) -> Iterable[EmbeddingResult]: ...
+
+
+@dataclass
+class PendingChunk:
+    """Computed vectors not committed to the store yet."""
+
+    digests: list[str] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    batches: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def due(self, first: bool) -> bool:
+        """Commit after ``FIRST_CHUNK_BATCHES`` batches the first time (a kill early on loses little), then
+        after about ``CHUNK_SECONDS`` of work."""
+        return self.batches >= FIRST_CHUNK_BATCHES if first else time.monotonic() - self.started >= CHUNK_SECONDS
 
 
 def embed_through_store(
-    embedder: BatchEmbedder,
+    embedder: Embedder,
     files: dict[str, Path],
     store: VectorStore,
     label: str,
     report: Optional[Callable[[str], None]] = None,
 ) -> StoredEmbedding:
-    """Vectors for ``files`` (content sha256 -> one path with those bytes): stored ones, then computed ones."""
+    """Vectors for ``files`` (content sha256 -> one path with those bytes): stored ones, then computed ones,
+    committed to the store chunk by chunk as they arrive."""
     out = StoredEmbedding(vectors=store.lookup(list(files)))
     missing = [digest for digest in files if digest not in out.vectors]
+    if not missing:
+        return out
     progress = Progress(label, len(missing), report)
-    size, start = embedder.batch_size * FIRST_CHUNK_BATCHES, 0
-    while start < len(missing):
-        chunk = missing[start : start + size]
-        result = embedder.embed([files[d] for d in chunk], on_batch=progress.advance)
-        done = [chunk[i] for i in result.indices]
-        store.put(done, result.vectors)
+    start, pending, commits = time.perf_counter(), PendingChunk(), 0
+    for result in embedder.stream([files[d] for d in missing]):
+        done = [missing[i] for i in result.indices]
+        pending.digests += done
+        pending.vectors.append(result.vectors)
+        pending.batches += 1
         out.vectors.update(zip(done, result.vectors))
-        out.failures.update({chunk[i]: reason for i, reason in result.failures.items()})
-        out.computed += len(done)
-        out.seconds += result.seconds
-        start += len(chunk)
-        size = next_chunk_size(len(chunk), result.seconds, embedder.batch_size)
-    if missing:
-        progress.finish()
+        out.failures.update({missing[i]: reason for i, reason in result.failures.items()})
+        progress.advance(len(done) + len(result.failures))
+        if pending.due(first=commits == 0):
+            commit(store, pending)
+            pending, commits = PendingChunk(), commits + 1
+    commit(store, pending)
+    out.computed = sum(1 for d in missing if d in out.vectors)
+    out.seconds = time.perf_counter() - start
+    progress.finish()
     return out
+
+
+def commit(store: VectorStore, pending: PendingChunk) -> None:
+    """Put the pending vectors in the store (one transaction)."""
+    if pending.digests:
+        store.put(pending.digests, np.concatenate(pending.vectors))

@@ -17,7 +17,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -105,31 +105,33 @@ def batches(dataset: ImageFileDataset, batch_size: int, num_workers: int, pin_me
     )
 
 
-def embed_files(
-    model: LoadedModel,
-    paths: Sequence[Path],
-    batch_size: int,
-    num_workers: int,
-    on_batch: Optional[Callable[[int], None]] = None,
-) -> EmbeddingResult:
-    """Embed ``paths`` in batches, decoding ahead of the model (see the module docstring).
+def iter_embeddings(
+    model: LoadedModel, paths: Sequence[Path], batch_size: int, num_workers: int
+) -> Iterator[EmbeddingResult]:
+    """One result per batch of ``paths`` (indices into ``paths``), decoding ahead of the model (see the module
+    docstring); a run that is terminated stops between two batches."""
+    if not paths:
+        return
+    pin = model.device.type == "cuda"
+    for indices, batch, bad in batches(ImageFileDataset(paths), batch_size, num_workers, pin):
+        start = time.perf_counter()
+        result = EmbeddingResult(failures=dict(bad))
+        if batch is not None:
+            result.indices, result.vectors = list(indices), forward(model, batch)
+        result.seconds = time.perf_counter() - start
+        yield result
 
-    ``on_batch(n)`` is called after each batch with the number of files it settled (embedded or failed);
-    a run that is terminated stops between two batches.
-    """
+
+def embed_files(model: LoadedModel, paths: Sequence[Path], batch_size: int, num_workers: int) -> EmbeddingResult:
+    """Embed ``paths`` in batches: every vector and failure at once (benchmarks; assets stream through the store)."""
     start = time.perf_counter()
     result = EmbeddingResult()
-    if not paths:
-        return result
     chunks = []
-    for indices, batch, bad in batches(ImageFileDataset(paths), batch_size, num_workers, model.device.type == "cuda"):
-        result.failures.update(bad)
-        if batch is not None:
-            chunks.append(forward(model, batch))
-            result.indices.extend(indices)
-        if on_batch:
-            on_batch(len(indices) + len(bad))
-    if chunks:
+    for part in iter_embeddings(model, paths, batch_size, num_workers):
+        result.failures.update(part.failures)
+        result.indices.extend(part.indices)
+        chunks.append(part.vectors)
+    if result.indices:
         result.vectors = np.concatenate(chunks)
     result.seconds = time.perf_counter() - start
     return result
@@ -142,7 +144,12 @@ class BatchEmbedder:
     model: LoadedModel
     batch_size: int
     num_workers: int
+    engine: str = "in_process"
 
-    def embed(self, paths: Sequence[Path], on_batch: Optional[Callable[[int], None]] = None) -> EmbeddingResult:
-        """Embed the files; undecodable ones come back as failures."""
-        return embed_files(self.model, paths, self.batch_size, self.num_workers, on_batch)
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
+    def stream(self, paths: Sequence[Path]) -> Iterator[EmbeddingResult]:
+        """Results batch by batch, in order; undecodable files come back as failures."""
+        return iter_embeddings(self.model, paths, self.batch_size, self.num_workers)

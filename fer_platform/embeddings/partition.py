@@ -12,8 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 import polars as pl
 
-from fer_platform.embeddings.cached import VectorStore, embed_through_store
-from fer_platform.embeddings.embedder import BatchEmbedder
+from fer_platform.embeddings.cached import Embedder, VectorStore, embed_through_store
 from fer_platform.embeddings.plan import EmbeddingPlan, plan_partition
 from fer_platform.table.rows import PartitionDelta
 from fer_platform.table.schema import EMBEDDING_DIM
@@ -35,14 +34,14 @@ def embed_partition(
     emotion: str,
     manifest: pl.DataFrame,
     stored: pl.DataFrame,
-    embedder: BatchEmbedder,
+    embedder: Embedder,
     image_root: Path,
     store: VectorStore,
     report: Optional[Callable[[str], None]] = None,
 ) -> PartitionEmbedding:
     """Embed what changed in one partition (manifest paths are relative to ``image_root``); failures are
     collected, never raised."""
-    model_id = embedder.model.model_id
+    model_id = embedder.model_id
     plan = plan_partition(manifest, stored, model_id)
     digests = dict(manifest.select("filepath", "sha256").iter_rows())
     files = {digests[p]: image_root / p for p in reversed(plan.to_embed)}  # one path per content

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional
 
 import polars as pl
 import psycopg
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from fer_platform.embeddings.embedder import BatchEmbedder, EmbeddingResult
+from fer_platform.embeddings.cached import Embedder
+from fer_platform.embeddings.embedder import BatchEmbedder
+from fer_platform.embeddings.on_ray import RayEmbedder
 from fer_platform.embeddings.model import LoadedModel, load_model
 from fer_platform.images.manifest import scan_emotion
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
+from fer_platform.ray_cluster import Cluster, connected
 from fer_platform.settings import Device, Precision, Split
 from fer_platform.storage.location import Location, open_location
 from fer_platform.storage.transfer import DEFAULT_CONCURRENCY
@@ -73,6 +76,33 @@ class ImageFolderResource(ConfigurableResource):
         return open_location(self.source_url)
 
 
+class RayResource(ConfigurableResource):
+    """The Ray cluster a step computes on (FER_RAY_ADDRESS, FER_RAY_ACTORS, FER_RAY_STALL_S); no address = none.
+
+    The address reaches the resource as an ``EnvVar`` (a ``ray://`` address may carry a token); metadata and
+    errors show it without credentials."""
+
+    address: Optional[str] = Field(description="local, auto, host:port or ray://host:port; None = in process.")
+    actors: str = Field(description="Actors in the embedding pool: N, or MIN,MAX.")
+    stall_s: float = Field(description="A pipeline with no finished batch for this long fails (FER_RAY_STALL_S).")
+
+    def actor_range(self) -> tuple[int, int]:
+        """(min, max) actors; N means a pool of exactly N."""
+        low, _, high = self.actors.partition(",")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last:
+            raise ValueError(f"FER_RAY_ACTORS={self.actors!r}: want N or MIN,MAX with 1 <= MIN <= MAX")
+        return first, last
+
+    @contextmanager
+    def connected(self) -> Iterator[Cluster]:
+        """Connected to the cluster for the block (``ray_cluster.connected``)."""
+        if self.address is None:
+            raise ValueError("FER_RAY_ADDRESS is not set")
+        with connected(self.address) as cluster:
+            yield cluster
+
+
 class ResNetEmbedder(ConfigurableResource):
     """The seed's ResNet18 feature extractor, batched (FER_WEIGHTS, FER_DEVICE, FER_BATCH_SIZE, FER_PRECISION)."""
 
@@ -90,9 +120,34 @@ class ResNetEmbedder(ConfigurableResource):
         """The model with this resource's batching."""
         return BatchEmbedder(self.model(), self.batch_size, self.num_workers)
 
-    def embed(self, paths: Sequence[Path]) -> EmbeddingResult:
-        """Embed the files; undecodable ones come back as failures."""
-        return self.batch_embedder().embed(paths)
+    @contextmanager
+    def engine(self, ray: RayResource) -> Iterator[tuple[Embedder, dict]]:
+        """What computes the vectors of a step, and the metadata that says so: this process when FER_RAY_ADDRESS
+        is unset, else a pool of actors on the Ray cluster (connected for the block). The model is loaded here
+        either way: its id is the one stored, and weights that cannot load fail before any work."""
+        model = self.model()
+        if ray.address is None:
+            yield self.batch_embedder(), {"engine": "in_process"}
+            return
+        with ray.connected() as cluster:
+            actors = ray.actor_range()
+            embedder = RayEmbedder(
+                model.model_id,
+                self.weights,
+                self.device,
+                self.precision,
+                self.batch_size,
+                actors,
+                ray.stall_s,
+                gpus_per_actor=1.0 if cluster.gpus >= 1 else 0.0,
+            )
+            yield embedder, {
+                "engine": "ray",
+                "ray_address": cluster.address,
+                "ray_nodes": cluster.nodes,
+                "ray_actors": f"{actors[0]}-{actors[1]}",
+                "ray_gpus": cluster.gpus,
+            }
 
 
 class LakeResource(ConfigurableResource):

@@ -8,7 +8,7 @@ from fer_platform.embeddings.plan import EmbeddingPlan
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource, ResNetEmbedder
+from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource, RayResource, ResNetEmbedder
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints
 from fer_platform.table.schema import DEFAULT_TABLE, MAX_EMOTION_CHARS, ensure_table
 from fer_platform.table.vector_store import PgVectorStore
@@ -60,6 +60,7 @@ def embeddings_table(
     images: ImageFolderResource,
     embedder: ResNetEmbedder,
     postgres: PostgresResource,
+    ray: RayResource,
 ) -> Output[PartitionDelta]:
     """ResNet18 (fc = Identity) vectors of one emotion's images in imagenes_fer.
 
@@ -67,19 +68,20 @@ def embeddings_table(
     changes); rows of files that disappeared are deleted; unusable files are
     reported and skipped without touching rows already stored. Vectors already in
     the content-addressed store (fer_vector_store: same bytes, same model) are
-    reused; the rest are computed and stored in chunks, so a killed run resumes.
+    reused; the rest are computed and stored in chunks, so a killed run resumes. With FER_RAY_ADDRESS set, they
+    are computed by a pool of actors on that Ray cluster, which reads each image where it is.
     """
     emotion = context.partition_key
     check_emotion_name(emotion)
-    batch_embedder = embedder.batch_embedder()
-    model = batch_embedder.model
+    model = embedder.model()
     if model.is_random:
         context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
     stored = stored_rows(postgres, emotion, images.scope(emotion))
     store = PgVectorStore(postgres.conninfo(), model.model_id)
     if dropped := store.prepare():
         context.log.info(f"the model changed: dropped {dropped} stored vectors of other models")
-    run = embed_partition(emotion, raw_images, stored, batch_embedder, images.root, store, context.log.info)
+    with embedder.engine(ray) as (engine, engine_metadata):
+        run = embed_partition(emotion, raw_images, stored, engine, images.root, store, context.log.info)
     for path, reason in run.failed.items():
         context.log.warning(f"skipped {path!r}: {reason}")
     size = store.size()
@@ -92,5 +94,6 @@ def embeddings_table(
         "model_id": model.model_id,
         "random_weights": model.is_random,
         "device": str(model.device),
+        **engine_metadata,
     }
     return Output(run.delta, metadata=metadata)

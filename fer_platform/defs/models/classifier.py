@@ -14,7 +14,13 @@ from fer_platform.models.head import EPOCHS, evaluate, fit_head
 from fer_platform.models.registry import EMOTION_CLASSIFIER, model_prefix, register_classifier
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import evaluation_metadata
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource, ResNetEmbedder
+from fer_platform.orchestration.resources import (
+    ImageFolderResource,
+    LakeResource,
+    PostgresResource,
+    RayResource,
+    ResNetEmbedder,
+)
 from fer_platform.progress import Progress
 from fer_platform.table.rows import model_counts
 from fer_platform.table.schema import DEFAULT_TABLE
@@ -41,10 +47,15 @@ def train_rows(
 
 
 def test_split(
-    context: AssetExecutionContext, images: ImageFolderResource, embedder: ResNetEmbedder, postgres: PostgresResource
+    context: AssetExecutionContext,
+    images: ImageFolderResource,
+    embedder: ResNetEmbedder,
+    postgres: PostgresResource,
+    ray: RayResource,
 ) -> tuple[np.ndarray, list[str]]:
     """The test split's vectors, taken from the vector store where its bytes were embedded before (the
-    split is never stored in the table); only new or changed images go through the model."""
+    split is never stored in the table); only new or changed images go through the model (on Ray when
+    FER_RAY_ADDRESS is set)."""
     labels_by_digest, files = {}, {}
     for emotion in discover_emotions(images.root, TEST_SPLIT):
         for path in list_emotion_files(images.root, TEST_SPLIT, emotion):
@@ -53,10 +64,10 @@ def test_split(
             labels_by_digest.setdefault(digest, []).append(emotion)
     if not files:
         raise ValueError(f"no {TEST_SPLIT}/<emotion>/ images under {images.root} to evaluate on")
-    batch_embedder = embedder.batch_embedder()
-    store = PgVectorStore(postgres.conninfo(), batch_embedder.model.model_id)
+    store = PgVectorStore(postgres.conninfo(), embedder.model().model_id)
     store.prepare()
-    found = embed_through_store(batch_embedder, files, store, TEST_SPLIT, context.log.info)
+    with embedder.engine(ray) as (engine, _):
+        found = embed_through_store(engine, files, store, TEST_SPLIT, context.log.info)
     context.log.info(
         f"test split: {len(files)} distinct images, {found.computed} through the model"
         + (" (ran the model on no image: every vector came from the store)" if not found.computed else "")
@@ -80,6 +91,7 @@ def emotion_classifier(
     images: ImageFolderResource,
     embedder: ResNetEmbedder,
     lake: LakeResource,
+    ray: RayResource,
 ) -> MaterializeResult:
     """MLP head (512 -> 256 -> emotions) on the stored train embeddings (every emotion partition, loaded by
     the pgvector IO manager), scored on the test split (vectors from the store when its bytes are there),
@@ -90,7 +102,7 @@ def emotion_classifier(
     training = Progress("emotion_classifier training", EPOCHS, context.log.info, unit="epochs")
     head = fit_head(vectors, labels, model_id, on_epoch=training.advance)
     training.finish()
-    test_vectors, test_labels = test_split(context, images, embedder, postgres)
+    test_vectors, test_labels = test_split(context, images, embedder, postgres, ray)
     evaluation = evaluate(head, test_vectors, test_labels)
     metrics = evaluation.as_dict() | {"train_samples": len(labels), "embedding_model_id": model_id}
     version = register_classifier(lake.lake(), head, metrics)

@@ -1,0 +1,165 @@
+"""Embedding on a real multi-node Ray cluster (a head and two 1-CPU worker nodes, separate processes).
+
+Not collected on its own (its name has no ``test_`` prefix): ``test_on_ray.py`` runs this file inside a network
+namespace of its own, where the nodes' traffic cannot leave loopback. One cluster serves the whole module.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+
+from fer_platform.embeddings.embedder import embed_files
+from fer_platform.embeddings.model import load_model
+from fer_platform.embeddings.on_ray import RayEmbedder
+from fer_platform.orchestration.names import EMBED_JOB
+from fer_platform.ray_cluster import connected
+from fer_platform.sample_data import write_sample_dataset
+from fer_platform.storage.location import open_location
+from fer_platform_tests.helpers import embeddings_metadata, run_partition, table_rows
+from fer_platform_tests.ray_nodes import RAY_ENV, RayTestCluster
+
+MIN_COSINE = 0.9999
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, azurite):
+    """Head + two worker nodes; the workers hold the source container's credentials (the driver need not)."""
+    if os.environ.get("FER_NETNS") != "1":
+        pytest.fail("run through test_on_ray.py: the Ray cluster must live in a network namespace of its own")
+    env = dict(os.environ) | {"AZURE_STORAGE_CONNECTION_STRING": azurite}
+    nodes = RayTestCluster(tmp_path_factory.mktemp("ray"), env)
+    os.environ.update(RAY_ENV)  # this process is a driver too: the same auth mode as the nodes
+    try:
+        nodes.start(workers=2)
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture
+def on_ray(cluster, fer_env, monkeypatch):
+    monkeypatch.setenv("FER_RAY_ADDRESS", cluster.address)
+    monkeypatch.setenv("FER_RAY_ACTORS", "1,2")
+    monkeypatch.setenv("FER_BATCH_SIZE", "8")
+    return fer_env
+
+
+def cosines(expected: dict, got: dict) -> list[float]:
+    return [float(a @ got[k] / np.linalg.norm(a) / np.linalg.norm(got[k])) for k, a in expected.items()]
+
+
+def store_rows(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        if conn.execute("SELECT to_regclass('fer_vector_store')").fetchone()[0] is None:
+            return 0
+        return conn.execute("SELECT count(*) FROM fer_vector_store").fetchone()[0]
+
+
+def big_partition(tmp_path, monkeypatch, count: int) -> str:
+    """An image root whose 'happy' folder holds ``count`` images (enough for a kill to land mid-run)."""
+    root = tmp_path / "many"
+    write_sample_dataset(root, per_class=count, test_per_class=1, emotions=("happy",))
+    monkeypatch.setenv("FER_IMAGE_ROOT", str(root))
+    return "happy"
+
+
+def test_vectors_equal_the_in_process_path_and_metadata_says_ray(on_ray, cluster, monkeypatch):
+    """The same files embedded in process and on the cluster: cosine >= 0.9999 for every row."""
+    monkeypatch.delenv("FER_RAY_ADDRESS")
+    assert run_partition("sad", job_name=EMBED_JOB).success
+    expected = {path: vec for path, (_, _, vec) in table_rows(on_ray["FER_PG_DSN"], "sad").items()}
+    with psycopg.connect(on_ray["FER_PG_DSN"]) as conn:
+        conn.execute("TRUNCATE imagenes_fer, fer_vector_store")
+    monkeypatch.setenv("FER_RAY_ADDRESS", cluster.address)
+    result = run_partition("sad", job_name=EMBED_JOB)
+    assert result.success
+    meta = embeddings_metadata(result)
+    assert meta["engine"] == "ray" and meta["ray_nodes"] == 3 and meta["ray_actors"] == "1-2"
+    assert meta["ray_address"] == cluster.address and meta["embedded"] == len(expected)
+    got = {path: vec for path, (_, _, vec) in table_rows(on_ray["FER_PG_DSN"], "sad").items()}
+    assert got.keys() == expected.keys() and min(cosines(expected, got)) >= MIN_COSINE
+
+
+def test_a_worker_node_killed_mid_partition_loses_and_repeats_nothing(on_ray, cluster, tmp_path, monkeypatch):
+    emotion = big_partition(tmp_path, monkeypatch, 240)
+    dsn, killed_at = on_ray["FER_PG_DSN"], []
+
+    def kill_after_first_chunk() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if (stored := store_rows(dsn)) > 0:
+                cluster.kill("worker1")
+                killed_at.append(stored)
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=kill_after_first_chunk)
+    watcher.start()
+    try:
+        result = run_partition(emotion, job_name=EMBED_JOB)
+    finally:
+        watcher.join()
+        cluster.start_worker("worker1")
+    assert killed_at and killed_at[0] < 240, f"the kill did not land mid-run: {killed_at}"
+    assert result.success
+    rows = table_rows(dsn, emotion)
+    assert len(rows) == 240 and len({row_id for row_id, _, _ in rows.values()}) == 240
+    assert embeddings_metadata(result)["failed"] == 0
+
+
+DRIVER = """
+import sys
+from fer_platform.orchestration.names import EMBED_JOB
+from fer_platform_tests.helpers import run_partition
+run_partition(sys.argv[1], job_name=EMBED_JOB)
+"""
+
+
+def test_the_driver_killed_resumes_from_every_committed_vector(on_ray, cluster, tmp_path, monkeypatch):
+    emotion = big_partition(tmp_path, monkeypatch, 200)
+    dsn = on_ray["FER_PG_DSN"]
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, emotion], env=dict(os.environ), start_new_session=True)
+    deadline = time.monotonic() + 300
+    while store_rows(dsn) == 0 and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait(30)
+    committed = store_rows(dsn)
+    assert 0 < committed < 200, f"the kill did not land mid-run: {committed} vectors stored"
+    result = run_partition(emotion, job_name=EMBED_JOB)
+    assert result.success
+    meta = embeddings_metadata(result)
+    assert meta["reused_vectors"] >= committed and meta["embedded"] == 200 - meta["reused_vectors"]
+    assert len(table_rows(dsn, emotion)) == 200
+
+
+def test_workers_read_images_straight_from_the_source_container(cluster, image_root, monkeypatch):
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)  # only the workers hold the key
+    container = f"az://src-{uuid.uuid4().hex[:10]}"
+    files = sorted((image_root / "train" / "happy").iterdir())
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", cluster.env["AZURE_STORAGE_CONNECTION_STRING"])
+    source = open_location(container)
+    source.ensure()
+    for path in files:
+        source.fs.pipe_file(source.path(f"train/happy/{path.name}"), path.read_bytes())
+    source.fs.pipe_file(source.path("train/happy/broken.png"), b"\x89PNG not really")
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING")
+    urls = [f"{container}/train/happy/{path.name}" for path in files] + [f"{container}/train/happy/broken.png"]
+    model = load_model("random", "cpu", "fp32")
+    expected = embed_files(model, files, 8, 0)
+    embedder = RayEmbedder(model.model_id, "random", "cpu", "fp32", 4, (1, 2), stall_s=120)
+    got, failures = {}, {}
+    with connected(cluster.address):
+        for result in embedder.stream(urls):
+            got.update(zip(result.indices, result.vectors))
+            failures.update(result.failures)
+    assert sorted(got) == list(range(len(files))) and list(failures) == [len(files)]
+    assert min(cosines(dict(zip(expected.indices, expected.vectors)), got)) >= MIN_COSINE
