@@ -9,6 +9,7 @@ is refused within ``CONNECT_TIMEOUT_S``, naming it; a token or password in it is
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -16,9 +17,11 @@ import socket
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 CONNECT_TIMEOUT_S = 10.0
+ACTOR_CPUS = 0.4  # two actors and a read task fit on one CPU: reads are never starved (ray-project/ray #44687)
+READ_CPUS = 0.2
 T = TypeVar("T")
 
 
@@ -117,3 +120,39 @@ def without_stalls(items: Iterable[T], stall_s: float, what: str) -> Iterator[T]
             raise item
         yield item
 
+
+
+def actor_pipeline(
+    rows: list[dict],
+    read: Callable[..., dict],
+    actor: type,
+    actor_args: tuple,
+    batch_size: int,
+    actors: tuple[int, int],
+    stall_s: float,
+    gpus_per_actor: float,
+    what: str,
+    read_kwargs: dict[str, Any] | None = None,
+) -> Iterator[dict]:
+    """Ray Data's batch-inference shape on the connected cluster: ``read`` as tasks over batches of ``rows``, then
+    an autoscaling pool of ``actor`` (``ActorPoolStrategy(min, max)``); finished batches (numpy) as they come,
+    in any order, with ``without_stalls``. Actors take a fraction of a CPU, or one GPU each when asked."""
+    import ray.data
+    from ray.data import ActorPoolStrategy, DataContext
+
+    DataContext.get_current().enable_progress_bars = False  # the step logs its own progress lines
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    dataset = (
+        ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
+        .map_batches(read, batch_size=batch_size, num_cpus=READ_CPUS, fn_kwargs=read_kwargs or {})
+        .map_batches(
+            actor,
+            fn_constructor_args=actor_args,
+            batch_size=batch_size,
+            compute=ActorPoolStrategy(min_size=actors[0], max_size=actors[1]),
+            num_cpus=ACTOR_CPUS,
+            num_gpus=gpus_per_actor,
+        )
+    )
+    batches = dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
+    yield from without_stalls(batches, stall_s, what)

@@ -49,6 +49,7 @@ def test_compose_file_is_valid_and_names_every_service():
     )
     assert proc.returncode == 0, proc.stderr
     expected = {"source-db", "replica-db", "dagster-db", "azurite", "code", "webserver", "daemon", "search"}
+    expected |= {"ray-head", "ray-worker"}
     assert set(proc.stdout.split()) == expected
 
 
@@ -98,8 +99,13 @@ def embeddings_count(url: str, run_id: str, label: str) -> int:
 
 
 def platform_env(azure_env: dict, dagster_pg_url: str, tmp_path) -> dict:
-    """The compose services' environment on this machine: test databases, Azurite, fast sensor ticks."""
+    """The compose services' environment on this machine: test databases, Azurite, fast sensor ticks; embedding in
+    the code location's processes (``FER_RAY_ADDRESS`` empty: the Ray cluster is tested in embeddings/)."""
     return dict(azure_env) | {
+        "FER_RAY_ADDRESS": "",
+        "FER_RAY_ACTORS": "1,4",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
         "DAGSTER_HOME": str(instance_home(tmp_path / "dagster_home")),
         "DAGSTER_PG_URL": dagster_pg_url,
         "FER_SENSOR_INTERVAL_S": "2",

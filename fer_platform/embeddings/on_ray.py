@@ -10,13 +10,12 @@ the vectors are the in-process ones. Actors take a fraction of a CPU (and one
 GPU when the cluster has GPUs), which leaves slots for the read tasks (a pool
 holding every CPU starves them: ray-project/ray #44687). A dead node's batches
 are retried on another by Ray; a pipeline that stops making progress fails
-after ``stall_s`` (``ray_cluster.without_stalls``). The driver commits what
+after ``stall_s`` (``ray_cluster.actor_pipeline``). The driver commits what
 arrives to the vector store as it arrives (``cached.embed_through_store``).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,8 @@ import numpy as np
 from fer_platform.embeddings.embedder import EmbeddingResult, forward
 from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
 from fer_platform.images.decode import ImageDecodeError, decode_image
-from fer_platform.ray_cluster import without_stalls
+from fer_platform.ray_cluster import actor_pipeline
 from fer_platform.table.schema import EMBEDDING_DIM
-
-ACTOR_CPUS = 0.4  # two actors and a read task fit on one CPU: reads are never starved
-READ_CPUS = 0.2
 
 
 def read_bytes(location: str) -> bytes:
@@ -106,27 +102,18 @@ class RayEmbedder:
         """Results in the order batches finish, indexed into ``paths``."""
         if not paths:
             return
-        import ray.data
-        from ray.data import ActorPoolStrategy, DataContext
-
-        context = DataContext.get_current()
-        context.enable_progress_bars = False  # the step's own progress lines say how far it is
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
-        items = [{"index": i, "location": str(p)} for i, p in enumerate(paths)]
-        dataset = (
-            ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // self.batch_size)))
-            .map_batches(decode_batch, batch_size=self.batch_size, num_cpus=READ_CPUS)
-            .map_batches(
-                EmbedActor,
-                fn_constructor_args=(self.weights, self.device, self.precision, 1),
-                batch_size=self.batch_size,
-                compute=ActorPoolStrategy(min_size=self.actors[0], max_size=self.actors[1]),
-                num_cpus=ACTOR_CPUS,
-                num_gpus=self.gpus_per_actor,
-            )
+        batches = actor_pipeline(
+            [{"index": i, "location": str(p)} for i, p in enumerate(paths)],
+            read=decode_batch,
+            actor=EmbedActor,
+            actor_args=(self.weights, self.device, self.precision, 1),
+            batch_size=self.batch_size,
+            actors=self.actors,
+            stall_s=self.stall_s,
+            gpus_per_actor=self.gpus_per_actor,
+            what="the Ray embedding pipeline",
         )
-        batches = dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
-        for batch in without_stalls(batches, self.stall_s, "the Ray embedding pipeline"):
+        for batch in batches:
             yield self.result(batch)
 
     def result(self, batch: dict[str, np.ndarray]) -> EmbeddingResult:

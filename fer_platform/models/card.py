@@ -62,7 +62,9 @@ Figures on synthetic data say little about real faces.
 """
 
 
-def training_metrics(trained: Trained, evaluation: Evaluation, recipe: Recipe, train: FaceSet, test: FaceSet) -> dict:
+def training_metrics(
+    trained: Trained, evaluation: Evaluation, recipe: Recipe, train: FaceSet, test: FaceSet, device: str | None = None
+) -> dict:
     """``metrics.json``: the test-split figures, how training ended, and what it was trained on."""
     return {
         "accuracy": evaluation.accuracy,
@@ -82,5 +84,5 @@ def training_metrics(trained: Trained, evaluation: Evaluation, recipe: Recipe, t
         "train_digest": train.digest,
         "test_digest": test.digest,
         "recipe": asdict(recipe),
-        "device": str(trained.model.device),
+        "device": device or str(trained.model.device),
     }

@@ -18,8 +18,8 @@ from pydantic import Field
 
 from fer_platform.embeddings.cached import Embedder
 from fer_platform.embeddings.embedder import BatchEmbedder
-from fer_platform.embeddings.on_ray import RayEmbedder
 from fer_platform.embeddings.model import LoadedModel, load_model
+from fer_platform.embeddings.on_ray import RayEmbedder
 from fer_platform.images.manifest import scan_emotion
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
 from fer_platform.ray_cluster import Cluster, connected

@@ -2,7 +2,7 @@
 
 import sys
 
-from fer_platform_tests.bench import embeddings, emotion_model, lake, replica, search, sensor, service, store
+from fer_platform_tests.bench import embeddings, emotion_model, lake, on_ray, replica, search, sensor, service, store
 
 BENCHMARKS = {
     "embeddings": embeddings.main,
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "store": store.main,
     "emotion_model": emotion_model.main,
     "service": service.main,
+    "ray": on_ray.main,
 }
 
 if __name__ == "__main__":

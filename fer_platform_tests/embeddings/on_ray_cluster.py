@@ -1,4 +1,5 @@
-"""Embedding on a real multi-node Ray cluster (a head and two 1-CPU worker nodes, separate processes).
+"""The platform on a real multi-node Ray cluster (a head and two 1-CPU worker nodes, separate processes):
+embedding, emotion_model training and expression vectors.
 
 Not collected on its own (its name has no ``test_`` prefix): ``test_on_ray.py`` runs this file inside a network
 namespace of its own, where the nodes' traffic cannot leave loopback. One cluster serves the whole module.
@@ -15,15 +16,19 @@ import uuid
 import numpy as np
 import psycopg
 import pytest
+from dagster import DagsterInstance
+from pgvector.psycopg import register_vector
 
+from fer_platform.definitions import build_definitions
 from fer_platform.embeddings.embedder import embed_files
 from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
-from fer_platform.orchestration.names import EMBED_JOB
+from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, SYNC_JOB
 from fer_platform.ray_cluster import connected
 from fer_platform.sample_data import write_sample_dataset
+from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform_tests.helpers import embeddings_metadata, run_partition, table_rows
+from fer_platform_tests.helpers import asset_metadata, embeddings_metadata, run_partition, table_rows
 from fer_platform_tests.ray_nodes import RAY_ENV, RayTestCluster
 
 MIN_COSINE = 0.9999
@@ -117,7 +122,7 @@ def test_a_worker_node_killed_mid_partition_loses_and_repeats_nothing(on_ray, cl
 
 DRIVER = """
 import sys
-from fer_platform.orchestration.names import EMBED_JOB
+from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, SYNC_JOB
 from fer_platform_tests.helpers import run_partition
 run_partition(sys.argv[1], job_name=EMBED_JOB)
 """
@@ -163,3 +168,40 @@ def test_workers_read_images_straight_from_the_source_container(cluster, image_r
             failures.update(result.failures)
     assert sorted(got) == list(range(len(files))) and list(failures) == [len(files)]
     assert min(cosines(dict(zip(expected.indices, expected.vectors)), got)) >= MIN_COSINE
+
+
+def expression_rows(dsn: str, emotion: str) -> dict[str, np.ndarray]:
+    with psycopg.connect(dsn) as conn:
+        register_vector(conn)
+        rows = conn.execute(
+            "SELECT filepath, vector FROM imagenes_fer_expression WHERE emotion = %s", (emotion,)
+        ).fetchall()
+    return {path: vector.to_numpy() for path, vector in rows}
+
+
+def test_emotion_model_trains_and_expression_vectors_run_on_the_cluster(on_ray, cluster, tmp_path, monkeypatch):
+    root = tmp_path / "faces"
+    write_sample_dataset(root, per_class=20, test_per_class=4, emotions=("angry", "happy", "sad"))
+    for key, value in {"FER_IMAGE_ROOT": str(root), "FER_TRAIN_MAX_EPOCHS": "3"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("FER_RAY_ADDRESS")
+    with DagsterInstance.ephemeral() as instance:
+        for emotion in ("angry", "happy", "sad"):
+            assert run_partition(emotion, instance, SYNC_JOB).success
+        monkeypatch.setenv("FER_RAY_ADDRESS", cluster.address)
+        defs = build_definitions(load_settings())
+        trained = defs.resolve_job_def(EMOTION_MODEL_JOB).execute_in_process(instance=instance)
+        assert trained.success
+        meta = asset_metadata(trained, "emotion_model")
+        assert meta["engine"] == "ray" and meta["ray_address"] == cluster.address and meta["epochs"] == 3
+        on_cluster = run_partition("happy", instance, EXPRESSION_JOB)
+        assert on_cluster.success and asset_metadata(on_cluster, "expression_vectors")["engine"] == "ray"
+        assert asset_metadata(on_cluster, "expression_vectors")["computed"] == 20
+        expected = expression_rows(on_ray["FER_REPLICA_DSN"], "happy")
+        with psycopg.connect(on_ray["FER_REPLICA_DSN"]) as conn:
+            conn.execute("TRUNCATE imagenes_fer_expression")
+        monkeypatch.delenv("FER_RAY_ADDRESS")
+        in_process = run_partition("happy", instance, EXPRESSION_JOB)
+        assert asset_metadata(in_process, "expression_vectors")["engine"] == "in_process"
+    got = expression_rows(on_ray["FER_REPLICA_DSN"], "happy")
+    assert got.keys() == expected.keys() and len(got) == 20 and min(cosines(expected, got)) >= MIN_COSINE

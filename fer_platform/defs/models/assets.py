@@ -1,12 +1,14 @@
 """``emotion_model``: a CNN trained end to end on the ``train/`` images, scored on ``test/``, registered as the
 next version in the lake. The ``not_worse_than_served`` check decides whether it is promoted."""
 
+import torch
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from fer_platform.defs.models.resources import EmotionModelResource
 from fer_platform.models.card import model_card, training_metrics
 from fer_platform.models.evaluation import Evaluation
 from fer_platform.models.faces import FaceSet, load_split, require_trainable
+from fer_platform.models.on_ray import train_on_ray
 from fer_platform.models.promotion import evaluate_model
 from fer_platform.models.registry import (
     EMOTION_CLASSIFIER,
@@ -16,10 +18,10 @@ from fer_platform.models.registry import (
     register_emotion_model,
     served_version,
 )
-from fer_platform.models.train import train_model
+from fer_platform.models.train import Recipe, Trained, train_model
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import evaluation_metadata
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource
+from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, RayResource
 from fer_platform.progress import Progress
 from fer_platform.storage.location import Location
 
@@ -51,29 +53,58 @@ def side_by_side(evaluation: Evaluation, lake: Location) -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
+def train_where_asked(
+    context: AssetExecutionContext,
+    train: FaceSet,
+    images: ImageFolderResource,
+    settings: EmotionModelResource,
+    ray: RayResource,
+) -> tuple[Trained, Recipe, dict]:
+    """Train in this process, or in a Ray task when FER_RAY_ADDRESS is set; (model, recipe, where it ran)."""
+    progress = Progress("emotion_model training", settings.max_epochs, context.log.info, unit="epochs")
+
+    def begin(recipe: Recipe, device: str) -> None:
+        context.log.info(
+            f"training {recipe.arch} on {len(train.files)} images ({train.counts()}) on {device}, "
+            f"budget {recipe.budget_s / 60:.1f} min, at most {recipe.max_epochs} epochs"
+        )
+
+    if ray.address is None:
+        recipe, device = settings.recipe(), settings.torch_device()
+        begin(recipe, str(device))
+        trained = train_model(train, recipe, device, on_epoch=lambda epoch, accuracy: progress.advance())
+        where = {"engine": "in_process", "device": str(device)}
+    else:
+        with ray.connected() as cluster:
+            gpus = 1.0 if cluster.gpus >= 1 else 0.0
+            recipe = settings.recipe(torch.device("cuda") if gpus else None)
+            begin(recipe, f"a Ray worker at {cluster.address}")
+            trained, device = train_on_ray(
+                images.root, recipe, train.digest, settings.device, gpus, lambda epoch, accuracy: progress.advance()
+            )
+        where = {"engine": "ray", "ray_address": cluster.address, "device": device}
+    progress.finish()
+    return trained, recipe, where
+
+
 @asset(name=names.EMOTION_MODEL, deps=[names.RAW_IMAGES], group_name="models", kinds={"pytorch", "adls"})
 def emotion_model(
     context: AssetExecutionContext,
     images: ImageFolderResource,
     emotion_model_settings: EmotionModelResource,
     lake: LakeResource,
+    ray: RayResource,
 ) -> MaterializeResult:
     """Khaireddin & Chen's VGG recipe (see fer_platform.models.train) on every train/ emotion folder at
     48x48 grayscale, until FER_TRAIN_BUDGET_MINUTES, early stopping or 300 epochs; evaluated on test/ with
     ten-crop test-time augmentation; registered under the lake's models/emotion_model/ with metrics and a model
-    card. Served only once not_worse_than_served promotes it."""
+    card. Served only once not_worse_than_served promotes it. With FER_RAY_ADDRESS set it trains in a Ray task
+    (one GPU when the cluster has one); this step then only drives, logs and registers."""
     train, test = training_data(images)
-    recipe = emotion_model_settings.recipe()
-    device = emotion_model_settings.torch_device()
-    context.log.info(
-        f"training {recipe.arch} on {len(train.files)} images ({train.counts()}) on {device}, "
-        f"budget {recipe.budget_s / 60:.1f} min, at most {recipe.max_epochs} epochs"
-    )
-    progress = Progress("emotion_model training", recipe.max_epochs, context.log.info, unit="epochs")
-    trained = train_model(train, recipe, device, on_epoch=lambda epoch, accuracy: progress.advance())
-    progress.finish()
+    trained, recipe, where = train_where_asked(context, train, images, emotion_model_settings, ray)
+    device = where["device"]
     evaluation = evaluate_model(trained.model, test)
-    metrics = training_metrics(trained, evaluation, recipe, train, test)
+    metrics = training_metrics(trained, evaluation, recipe, train, test, device)
     location = lake.lake()
     version = register_emotion_model(location, trained, metrics)
     context.log.info(
@@ -84,7 +115,7 @@ def emotion_model(
         metadata={
             "version": version,
             "arch": recipe.arch,
-            "device": str(device),
+            **where,
             "epochs": trained.epochs,
             "stopped_by": trained.stopped_by,
             "train_seconds": round(trained.train_seconds, 1),

@@ -11,11 +11,12 @@ from fer_platform.defs.models.resources import EmotionModelResource
 from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.models.faces import face_pixels
 from fer_platform.models.model import EmotionModel
+from fer_platform.models.on_ray import expressions_on_ray
 from fer_platform.models.registry import EMOTION_MODEL, load_version, model_registry, served_version
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource
+from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource, RayResource
 from fer_platform.table.expression import (
     EXPRESSION_TABLE,
     ExpressionRow,
@@ -54,6 +55,36 @@ def changed_faces(
     return todo, failures
 
 
+def computed_in_process(
+    images: ImageFolderResource, model: EmotionModel, emotion: str, paths: list[str], stored: dict, version: str
+) -> tuple[list[ExpressionRow], dict[str, str]]:
+    """Rows of the changed images, computed in this process batch by batch; failures by path."""
+    todo, failures = changed_faces(images, emotion, paths, stored, version)
+    rows = []
+    for start in range(0, len(todo), BATCH):
+        chunk = todo[start : start + BATCH]
+        _, features = model.infer(torch.from_numpy(np.stack([pixels for _, _, pixels in chunk])))
+        rows += [ExpressionRow(p, emotion, d, f) for (p, d, _), f in zip(chunk, features, strict=True)]
+    return rows, failures
+
+
+def computed_on_ray(
+    images: ImageFolderResource, model: EmotionModel, emotion: str, paths: list[str], stored: dict, version: str,
+    settings: EmotionModelResource, ray: RayResource,
+) -> tuple[list[ExpressionRow], dict[str, str], dict]:
+    """The same rows computed by a pool of actors on the Ray cluster, which read the images where they are."""
+    locations = [images.resolve(p) for p in paths]
+    unchanged = {str(images.resolve(p)): digest for p, (digest, v) in stored.items() if v == version}
+    with ray.connected() as cluster:
+        gpus = 1.0 if cluster.gpus >= 1 else 0.0
+        outcome = expressions_on_ray(
+            locations, unchanged, model, settings.device, gpus, ray.actor_range(), ray.stall_s
+        )
+    rows = [ExpressionRow(paths[i], emotion, digest, f) for i, (digest, f) in sorted(outcome.features.items())]
+    failures = {paths[i]: reason for i, reason in outcome.failures.items()}
+    return rows, failures, {"engine": "ray", "ray_address": cluster.address, "ray_nodes": cluster.nodes}
+
+
 @asset(
     name=names.EXPRESSION_VECTORS,
     partitions_def=EMOTION_PARTITIONS,
@@ -67,10 +98,12 @@ def expression_vectors(
     replica: PostgresResource,
     emotion_model_settings: EmotionModelResource,
     lake: LakeResource,
+    ray: RayResource,
 ) -> MaterializeResult:
     """Ten-crop mean penultimate features (L2-normalised) of the served emotion_model for every image of the
     emotion in the replica's imagenes_fer, in imagenes_fer_expression (HNSW, cosine); only images whose content
-    or model version changed are recomputed, rows of images no longer stored are removed."""
+    or model version changed are recomputed (by actors on the Ray cluster when FER_RAY_ADDRESS is set), rows of
+    images no longer stored are removed."""
     emotion = context.partition_key
     version, model = served_model(emotion_model_settings, lake)
     with replica.connect() as conn:
@@ -78,12 +111,12 @@ def expression_vectors(
         if ensure_expression_table(conn, model.feature_dim):
             context.log.warning(f"{EXPRESSION_TABLE} held vectors of another size: recreated for {version}")
         stored = stored_expressions(conn, emotion)
-        todo, failures = changed_faces(images, emotion, paths, stored, version)
-        rows = []
-        for start in range(0, len(todo), BATCH):
-            chunk = todo[start : start + BATCH]
-            _, features = model.infer(torch.from_numpy(np.stack([pixels for _, _, pixels in chunk])))
-            rows += [ExpressionRow(p, emotion, d, f) for (p, d, _), f in zip(chunk, features, strict=True)]
+        if ray.address is None:
+            rows, failures = computed_in_process(images, model, emotion, paths, stored, version)
+            engine = {"engine": "in_process"}
+        else:
+            settings = emotion_model_settings
+            rows, failures, engine = computed_on_ray(images, model, emotion, paths, stored, version, settings, ray)
         removed = sorted(set(stored) - set(paths))
         write_expressions(conn, version, rows, removed)
     context.log.info(f"{emotion}: {len(rows)} expression vectors computed with {version}, {len(removed)} removed")
@@ -97,5 +130,6 @@ def expression_vectors(
             "failures": failures_table(failures),
             "partition_rows": len(paths) - len(failures),
             "dimension": model.feature_dim,
+            **engine,
         }
     )

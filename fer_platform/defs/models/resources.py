@@ -26,6 +26,7 @@ class EmotionModelResource(ConfigurableResource):
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
 
-    def recipe(self) -> Recipe:
-        """The training recipe for this device."""
-        return recipe_for(self.arch, self.torch_device(), self.budget_minutes, self.max_epochs, self.weights, self.seed)
+    def recipe(self, device: torch.device | None = None) -> Recipe:
+        """The training recipe for ``device`` (where training runs; by default this process's device)."""
+        target = device or self.torch_device()
+        return recipe_for(self.arch, target, self.budget_minutes, self.max_epochs, self.weights, self.seed)

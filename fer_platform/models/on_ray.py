@@ -1,0 +1,155 @@
+"""The models stage on a Ray cluster: emotion_model trained in a Ray task (one GPU when the cluster has one), and
+expression vectors computed by a pool of actors holding the served model. The Dagster step only drives: it logs
+progress, registers the result and writes the rows; the code location never needs a GPU.
+
+A worker reads the faces where they are (the image root on a path every node mounts). The training task checks
+that it sees the same training images as the driver (their digest, which the model card cites) before it trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import torch
+
+from fer_platform.embeddings.model import resolve_device
+from fer_platform.images.decode import ImageDecodeError, decode_image
+from fer_platform.models.faces import face_pixels, load_split
+from fer_platform.models.model import EmotionModel
+from fer_platform.models.train import Recipe, Trained, train_model
+from fer_platform.ray_cluster import RayStallError, actor_pipeline
+
+POLL_S = 1.0
+
+
+def remote_training(image_root: str, recipe: Recipe, digest: str, device: str, progress) -> tuple[bytes, dict]:
+    """Ray task: load ``train/`` where this node sees it, train, return the best checkpoint's bytes and figures."""
+    import ray
+
+    faces = load_split(Path(image_root), "train")
+    if faces.digest != digest:
+        raise ValueError(
+            f"the Ray worker sees other training images under {image_root} than the driver (digest "
+            f"{faces.digest[:12]} vs {digest[:12]}): mount the same FER_IMAGE_ROOT on every node"
+        )
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    torch.set_num_threads(max(1, int(cpus)))
+    trained = train_model(faces, recipe, resolve_device(device), on_epoch=lambda e, a: progress.put((e, a)))
+    figures = {f.name: getattr(trained, f.name) for f in fields(Trained) if f.name != "model"}
+    figures["device"] = str(trained.model.device)
+    return trained.model.to_bytes(), figures
+
+
+def train_on_ray(
+    image_root: Path,
+    recipe: Recipe,
+    digest: str,
+    device: str,
+    gpus: float,
+    on_epoch: Optional[Callable[[int, float], None]] = None,
+    grace_s: float = 300.0,
+) -> tuple[Trained, str]:
+    """Train in a Ray task on the connected cluster; (the trained model on this process's CPU, the worker's
+    device). Fails with ``RayStallError`` when the task outlives the budget by ``grace_s``."""
+    import ray
+    from ray.util.queue import Queue
+
+    progress = Queue()
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(remote_training)
+    ref = task.remote(str(image_root), recipe, digest, "cuda" if gpus else device, progress)
+    deadline = time.monotonic() + recipe.budget_s + grace_s
+    while not ray.wait([ref], timeout=POLL_S)[0]:
+        drain(progress, on_epoch)
+        if time.monotonic() > deadline:
+            ray.cancel(ref, force=True)
+            raise RayStallError(f"the training task on Ray outlived its budget by {grace_s:.0f} s: cancelled")
+    drain(progress, on_epoch)
+    data, figures = ray.get(ref)
+    worker_device = figures.pop("device")
+    return Trained(EmotionModel.from_bytes(data), **figures), worker_device
+
+
+def drain(progress, on_epoch: Optional[Callable[[int, float], None]]) -> None:
+    while not progress.empty():
+        epoch, accuracy = progress.get_nowait()
+        if on_epoch:
+            on_epoch(epoch, accuracy)
+
+
+def read_faces(batch: dict[str, np.ndarray], stored: dict[str, str]) -> dict[str, np.ndarray]:
+    """Ray task: each file's sha256 and 48x48 face; a file whose bytes are stored for this version is marked
+    unchanged (never decoded), one that fails carries its reason."""
+    faces, digests, states = [], [], []
+    for location in batch["location"]:
+        face, state = np.zeros((48, 48), np.uint8), "ok"
+        try:
+            data = Path(str(location)).read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            if stored.get(str(location)) == digest:
+                state = "unchanged"
+            else:
+                face = face_pixels(decode_image(data))
+        except (ImageDecodeError, OSError) as exc:
+            digest, state = "", f"error: {exc}"
+        faces.append(face)
+        digests.append(digest)
+        states.append(state)
+    return {"index": batch["index"], "face": np.stack(faces), "digest": np.array(digests), "state": np.array(states)}
+
+
+class ExpressionActor:
+    """Ray actor: the served emotion_model, loaded once from its bytes, on batches of faces."""
+
+    def __init__(self, model_bytes: bytes, device: str):
+        torch.set_num_threads(1)
+        self.model = EmotionModel.from_bytes(model_bytes, resolve_device(device))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        todo = [k for k, state in enumerate(batch["state"]) if state == "ok"]
+        features = np.zeros((len(batch["state"]), self.model.feature_dim), np.float32)
+        if todo:
+            _, computed = self.model.infer(torch.from_numpy(np.ascontiguousarray(batch["face"][todo])))
+            features[todo] = computed
+        return batch | {"features": features}
+
+
+@dataclass(frozen=True)
+class ExpressionOutcome:
+    """Per file: its features (computed), its digest, or why it failed; unchanged files appear in neither."""
+
+    features: dict[int, tuple[str, np.ndarray]]
+    failures: dict[int, str]
+
+
+def expressions_on_ray(
+    paths: list[Path], stored: dict[str, str], model: EmotionModel, device: str, gpus: float, actors: tuple[int, int],
+    stall_s: float, batch_size: int = 256,
+) -> ExpressionOutcome:
+    """Features of the files whose bytes changed since ``stored`` (path -> sha256 under the served version)."""
+    features: dict[int, tuple[str, np.ndarray]] = {}
+    failures: dict[int, str] = {}
+    batches: Iterator[dict] = actor_pipeline(
+        [{"index": i, "location": str(p)} for i, p in enumerate(paths)],
+        read=read_faces,
+        read_kwargs={"stored": stored},
+        actor=ExpressionActor,
+        actor_args=(model.to_bytes(), "cuda" if gpus else device),
+        batch_size=batch_size,
+        actors=actors,
+        stall_s=stall_s,
+        gpus_per_actor=gpus,
+        what="the Ray expression pipeline",
+    )
+    for batch in batches:
+        for k, state in enumerate(batch["state"]):
+            index = int(batch["index"][k])
+            if state == "ok":
+                features[index] = (str(batch["digest"][k]), batch["features"][k])
+            elif state.startswith("error: "):
+                failures[index] = state.removeprefix("error: ")
+    return ExpressionOutcome(features, failures)

@@ -1,0 +1,109 @@
+"""Ray benchmark (R1-R3 of BENCHMARKS.md), side by side in one run on the same synthetic images:
+
+- R1: a local Ray instance (2 actors x 1 thread) vs this process (2 torch threads), same files, same cores;
+- R2: two 1-CPU worker nodes vs one (a head with no CPUs schedules), one 1-thread actor per node;
+- R3: two nodes with one SIGKILLed half-way vs none: run time, and every image embedded exactly once.
+
+The clusters run inside a network namespace of their own (the benchmark re-executes itself there), so no node
+talks over the machine's external address. Rates count whole runs, actor start-up included, as a step sees them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from fer_platform.embeddings.embedder import embed_files
+from fer_platform.embeddings.model import load_model
+from fer_platform.embeddings.on_ray import RayEmbedder
+from fer_platform.ray_cluster import connected
+from fer_platform.sample_data import write_sample_dataset
+from fer_platform_tests.netns import unshare_prefix
+from fer_platform_tests.ray_nodes import RAY_ENV, RayTestCluster
+
+
+def ray_run(address: str, paths: list[Path], actors: tuple[int, int], on_half=None) -> tuple[float, list[int]]:
+    """(seconds, indices in arrival order) of one RayEmbedder pass; ``on_half`` runs once half have arrived."""
+    model = load_model("random", "cpu", "fp32")
+    embedder = RayEmbedder(model.model_id, "random", "cpu", "fp32", 32, actors, stall_s=600)
+    seen: list[int] = []
+    start = time.perf_counter()
+    with connected(address):
+        for result in embedder.stream(paths):
+            seen += result.indices
+            if on_half and len(seen) >= len(paths) // 2:
+                threading.Thread(target=on_half).start()
+                on_half = None
+    return time.perf_counter() - start, seen
+
+
+def in_process(paths: list[Path]) -> float:
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    result = embed_files(load_model("random", "cpu", "fp32"), paths, 32, 0)
+    assert len(result.indices) == len(paths)
+    return time.perf_counter() - start
+
+
+def cluster_of(folder: Path, workers: int) -> RayTestCluster:
+    cluster = RayTestCluster(folder / f"nodes{workers}", dict(os.environ))
+    cluster.folder.mkdir(parents=True)
+    cluster.start(workers)
+    return cluster
+
+
+def measure(images: int, work: Path) -> None:
+    os.environ.update(RAY_ENV)
+    write_sample_dataset(work / "images", per_class=images, test_per_class=0, emotions=("happy",))
+    paths = sorted((work / "images" / "train" / "happy").glob("*.png"))
+    n = len(paths)
+    rows = []
+    local_s = in_process(paths)
+    ray_local_s, _ = ray_run("local", paths, (2, 2))
+    rows.append(("R1 in process, 2 threads", local_s))
+    rows.append(("R1 Ray local, 2 actors x 1 thread", ray_local_s))
+    one = cluster_of(work, 1)
+    try:
+        one_s, _ = ray_run(one.address, paths, (1, 1))
+    finally:
+        one.stop()
+    two = cluster_of(work, 2)
+    try:
+        two_s, _ = ray_run(two.address, paths, (2, 2))
+        killed_s, seen = ray_run(two.address, paths, (1, 2), on_half=lambda: two.kill("worker1"))
+    finally:
+        two.stop()
+    rows += [("R2 one 1-CPU worker node", one_s), ("R2 two 1-CPU worker nodes", two_s)]
+    rows.append(("R3 two nodes, one SIGKILLed half-way", killed_s))
+    print(f"images={n} batch=32 weights=random fp32, 2 cores")
+    print("| run | seconds | images/s |\n|---|---:|---:|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.1f} | {n / seconds:.1f} |")
+    duplicates, missing = len(seen) - len(set(seen)), n - len(set(seen))
+    print(
+        f"\nR1 Ray local / in process (images/s) = {local_s / ray_local_s:.2f} (target >= 0.85)\n"
+        f"R2 two nodes / one node (images/s) = {one_s / two_s:.2f} (target >= 1.7)\n"
+        f"R3 killed / not killed (time) = {killed_s / two_s:.2f}; rows {len(set(seen))}/{n}, "
+        f"{duplicates} delivered twice (kept once), {missing} missing\n"
+        f"per-actor rate (1 node, 1 thread) = {n / one_s:.1f} img/s"
+    )
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fer_platform_tests.bench ray")
+    parser.add_argument("--images", type=int, default=600)
+    args = parser.parse_args(argv)
+    if os.environ.get("FER_NETNS") != "1":
+        inner = f"ip link set lo up && exec {sys.executable} -m fer_platform_tests.bench ray --images {args.images}"
+        env = os.environ | {"FER_NETNS": "1"}
+        sys.exit(subprocess.run([*unshare_prefix(), "sh", "-c", inner], env=env).returncode)
+    with tempfile.TemporaryDirectory() as work:
+        measure(args.images, Path(work))
