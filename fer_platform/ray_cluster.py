@@ -77,10 +77,12 @@ def connected(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Cl
     import ray  # imported only when a cluster is asked for
 
     require_reachable(address, timeout_s)
-    target = None if address == "local" else address
+    # "local" always starts a new instance (a bare ray.init() would join a cluster `ray start` left on this
+    # machine); it serves this machine only, so it listens on loopback, never on the machine's address.
+    where = {"address": "local", "_node_ip_address": "127.0.0.1"} if address == "local" else {"address": address}
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
-        ray.init(address=target, ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
+        ray.init(**where, ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
     except ConnectionError as exc:
         raise RayUnavailableError(f"cannot connect to the Ray cluster at {shown(address)}: {exc}") from exc
     try:
@@ -138,13 +140,19 @@ def actor_pipeline(
     an autoscaling pool of ``actor`` (``ActorPoolStrategy(min, max)``); finished batches (numpy) as they come,
     in any order, with ``without_stalls``. Actors take a fraction of a CPU, or one GPU each when asked."""
     import ray.data
-    from ray.data import ActorPoolStrategy, DataContext
+    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
 
     DataContext.get_current().enable_progress_bars = False  # the step logs its own progress lines
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     dataset = (
         ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
-        .map_batches(read, batch_size=batch_size, num_cpus=READ_CPUS, fn_kwargs=read_kwargs or {})
+        .map_batches(
+            read,
+            batch_size=batch_size,
+            num_cpus=READ_CPUS,
+            fn_kwargs=read_kwargs or {},
+            compute=TaskPoolStrategy(size=actors[1]),  # reads keep up with the actors without a crowd of workers
+        )
         .map_batches(
             actor,
             fn_constructor_args=actor_args,

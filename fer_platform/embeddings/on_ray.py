@@ -25,40 +25,9 @@ import numpy as np
 
 from fer_platform.embeddings.embedder import EmbeddingResult, forward
 from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
-from fer_platform.images.decode import ImageDecodeError, decode_image
+from fer_platform.images.reading import read_gray
 from fer_platform.ray_cluster import actor_pipeline
 from fer_platform.table.schema import EMBEDDING_DIM
-
-
-def read_bytes(location: str) -> bytes:
-    """A file's bytes from a path or an fsspec URL (``az://container/path`` with the worker's credentials)."""
-    if "://" not in location:
-        return Path(location).read_bytes()
-    from fer_platform.storage.location import open_location
-
-    root, name = location.rsplit("/", 1)
-    return open_location(root).read(name)
-
-
-def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Ray task: read and decode a batch of files to 8-bit grayscale; a file that fails carries its reason."""
-    pixels, sizes, errors = [], [], []
-    for location in batch["location"]:
-        try:
-            image = decode_image(read_bytes(str(location))).convert("L")
-            pixels.append(image.tobytes())
-            sizes.append(image.size)
-            errors.append("")
-        except (ImageDecodeError, OSError) as exc:
-            pixels.append(b"")
-            sizes.append((0, 0))
-            errors.append(str(exc) or type(exc).__name__)
-    return {
-        "index": batch["index"],
-        "pixels": np.array(pixels, dtype=object),
-        "size": np.array(sizes, dtype=np.int64).reshape(-1, 2),
-        "error": np.array(errors),
-    }
 
 
 class EmbedActor:
@@ -104,7 +73,7 @@ class RayEmbedder:
             return
         batches = actor_pipeline(
             [{"index": i, "location": str(p)} for i, p in enumerate(paths)],
-            read=decode_batch,
+            read=read_gray,
             actor=EmbedActor,
             actor_args=(self.weights, self.device, self.precision, 1),
             batch_size=self.batch_size,

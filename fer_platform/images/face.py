@@ -72,3 +72,11 @@ def to_fer_face(image: Image.Image) -> FaceCrop:
     region = square_around(box, *gray.size) if box else centre_square(*gray.size)
     face = gray.crop(region).resize((FER_SIZE, FER_SIZE), Image.Resampling.LANCZOS)
     return FaceCrop(face, "detected" if box else "centre-crop", box)
+
+
+def face_pixels(image: Image.Image) -> np.ndarray:
+    """A decoded image as 48x48 uint8 grayscale (FER's own images pass through unchanged)."""
+    gray = image.convert("L")
+    if gray.size != (FER_SIZE, FER_SIZE):
+        gray = gray.resize((FER_SIZE, FER_SIZE), Image.Resampling.LANCZOS)
+    return np.array(gray, dtype=np.uint8)  # a writable copy: torch.from_numpy shares it

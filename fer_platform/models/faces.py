@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
-from fer_platform.images.face import FER_SIZE
+from fer_platform.images.face import FER_SIZE, face_pixels
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import list_emotion_files
 
@@ -43,14 +42,6 @@ class FaceSet:
     def counts(self) -> dict[str, int]:
         found = Counter(self.labels.tolist())
         return {c: found.get(i, 0) for i, c in enumerate(self.classes)}
-
-
-def face_pixels(image: Image.Image) -> np.ndarray:
-    """A decoded image as 48x48 uint8 grayscale (FER's own images pass through unchanged)."""
-    gray = image.convert("L")
-    if gray.size != (FER_SIZE, FER_SIZE):
-        gray = gray.resize((FER_SIZE, FER_SIZE), Image.Resampling.LANCZOS)
-    return np.array(gray, dtype=np.uint8)  # a writable copy: torch.from_numpy shares it
 
 
 def load_split(image_root: Path, split: str, classes: list[str] | None = None) -> FaceSet:

@@ -8,7 +8,6 @@ that it sees the same training images as the driver (their digest, which the mod
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,8 +17,8 @@ import numpy as np
 import torch
 
 from fer_platform.embeddings.model import resolve_device
-from fer_platform.images.decode import ImageDecodeError, decode_image
-from fer_platform.models.faces import face_pixels, load_split
+from fer_platform.images.reading import read_faces
+from fer_platform.models.faces import load_split
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.train import Recipe, Trained, train_model
 from fer_platform.ray_cluster import RayStallError, actor_pipeline
@@ -79,27 +78,6 @@ def drain(progress, on_epoch: Optional[Callable[[int, float], None]]) -> None:
         epoch, accuracy = progress.get_nowait()
         if on_epoch:
             on_epoch(epoch, accuracy)
-
-
-def read_faces(batch: dict[str, np.ndarray], stored: dict[str, str]) -> dict[str, np.ndarray]:
-    """Ray task: each file's sha256 and 48x48 face; a file whose bytes are stored for this version is marked
-    unchanged (never decoded), one that fails carries its reason."""
-    faces, digests, states = [], [], []
-    for location in batch["location"]:
-        face, state = np.zeros((48, 48), np.uint8), "ok"
-        try:
-            data = Path(str(location)).read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            if stored.get(str(location)) == digest:
-                state = "unchanged"
-            else:
-                face = face_pixels(decode_image(data))
-        except (ImageDecodeError, OSError) as exc:
-            digest, state = "", f"error: {exc}"
-        faces.append(face)
-        digests.append(digest)
-        states.append(state)
-    return {"index": batch["index"], "face": np.stack(faces), "digest": np.array(digests), "state": np.array(states)}
 
 
 class ExpressionActor:

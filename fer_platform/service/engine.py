@@ -18,9 +18,8 @@ from fer_platform.embeddings.embedder import forward
 from fer_platform.embeddings.model import SEED_TRANSFORM, LoadedModel, WeightsUnavailableError
 from fer_platform.factory import Platform
 from fer_platform.images.decode import decode_image
-from fer_platform.images.face import FaceCrop, to_fer_face
+from fer_platform.images.face import FaceCrop, face_pixels, to_fer_face
 from fer_platform.lake.layout import image_path
-from fer_platform.models.faces import face_pixels
 from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL
 from fer_platform.postgres.dsn import describe
 from fer_platform.search.query import Neighbor, nearest

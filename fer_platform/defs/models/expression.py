@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
 
 from fer_platform.defs.models.resources import EmotionModelResource
 from fer_platform.images.decode import ImageDecodeError, decode_image
-from fer_platform.models.faces import face_pixels
+from fer_platform.images.face import face_pixels
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.on_ray import expressions_on_ray
 from fer_platform.models.registry import EMOTION_MODEL, load_version, model_registry, served_version

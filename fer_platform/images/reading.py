@@ -1,0 +1,66 @@
+"""Reading images where they are, a batch at a time: the work of Ray Data's read tasks (no torch here, so a task's
+worker process starts light). A location is a path every node sees or an fsspec URL (``az://container/path``,
+read with the worker's own credentials); a file that cannot be read or decoded carries its reason."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from fer_platform.images.decode import ImageDecodeError, decode_image
+from fer_platform.images.face import FER_SIZE, face_pixels
+
+
+def read_bytes(location: str) -> bytes:
+    """A file's bytes from a path or an fsspec URL (``az://container/path`` with the worker's credentials)."""
+    if "://" not in location:
+        return Path(location).read_bytes()
+    from fer_platform.storage.location import open_location
+
+    root, name = location.rsplit("/", 1)
+    return open_location(root).read(name)
+
+
+def read_gray(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Read and decode a batch of files to 8-bit grayscale (exactly what the seed transform's ``Grayscale(3)``
+    makes of any mode), shipped as bytes and sizes."""
+    pixels, sizes, errors = [], [], []
+    for location in batch["location"]:
+        try:
+            image = decode_image(read_bytes(str(location))).convert("L")
+            pixels.append(image.tobytes())
+            sizes.append(image.size)
+            errors.append("")
+        except (ImageDecodeError, OSError) as exc:
+            pixels.append(b"")
+            sizes.append((0, 0))
+            errors.append(str(exc) or type(exc).__name__)
+    return {
+        "index": batch["index"],
+        "pixels": np.array(pixels, dtype=object),
+        "size": np.array(sizes, dtype=np.int64).reshape(-1, 2),
+        "error": np.array(errors),
+    }
+
+
+def read_faces(batch: dict[str, np.ndarray], stored: dict[str, str]) -> dict[str, np.ndarray]:
+    """Each file's sha256 and 48x48 face; a file whose bytes ``stored`` already holds (location -> sha256) is
+    marked unchanged and never decoded."""
+    faces, digests, states = [], [], []
+    for location in batch["location"]:
+        face, state = np.zeros((FER_SIZE, FER_SIZE), np.uint8), "ok"
+        try:
+            data = read_bytes(str(location))
+            digest = hashlib.sha256(data).hexdigest()
+            if stored.get(str(location)) == digest:
+                state = "unchanged"
+            else:
+                face = face_pixels(decode_image(data))
+        except (ImageDecodeError, OSError) as exc:
+            digest, state = "", f"error: {exc}"
+        faces.append(face)
+        digests.append(digest)
+        states.append(state)
+    return {"index": batch["index"], "face": np.stack(faces), "digest": np.array(digests), "state": np.array(states)}
