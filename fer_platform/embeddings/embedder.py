@@ -114,11 +114,9 @@ def iter_embeddings(
         return
     pin = model.device.type == "cuda"
     for indices, batch, bad in batches(ImageFileDataset(paths), batch_size, num_workers, pin):
-        start = time.perf_counter()
         result = EmbeddingResult(failures=dict(bad))
         if batch is not None:
             result.indices, result.vectors = list(indices), forward(model, batch)
-        result.seconds = time.perf_counter() - start
         yield result
 
 

@@ -16,7 +16,6 @@ arrives to the vector store as it arrives (``cached.embed_through_store``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -87,7 +86,6 @@ class RayEmbedder:
 
     def result(self, batch: dict[str, np.ndarray]) -> EmbeddingResult:
         """One finished batch as an ``EmbeddingResult``; a worker whose model differs is an error, not a row."""
-        start = time.perf_counter()
         others = set(batch["model_id"].tolist()) - {self.model_id}
         if others:
             raise RuntimeError(
@@ -95,10 +93,8 @@ class RayEmbedder:
                 f"give every node the same FER_WEIGHTS file (or cached ImageNet weights)"
             )
         good = [k for k, error in enumerate(batch["error"]) if not error]
-        result = EmbeddingResult(
+        return EmbeddingResult(
             indices=[int(batch["index"][k]) for k in good],
             vectors=batch["vector"][good].astype(np.float32),
             failures={int(i): str(e) for i, e in zip(batch["index"], batch["error"]) if e},
         )
-        result.seconds = time.perf_counter() - start
-        return result

@@ -99,7 +99,7 @@ class SearchEngine:
 
     def __init__(self, settings: FerSettings, table: str = DEFAULT_TABLE):
         platform = Platform(settings)
-        self.settings, self.table, self.ef_search = settings, table, settings.ef_search
+        self.table, self.ef_search = table, settings.ef_search
         self.lake = platform.lake()
         self.replica_dsn = replica = platform.replica_dsn()
         # A pin naming no version stops the service here, not at the first request.
