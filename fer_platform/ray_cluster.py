@@ -70,6 +70,10 @@ class Cluster:
     cpus: float
     gpus: float
 
+    def metadata(self) -> dict:
+        """What a step that ran here records: the engine, the address without credentials, the live nodes."""
+        return {"engine": "ray", "ray_address": self.address, "ray_nodes": self.nodes}
+
 
 @contextmanager
 def connected(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Cluster]:
@@ -123,6 +127,33 @@ def without_stalls(items: Iterable[T], stall_s: float, what: str) -> Iterator[T]
         yield item
 
 
+def quiet_data() -> None:
+    """Ray Data without its console bars: each step logs its own progress lines."""
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+
+def task_dataset(rows: list[dict], fn: Callable[..., dict], batch_size: int, tasks: int, fn_kwargs: dict):
+    """``fn`` as Ray tasks over batches of ``rows``, at most ``tasks`` at a time (I/O and decoding: a fraction
+    of a CPU each, a bounded pool instead of a crowd of workers)."""
+    import ray.data
+    from ray.data import TaskPoolStrategy
+
+    quiet_data()
+    return ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size))).map_batches(
+        fn, batch_size=batch_size, num_cpus=READ_CPUS, fn_kwargs=fn_kwargs, compute=TaskPoolStrategy(size=tasks)
+    )
+
+
+def task_pipeline(
+    rows: list[dict], fn: Callable[..., dict], batch_size: int, tasks: int, stall_s: float, what: str, **fn_kwargs
+) -> Iterator[dict]:
+    """Finished batches (numpy) of ``fn`` run as tasks on the connected cluster, in any order, ``without_stalls``."""
+    batches = task_dataset(rows, fn, batch_size, tasks, fn_kwargs).iter_batches(batch_size=None, batch_format="numpy")
+    yield from without_stalls(batches, stall_s, what)
+
 
 def actor_pipeline(
     rows: list[dict],
@@ -139,28 +170,16 @@ def actor_pipeline(
     """Ray Data's batch-inference shape on the connected cluster: ``read`` as tasks over batches of ``rows``, then
     an autoscaling pool of ``actor`` (``ActorPoolStrategy(min, max)``); finished batches (numpy) as they come,
     in any order, with ``without_stalls``. Actors take a fraction of a CPU, or one GPU each when asked."""
-    import ray.data
-    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
+    from ray.data import ActorPoolStrategy
 
-    DataContext.get_current().enable_progress_bars = False  # the step logs its own progress lines
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    dataset = (
-        ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
-        .map_batches(
-            read,
-            batch_size=batch_size,
-            num_cpus=READ_CPUS,
-            fn_kwargs=read_kwargs or {},
-            compute=TaskPoolStrategy(size=actors[1]),  # reads keep up with the actors without a crowd of workers
-        )
-        .map_batches(
-            actor,
-            fn_constructor_args=actor_args,
-            batch_size=batch_size,
-            compute=ActorPoolStrategy(min_size=actors[0], max_size=actors[1]),
-            num_cpus=ACTOR_CPUS,
-            num_gpus=gpus_per_actor,
-        )
+    # reads keep up with the actors: as many read tasks at a time as actors at most
+    dataset = task_dataset(rows, read, batch_size, actors[1], read_kwargs or {}).map_batches(
+        actor,
+        fn_constructor_args=actor_args,
+        batch_size=batch_size,
+        compute=ActorPoolStrategy(min_size=actors[0], max_size=actors[1]),
+        num_cpus=ACTOR_CPUS,
+        num_gpus=gpus_per_actor,
     )
     batches = dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
     yield from without_stalls(batches, stall_s, what)

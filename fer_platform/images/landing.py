@@ -14,12 +14,17 @@ local source folder: it is only ever written from the image root.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import psycopg
 
 from fer_platform.images.manifest import list_emotion_files
 from fer_platform.storage.location import Location, open_location
-from fer_platform.storage.transfer import fetch_missing
+from fer_platform.storage.transfer import copy_objects
+
+# Copies the named blobs of the source into the image root; answers the names it landed (a blob deleted since
+# the listing is not landed). This process (``download``) or tasks on a Ray cluster (``images.on_ray``).
+Copy = Callable[[list[str]], list[str]]
 
 LEDGER = "fer_landing_ledger"
 CREATE = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
@@ -41,17 +46,29 @@ def record(conn: psycopg.Connection, paths: set[str]) -> None:
         cur.executemany(f"INSERT INTO {LEDGER} (filepath) VALUES (%s) ON CONFLICT DO NOTHING", [(p,) for p in paths])
 
 
-def land_from_source(
-    source: Location, image_root: Path, scope: str, concurrency: int, conn: psycopg.Connection
-) -> list[str]:
-    """Blobs under ``scope`` (``<split>/<emotion>/``) that are neither in the image root nor in the ledger,
-    downloaded into the image root; the ledger then records the root's files and the downloads, in one commit."""
+def download(source: Location, image_root: Path, concurrency: int) -> Copy:
+    """Landing in this process: concurrent reads from the source, each file written whole into the image root."""
+
+    def copy(names: list[str]) -> list[str]:
+        copy_objects(source, names, open_location(str(image_root)), lambda name: name, concurrency)
+        return names
+
+    return copy
+
+
+def land_from_source(source: Location, image_root: Path, scope: str, conn: psycopg.Connection, copy: Copy) -> list[str]:
+    """Blobs under ``scope`` (``<split>/<emotion>/``) that are neither in the image root nor in the ledger, copied
+    into the image root by ``copy``; the ledger then records the root's files and the landed ones, in one commit.
+    Nothing already in the image root is overwritten or deleted. A missing source container is created (the
+    upload stage would create it anyway): nothing landed yet."""
     if source.is_local:
         return []
     split, emotion = scope.strip("/").split("/")
     with conn.transaction():
         known = ledger_paths(conn, scope)
-        landed = fetch_missing(source, open_location(str(image_root)), scope, concurrency, skip=known)
+        source.ensure()
+        missing = sorted(source.names(scope) - open_location(str(image_root)).names(scope) - known)
+        landed = copy(missing) if missing else []
         folder_exists = (image_root / split / emotion).is_dir()
         files = list_emotion_files(image_root, split, emotion) if folder_exists else []
         present = {p.relative_to(image_root).as_posix() for p in files}

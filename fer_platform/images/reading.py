@@ -1,16 +1,20 @@
 """Reading images where they are, a batch at a time: the work of Ray Data's read tasks (no torch here, so a task's
 worker process starts light). A location is a path every node sees or an fsspec URL (``az://container/path``,
-read with the worker's own credentials); a file that cannot be read or decoded carries its reason."""
+read with the worker's own credentials); a file that cannot be read or decoded carries its reason. The images
+stage's own tasks (a scan's hashing and decoding, landing from the source container) are here too."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import socket
 from pathlib import Path
 
 import numpy as np
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.face import FER_SIZE, face_pixels
+from fer_platform.images.manifest import describe_file
 
 
 def read_bytes(location: str) -> bytes:
@@ -64,3 +68,42 @@ def read_faces(batch: dict[str, np.ndarray], stored: dict[str, str]) -> dict[str
         digests.append(digest)
         states.append(state)
     return {"index": batch["index"], "face": np.stack(faces), "digest": np.array(digests), "state": np.array(states)}
+
+
+def on_this_node(image_root: str) -> Path:
+    """The image root as this node sees it; a node that does not mount it fails the task, saying so."""
+    root = Path(image_root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"FER_IMAGE_ROOT={image_root!r} is not a folder on Ray node {socket.gethostname()}: "
+            f"mount the image root at the same path on every node"
+        )
+    return root
+
+
+def describe_batch(batch: dict[str, np.ndarray], image_root: str, emotion: str) -> dict[str, np.ndarray]:
+    """Manifest rows (``manifest.describe_file``: size, sha256, decodability) of a batch of file paths relative
+    to the image root, as JSON: the hashing and decoding of a scan, done where the files are."""
+    root = on_this_node(image_root)
+    rows = [json.dumps(describe_file(root / str(path), root, emotion)) for path in batch["filepath"]]
+    return {"row": np.array(rows, dtype=object)}
+
+
+def land_batch(batch: dict[str, np.ndarray], source_url: str, image_root: str) -> dict[str, np.ndarray]:
+    """Copy a batch of blobs from the source container into the image root on this node, each file written whole,
+    with this node's credentials; a blob deleted since the listing is answered as gone."""
+    from fer_platform.storage.location import open_location
+
+    root = open_location(str(on_this_node(image_root)))
+    try:
+        source = open_location(source_url)
+    except ValueError as exc:  # no credentials on this node: say which settings it lacks
+        raise PermissionError(f"Ray node {socket.gethostname()} cannot open FER_SOURCE_URL: {exc}") from None
+    gone = []
+    for name in batch["name"]:
+        try:
+            root.write_atomic(str(name), source.read(str(name)))
+            gone.append(False)
+        except FileNotFoundError:
+            gone.append(True)
+    return {"name": batch["name"], "gone": np.array(gone)}

@@ -20,7 +20,9 @@ from fer_platform.embeddings.cached import Embedder
 from fer_platform.embeddings.embedder import BatchEmbedder
 from fer_platform.embeddings.model import LoadedModel, load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
+from fer_platform.images.landing import Copy, download
 from fer_platform.images.manifest import scan_emotion
+from fer_platform.images.on_ray import land_on_ray, scan_on_ray
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
 from fer_platform.ray_cluster import Cluster, connected
 from fer_platform.settings import Device, Precision, Split
@@ -75,6 +77,25 @@ class ImageFolderResource(ConfigurableResource):
     def source(self) -> Location:
         return open_location(self.source_url)
 
+    def scan(self, emotion: str, ray: RayResource) -> tuple[pl.DataFrame, dict]:
+        """The manifest of one emotion folder, hashed and decoded in this process or, with FER_RAY_ADDRESS set,
+        by tasks on the Ray workers (which mount the image root); and the metadata that says where."""
+        if ray.address is None:
+            return self.manifest(emotion), {"engine": "in_process"}
+        with ray.connected() as cluster:
+            manifest = scan_on_ray(self.root, self.split, emotion, ray.task_pool(cluster), ray.stall_s)
+            return manifest, cluster.metadata()
+
+    @contextmanager
+    def landing(self, ray: RayResource) -> Iterator[tuple[Copy, dict]]:
+        """What copies landed blobs into the image root: this process, or tasks on the Ray workers with their own
+        credentials (connected for the block); and the metadata that says which."""
+        if ray.address is None:
+            yield download(self.source(), self.root, DEFAULT_CONCURRENCY), {"engine": "in_process"}
+            return
+        with ray.connected() as cluster:
+            yield land_on_ray(self.source_url, self.root, ray.task_pool(cluster), ray.stall_s), cluster.metadata()
+
 
 class RayResource(ConfigurableResource):
     """The Ray cluster a step computes on (FER_RAY_ADDRESS, FER_RAY_ACTORS, FER_RAY_STALL_S); no address = none.
@@ -93,6 +114,10 @@ class RayResource(ConfigurableResource):
         if not 1 <= first <= last:
             raise ValueError(f"FER_RAY_ACTORS={self.actors!r}: want N or MIN,MAX with 1 <= MIN <= MAX")
         return first, last
+
+    def task_pool(self, cluster: Cluster) -> int:
+        """Ray tasks at a time for reading and copying: one per CPU of the cluster, at least the actors' maximum."""
+        return max(self.actor_range()[1], int(cluster.cpus))
 
     @contextmanager
     def connected(self) -> Iterator[Cluster]:
@@ -141,10 +166,7 @@ class ResNetEmbedder(ConfigurableResource):
                 ray.stall_s,
                 gpus_per_actor=1.0 if cluster.gpus >= 1 else 0.0,
             )
-            yield embedder, {
-                "engine": "ray",
-                "ray_address": cluster.address,
-                "ray_nodes": cluster.nodes,
+            yield embedder, cluster.metadata() | {
                 "ray_actors": f"{actors[0]}-{actors[1]}",
                 "ray_gpus": cluster.gpus,
             }

@@ -112,23 +112,3 @@ def sync_prefix(
         unchanged=len(source) - len(stale),
         bytes_sent=sum(source[n][0] for n in stale),
     )
-
-
-def fetch_missing(
-    src: Location,
-    dst: Location,
-    prefix: str,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    skip: frozenset[str] = frozenset(),
-) -> list[str]:
-    """Copy objects under ``prefix`` that ``dst`` lacks, except ``skip``; never overwrite or delete in ``dst``.
-
-    This is how images that land in the source container reach the image root,
-    which stays the authority for changed and deleted files (``skip`` names the
-    files known to have been deleted there). A missing source container is
-    created (the upload stage would create it anyway): nothing landed yet.
-    """
-    src.ensure()
-    missing = sorted(src.names(prefix) - dst.names(prefix) - skip)
-    copy_objects(src, missing, dst, lambda name: name, concurrency)
-    return missing

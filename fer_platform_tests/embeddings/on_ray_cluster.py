@@ -23,6 +23,8 @@ from fer_platform.definitions import build_definitions
 from fer_platform.embeddings.embedder import embed_files
 from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
+from fer_platform.images.manifest import scan_emotion
+from fer_platform.images.on_ray import scan_on_ray
 from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, SYNC_JOB
 from fer_platform.ray_cluster import connected
 from fer_platform.sample_data import write_sample_dataset
@@ -168,6 +170,33 @@ def test_workers_read_images_straight_from_the_source_container(cluster, image_r
             failures.update(result.failures)
     assert sorted(got) == list(range(len(files))) and list(failures) == [len(files)]
     assert min(cosines(dict(zip(expected.indices, expected.vectors)), got)) >= MIN_COSINE
+
+
+def test_landed_blobs_are_copied_and_scanned_by_the_workers(on_ray, cluster, image_root, monkeypatch):
+    """Blobs that landed only in the source container reach the image root through the workers; the manifest
+    hashed and decoded on the workers equals the in-process scan, and the run embeds every decodable landing."""
+    container = f"az://src-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", cluster.env["AZURE_STORAGE_CONNECTION_STRING"])
+    monkeypatch.setenv("FER_SOURCE_URL", container)
+    source = open_location(container)
+    source.ensure()
+    faces = sorted((image_root / "test").glob("*/*"))[:3]  # three other faces, not in train/angry
+    landings = {f"train/angry/landed{k}.png": face.read_bytes() for k, face in enumerate(faces)}
+    landings["train/angry/broken.png"] = b"\x89PNG not really"
+    for name, data in landings.items():
+        source.fs.pipe_file(source.path(name), data)
+    before = len(list((image_root / "train" / "angry").iterdir()))
+    result = run_partition("angry", job_name=EMBED_JOB)
+    assert result.success
+    landed = asset_metadata(result, "landed_images")
+    assert landed["engine"] == "ray" and landed["landed"] == 4 and landed["ray_address"] == cluster.address
+    assert all((image_root / name).read_bytes() == data for name, data in landings.items())
+    scanned = asset_metadata(result, "raw_images")
+    assert scanned["engine"] == "ray" and scanned["files"] == before + 4 and scanned["failed"] == 1
+    with connected(cluster.address):
+        on_workers = scan_on_ray(image_root, "train", "angry", tasks=2, stall_s=120)
+    assert on_workers.equals(scan_emotion(image_root, "train", "angry"))
+    assert len(table_rows(on_ray["FER_PG_DSN"], "angry")) == before + 3
 
 
 def expression_rows(dsn: str, emotion: str) -> dict[str, np.ndarray]:

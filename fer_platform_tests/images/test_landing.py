@@ -5,7 +5,7 @@ import uuid
 
 import psycopg
 
-from fer_platform.images.landing import land_from_source
+from fer_platform.images.landing import download, land_from_source
 from fer_platform.storage.location import open_location
 
 SCOPE = "train/happy/"
@@ -23,7 +23,7 @@ def test_landings_are_downloaded_once_and_local_deletions_stick(tmp_path, pg_dsn
 
     def land() -> list[str]:
         with psycopg.connect(pg_dsn) as conn:
-            return land_from_source(source, root, SCOPE, 4, conn)
+            return land_from_source(source, root, SCOPE, conn, download(source, root, 4))
 
     assert land() == [SCOPE + "landed.png"]
     assert (root / SCOPE / "landed.png").read_bytes() == b"from outside"
@@ -41,4 +41,4 @@ def test_landings_are_downloaded_once_and_local_deletions_stick(tmp_path, pg_dsn
 def test_a_local_source_folder_lands_nothing(tmp_path, pg_dsn):
     source = open_location(str(tmp_path / "blob"))
     with psycopg.connect(pg_dsn) as conn:
-        assert land_from_source(source, tmp_path / "images", SCOPE, 4, conn) == []
+        assert land_from_source(source, tmp_path / "images", SCOPE, conn, download(source, tmp_path, 4)) == []

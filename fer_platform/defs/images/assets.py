@@ -8,8 +8,7 @@ from fer_platform.images.landing import land_from_source
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table, image_grid
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource
-from fer_platform.storage.transfer import DEFAULT_CONCURRENCY
+from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource, RayResource
 
 SAMPLE_FACES = 24
 
@@ -27,22 +26,22 @@ def sample_faces(images: ImageFolderResource, manifest: pl.DataFrame) -> Metadat
 
 @asset(name=names.LANDED_IMAGES, partitions_def=EMOTION_PARTITIONS, group_name="images", kinds={"azure", "blob"})
 def landed_images(
-    context: AssetExecutionContext, images: ImageFolderResource, postgres: PostgresResource
+    context: AssetExecutionContext, images: ImageFolderResource, postgres: PostgresResource, ray: RayResource
 ) -> MaterializeResult:
-    """Images that landed only in the Azure source container (FER_SOURCE_URL), downloaded into the image root:
+    """Images that landed only in the Azure source container (FER_SOURCE_URL), copied into the image root:
     where images enter the platform from outside. A file deleted from the image root after its upload is not
-    brought back (the landing ledger on the source database remembers it); a local source folder lands nothing."""
+    brought back (the landing ledger on the source database remembers it); a local source folder lands nothing.
+    With FER_RAY_ADDRESS set, the Ray workers copy the blobs (this process only lists them)."""
     source, scope = images.source(), images.scope(context.partition_key)
     if source.is_local:
         return MaterializeResult(metadata={"landed": 0, "source": images.source_url, "note": "a local folder"})
-    with postgres.connect(vector=False) as conn:
-        landed = land_from_source(source, images.root, scope, DEFAULT_CONCURRENCY, conn)
+    with postgres.connect(vector=False) as conn, images.landing(ray) as (copy, engine):
+        landed = land_from_source(source, images.root, scope, conn, copy)
     if landed:
-        context.log.info(f"downloaded {len(landed)} image(s) that landed in {images.source_url}/{scope}")
+        context.log.info(f"copied {len(landed)} image(s) that landed in {images.source_url}/{scope}")
+    listed = MetadataValue.md("\n".join(f"- `{path}`" for path in landed[:50]) or "none")
     return MaterializeResult(
-        metadata={"landed": len(landed), "source": images.source_url, "landed_files": MetadataValue.md(
-            "\n".join(f"- `{path}`" for path in landed[:50]) or "none"
-        )}
+        metadata={"landed": len(landed), "source": images.source_url, "landed_files": listed, **engine}
     )
 
 
@@ -53,10 +52,13 @@ def landed_images(
     group_name="images",
     kinds={"polars"},
 )
-def raw_images(context: AssetExecutionContext, images: ImageFolderResource) -> Output[pl.DataFrame]:
+def raw_images(
+    context: AssetExecutionContext, images: ImageFolderResource, ray: RayResource
+) -> Output[pl.DataFrame]:
     """Manifest of one emotion folder of the image root: relative file path, emotion, size, sha256, and why a
-    file is unusable. The image root is the authority; what landed in the source container is already in it."""
-    manifest = images.manifest(context.partition_key)
+    file is unusable. The image root is the authority; what landed in the source container is already in it.
+    With FER_RAY_ADDRESS set, the files are hashed and decoded by tasks on the Ray workers."""
+    manifest, engine = images.scan(context.partition_key, ray)
     bad = manifest.filter(pl.col("error").is_not_null())
     for path, reason in bad.select("filepath", "error").iter_rows():
         context.log.warning(f"unusable image {path!r}: {reason}")
@@ -70,5 +72,6 @@ def raw_images(context: AssetExecutionContext, images: ImageFolderResource) -> O
             "folder": MetadataValue.path(str(images.root / images.scope(context.partition_key))),
             "failed_files": failures_table(dict(bad.select("filepath", "error").iter_rows())),
             "sample_faces": sample_faces(images, manifest),
+            **engine,
         },
     )

@@ -82,7 +82,7 @@ def train_where_asked(
             trained, device = train_on_ray(
                 images.root, recipe, train.digest, settings.device, gpus, lambda epoch, accuracy: progress.advance()
             )
-        where = {"engine": "ray", "ray_address": cluster.address, "device": device}
+        where = cluster.metadata() | {"device": device}
     progress.finish()
     return trained, recipe, where
 

@@ -82,7 +82,7 @@ def computed_on_ray(
         )
     rows = [ExpressionRow(paths[i], emotion, digest, f) for i, (digest, f) in sorted(outcome.features.items())]
     failures = {paths[i]: reason for i, reason in outcome.failures.items()}
-    return rows, failures, {"engine": "ray", "ray_address": cluster.address, "ray_nodes": cluster.nodes}
+    return rows, failures, cluster.metadata()
 
 
 @asset(
