@@ -57,6 +57,8 @@ def build_resources(platform: Platform) -> dict[str, Any]:
             source_url=settings.resolved_source_url,
             split=settings.split,
             settle_s=settings.settle_s,
+            events_queue=settings.events_queue,
+            reconcile_hours=settings.reconcile_hours,
         ),
         "embedder": ResNetEmbedder(
             weights=settings.weights,
@@ -92,7 +94,10 @@ def build_definitions(settings: FerSettings) -> Definitions:
         load_from_defs_folder(path_within_project=Path(__file__).parent),
         Definitions(
             resources=build_resources(Platform(settings)),
-            sensors=[new_images_sensor(interval_s), search_index_automation(interval_s)],
+            sensors=[
+                new_images_sensor(interval_s, settings.events_queue is not None),
+                search_index_automation(interval_s),
+            ],
             executor=in_process_executor,
         ),
     )

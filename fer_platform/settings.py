@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Split = Literal["train", "test"]
@@ -66,9 +66,26 @@ class FerSettings(BaseSettings):
         default="1,4", pattern=r"^\s*\d+\s*(,\s*\d+\s*)?$", description="Embedding actors on Ray: N or MIN,MAX."
     )
     ray_stall_s: float = Field(default=300.0, gt=0, description="A Ray pipeline with no progress this long fails.")
+    events_queue: Optional[str] = Field(
+        default=None, description="Storage Queue of the source account that Event Grid fills; unset = listing."
+    )
+    reconcile_hours: float = Field(
+        default=24.0, ge=0, description="With FER_EVENTS_QUEUE: a listing at most this often (0 = never)."
+    )
     settle_s: float = Field(
         default=5.0, ge=0, description="A folder with a file modified this recently waits for the next tick."
     )
+
+    @model_validator(mode="after")
+    def events_need_azure(self) -> FerSettings:
+        """Event Grid delivers events of Azure Storage only: refuse the queue for a local source folder."""
+        if self.events_queue and "://" not in self.resolved_source_url:
+            raise ValueError(
+                f"FER_EVENTS_QUEUE={self.events_queue!r} needs FER_SOURCE_URL to be an Azure container "
+                f"(az:// or abfss://): Event Grid publishes blob events, a local folder {self.resolved_source_url!r} "
+                f"has none. Unset FER_EVENTS_QUEUE to find new images by listing."
+            )
+        return self
 
     @property
     def resolved_image_root(self) -> Path:

@@ -111,40 +111,33 @@ def fer_env(
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Azurite Blob service (npm package, installed by bin/setup); yields its connection string."""
-    binary = REPO / "node_modules" / ".bin" / "azurite-blob"
+    """A real Azurite (npm package, installed by bin/setup) serving Blob and Queue on loopback; yields the
+    connection string of both."""
+    binary = REPO / "node_modules" / ".bin" / "azurite"
     if not binary.exists():
         pytest.fail(f"{binary} is missing: run bin/setup (it runs npm ci)")
-    port = free_port()
+    ports = {service: free_port() for service in ("blob", "queue", "table")}
+    listen = [arg for service, port in ports.items() for arg in (f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port))]
+    location = ["--location", str(tmp_path_factory.mktemp("azurite"))]
+    flags = ["--skipApiVersionCheck", "--loose", "--disableTelemetry"]
     proc = subprocess.Popen(
-        [
-            str(binary),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            "--location",
-            str(tmp_path_factory.mktemp("azurite")),
-            "--skipApiVersionCheck",
-            "--loose",
-            "--disableTelemetry",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [str(binary), *listen, *location, *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("Azurite did not start")
-            time.sleep(0.2)
+    for port in (ports["blob"], ports["queue"]):
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    pytest.fail("Azurite did not start")
+                time.sleep(0.2)
     yield (
         f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/devstoreaccount1;"
+        f"QueueEndpoint=http://127.0.0.1:{ports['queue']}/devstoreaccount1;"
     )
     proc.terminate()
     proc.wait(10)

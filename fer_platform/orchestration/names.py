@@ -30,6 +30,9 @@ PIPELINE_STAGES = (
     LAKEHOUSE_EMBEDDINGS,
 )
 
+# The tag by which a run started for blob events finds its events in fer_landing_events.
+LANDING_RUN_TAG = "fer/landing_events"
+
 EMBED_JOB = "embed_images"
 SYNC_JOB = "embed_and_replicate"
 PIPELINE_JOB = "fer_pipeline"

@@ -56,6 +56,10 @@ class ImageFolderResource(ConfigurableResource):
     source_url: str = Field(description="The source container (the seed's origen-imagenes-fer), FER_SOURCE_URL.")
     split: Split = Field(description="The split this deployment embeds (FER_SPLIT).")
     settle_s: float = Field(description="A folder with a file modified this recently waits (FER_SETTLE_S).")
+    events_queue: Optional[str] = Field(
+        default=None, description="Storage Queue of blob events (FER_EVENTS_QUEUE); None = find landings by listing."
+    )
+    reconcile_hours: float = Field(default=24.0, description="A reconciling listing at most this often; 0 = never.")
 
     @property
     def root(self) -> Path:

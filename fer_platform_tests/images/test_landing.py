@@ -23,7 +23,9 @@ def test_landings_are_downloaded_once_and_local_deletions_stick(tmp_path, pg_dsn
 
     def land() -> list[str]:
         with psycopg.connect(pg_dsn) as conn:
-            return land_from_source(source, root, SCOPE, conn, download(source, root, 4))
+            landed, gone = land_from_source(source, root, SCOPE, conn, download(source, root, 4))
+            assert gone == []
+            return landed
 
     assert land() == [SCOPE + "landed.png"]
     assert (root / SCOPE / "landed.png").read_bytes() == b"from outside"
@@ -41,4 +43,4 @@ def test_landings_are_downloaded_once_and_local_deletions_stick(tmp_path, pg_dsn
 def test_a_local_source_folder_lands_nothing(tmp_path, pg_dsn):
     source = open_location(str(tmp_path / "blob"))
     with psycopg.connect(pg_dsn) as conn:
-        assert land_from_source(source, tmp_path / "images", SCOPE, conn, download(source, tmp_path, 4)) == []
+        assert land_from_source(source, tmp_path / "images", SCOPE, conn, download(source, tmp_path, 4)) == ([], [])

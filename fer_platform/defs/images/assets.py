@@ -4,9 +4,10 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Output, asset
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
-from fer_platform.images.landing import land_from_source
+from fer_platform.images.landing import land_from_events, land_from_source
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table, image_grid
+from fer_platform.orchestration.names import LANDING_RUN_TAG
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource, RayResource
 
@@ -29,19 +30,34 @@ def landed_images(
     context: AssetExecutionContext, images: ImageFolderResource, postgres: PostgresResource, ray: RayResource
 ) -> MaterializeResult:
     """Images that landed only in the Azure source container (FER_SOURCE_URL), copied into the image root:
-    where images enter the platform from outside. A file deleted from the image root after its upload is not
+    where images enter the platform from outside. Found by listing the container, or, with FER_EVENTS_QUEUE
+    set, read from the events the sensor recorded for this run (all unread ones of the emotion in a run started
+    by hand): the container is never listed; a blob deleted before the run reads it is in ``failed_files``. A file deleted from the image root after its upload is not
     brought back (the landing ledger on the source database remembers it); a local source folder lands nothing.
     With FER_RAY_ADDRESS set, the Ray workers copy the blobs (this process only lists them)."""
     source, scope = images.source(), images.scope(context.partition_key)
     if source.is_local:
         return MaterializeResult(metadata={"landed": 0, "source": images.source_url, "note": "a local folder"})
+    run_key = context.run.tags.get(LANDING_RUN_TAG)
     with postgres.connect(vector=False) as conn, images.landing(ray) as (copy, engine):
-        landed = land_from_source(source, images.root, scope, conn, copy)
+        if images.events_queue:
+            landed, gone = land_from_events(conn, images.root, scope, run_key, copy)
+        else:
+            landed, gone = land_from_source(source, images.root, scope, conn, copy)
     if landed:
         context.log.info(f"copied {len(landed)} image(s) that landed in {images.source_url}/{scope}")
+    for path in gone:
+        context.log.warning(f"{path!r} was deleted from {images.source_url} before this run could read it")
     listed = MetadataValue.md("\n".join(f"- `{path}`" for path in landed[:50]) or "none")
     return MaterializeResult(
-        metadata={"landed": len(landed), "source": images.source_url, "landed_files": listed, **engine}
+        metadata={
+            "landed": len(landed),
+            "source": images.source_url,
+            "found_by": "events" if images.events_queue else "listing",
+            "landed_files": listed,
+            "failed_files": failures_table(dict.fromkeys(gone, "deleted from the source container before the run")),
+            **engine,
+        }
     )
 
 

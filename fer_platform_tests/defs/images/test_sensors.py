@@ -1,16 +1,19 @@
 """new_images_sensor evaluated directly against a real instance, and the runs it asks for."""
 
 import shutil
+import uuid
 
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from fer_platform.definitions import build_definitions, build_resources
 from fer_platform.factory import Platform
-from fer_platform.orchestration.names import PIPELINE_JOB
+from fer_platform.orchestration.names import EMBED_JOB, LANDING_RUN_TAG, PIPELINE_JOB
 from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
+from fer_platform.storage.queue import EventQueue
+from fer_platform_tests.images.event_messages import blob_event, message, sequencer
 from fer_platform_tests.helpers import asset_metadata, run_partition, table_rows
 
 
@@ -24,7 +27,7 @@ def instance(fer_env, monkeypatch):
 
 def tick(instance: DagsterInstance, cursor: str | None) -> SensorResult:
     settings = load_settings()
-    resources = {k: v for k, v in build_resources(Platform(settings)).items() if k == "images"}
+    resources = {k: v for k, v in build_resources(Platform(settings)).items() if k in ("images", "postgres")}
     ctx = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     return build_definitions(settings).resolve_sensor_def("new_images_sensor")(ctx)
 
@@ -111,3 +114,44 @@ def test_images_landing_in_the_source_container_are_detected_and_embedded(instan
     assert requested(echo) == ["happy"]
     assert asset_metadata(run_partition("happy", instance, PIPELINE_JOB), "embeddings_table")["embedded"] == 0
     assert tick(instance, echo.cursor).run_requests == []
+
+
+def test_blob_events_start_runs_that_read_exactly_their_blobs(instance, azure_env, image_root, monkeypatch):
+    """With FER_EVENTS_QUEUE, one run per touched emotion carrying its events; the run lands those blobs only
+    (the container is never listed), and a blob deleted before the run reads it is named, not a crash."""
+    name = f"events-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("FER_EVENTS_QUEUE", name)
+    monkeypatch.setenv("FER_RECONCILE_HOURS", "0")
+    source = open_location(azure_env["FER_SOURCE_URL"])
+    source.ensure()
+    queue = EventQueue(source.url, name)
+    queue.ensure()
+    watched = tick(instance, None)  # the image root's folders are still watched: all three are news once
+    assert requested(watched) == ["angry", "happy", "sad"]
+    png = sorted((image_root / "train" / "angry").iterdir())[0].read_bytes()
+    for k, blob in enumerate(("new.png", "deleted.png", "unannounced.png")):
+        source.fs.pipe_file(source.path(f"train/happy/{blob}"), png)
+        if blob != "unannounced.png":
+            event = blob_event(f"train/happy/{blob}", sequencer(k + 1), container=source.root)
+            queue.main.send_message(message(event, encoded=k == 1))
+    source.fs.rm(source.path("train/happy/deleted.png"))  # its delete event has not arrived yet
+    result = tick(instance, watched.cursor)
+    [request] = result.run_requests
+    assert request.partition_key == "happy" and request.tags[LANDING_RUN_TAG] == request.run_key
+    job = build_definitions(load_settings()).resolve_job_def(EMBED_JOB)
+    run = job.execute_in_process(partition_key="happy", instance=instance, tags=request.tags, raise_on_error=False)
+    assert run.success
+    landed = asset_metadata(run, "landed_images")
+    assert landed["landed"] == 1 and landed["found_by"] == "events" and "deleted.png" in landed["failed_files"]
+    assert not (image_root / "train" / "happy" / "unannounced.png").exists()  # no event, no listing: not found
+    assert "train/happy/new.png" in table_rows(azure_env["FER_PG_DSN"], "happy")
+    later = tick(instance, result.cursor)  # the events were read: only the image root's echo of the landing
+    assert [(r.partition_key, LANDING_RUN_TAG in r.tags) for r in later.run_requests] == [("happy", False)]
+    quiet = tick(instance, later.cursor)
+    assert quiet.run_requests == [] and "poison queue" in quiet.skip_reason.skip_message
+
+
+def test_an_events_queue_for_a_local_source_folder_is_refused_on_load(fer_env, monkeypatch):
+    monkeypatch.setenv("FER_EVENTS_QUEUE", "events")
+    with pytest.raises(ValueError, match="FER_EVENTS_QUEUE='events' needs FER_SOURCE_URL to be an Azure container"):
+        build_definitions(load_settings())
