@@ -4,6 +4,7 @@ embed images dropped into a folder by themselves (sensor -> run -> replica -> la
 import shutil
 import subprocess
 import time
+import uuid
 
 import polars as pl
 import psycopg
@@ -14,6 +15,7 @@ from fer_platform.orchestration.names import PIPELINE_STAGES
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
+from fer_platform.storage.queue import EventQueue
 from fer_platform_tests.deployment import (
     COMPOSE,
     free_port,
@@ -27,6 +29,7 @@ from fer_platform_tests.deployment import (
     wait_for_runs,
 )
 from fer_platform_tests.helpers import table_rows
+from fer_platform_tests.images.event_messages import blob_event, message, sequencer
 
 COMPOSE_TOOLS = (["docker", "compose"], ["docker-compose"])
 
@@ -185,6 +188,47 @@ def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_
     with lake.fs.open(lake.path("raw/embeddings/fer2013/emotion=happy/part-0.parquet")) as f:
         parquet = pl.read_parquet(f)
     assert "raw/images/fer2013/train/happy/new_1.png" in parquet["filepath"].to_list()
+
+
+def nearest(dsn: str, filepath: str) -> str | None:
+    """The replica's nearest neighbour of ``filepath``'s own vector (what the search answers first), or None."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT n.filepath FROM imagenes_fer q, imagenes_fer n WHERE q.filepath = %s "
+            "ORDER BY n.vector <=> q.vector, n.filepath = q.filepath DESC LIMIT 1",
+            (filepath,),
+        ).fetchone()
+    return row[0] if row else None
+
+
+@pytest.mark.timeout(900)
+def test_a_blob_uploaded_with_its_event_becomes_searchable_through_the_daemon(
+    azure_env, image_root, dagster_pg_url, tmp_path
+):
+    """FER_EVENTS_QUEUE: Azurite's queue holds the BlobCreated event Event Grid would deliver; the daemon's sensor
+    takes it, the run lands exactly that blob, and it reaches the replica, where a search finds it."""
+    for other in ("angry", "sad"):
+        shutil.rmtree(image_root / "train" / other)
+    name = f"events-{uuid.uuid4().hex[:10]}"
+    env = platform_env(azure_env, dagster_pg_url, tmp_path) | {"FER_EVENTS_QUEUE": name, "FER_RECONCILE_HOURS": "0"}
+    source = open_location(azure_env["FER_SOURCE_URL"])
+    source.ensure()
+    queue = EventQueue(source.url, name)
+    queue.ensure()
+    with running_platform(env, tmp_path / "logs") as url:
+        [first] = wait_for_runs(url, set(), 1, timeout=300)  # a fresh cursor: the image root's folder is news
+        assert first["status"] == "SUCCESS"
+        path = "train/happy/from_event.png"
+        source.fs.pipe_file(source.path(path), next((image_root / "test" / "sad").iterdir()).read_bytes())
+        queue.main.send_message(message(blob_event(path, sequencer(1), container=source.root), encoded=True))
+        deadline = time.monotonic() + 300
+        while nearest(azure_env["FER_REPLICA_DSN"], path) != path:
+            assert time.monotonic() < deadline, f"{path} never became searchable: {sensor_runs(url)}"
+            time.sleep(2)
+        event_runs = [r for r in sensor_runs(url) if r["runId"] != first["runId"]]
+        statuses = {r["status"] for r in event_runs}
+        assert "SUCCESS" in statuses and not statuses & {"FAILURE", "CANCELED"}, event_runs
+    assert queue.receive(10, 1) == [] and queue.poison_count() == 0
 
 
 TERMINATE = """
