@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Split = Literal["train", "test"]
@@ -75,6 +75,12 @@ class FerSettings(BaseSettings):
     settle_s: float = Field(
         default=5.0, ge=0, description="A folder with a file modified this recently waits for the next tick."
     )
+
+    @field_validator("events_queue", "ray_address", mode="before")
+    @classmethod
+    def empty_is_unset(cls, value: object) -> object:
+        """``FER_X=`` (compose's way of switching a default off) means unset."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def events_need_azure(self) -> FerSettings:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Callable, Iterator
@@ -15,9 +12,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
-from fer_platform_tests.constants import AZURITE_KEY, REPO, TEST_EMOTIONS
+from fer_platform_tests.constants import TEST_EMOTIONS
+from fer_platform_tests.azurite import start_azurite
 from fer_platform_tests.databases import create_database, dagster_storage_url
-from fer_platform_tests.deployment import free_port
 
 pytest_plugins = ["fer_platform_tests.populated"]  # the module-scoped `search_env` of a populated platform
 
@@ -111,34 +108,12 @@ def fer_env(
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Azurite (npm package, installed by bin/setup) serving Blob and Queue on loopback; yields the
-    connection string of both."""
-    binary = REPO / "node_modules" / ".bin" / "azurite"
-    if not binary.exists():
-        pytest.fail(f"{binary} is missing: run bin/setup (it runs npm ci)")
-    ports = {service: free_port() for service in ("blob", "queue", "table")}
-    listen = [arg for service, port in ports.items() for arg in (f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port))]
-    location = ["--location", str(tmp_path_factory.mktemp("azurite"))]
-    flags = ["--skipApiVersionCheck", "--loose", "--disableTelemetry"]
-    proc = subprocess.Popen(
-        [str(binary), *listen, *location, *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    for port in (ports["blob"], ports["queue"]):
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    proc.kill()
-                    pytest.fail("Azurite did not start")
-                time.sleep(0.2)
-    yield (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{ports['blob']}/devstoreaccount1;"
-        f"QueueEndpoint=http://127.0.0.1:{ports['queue']}/devstoreaccount1;"
-    )
+    """A real Azurite serving Blob and Queue on loopback; yields the connection string of both."""
+    try:
+        proc, conn_str = start_azurite(tmp_path_factory.mktemp("azurite"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield conn_str
     proc.terminate()
     proc.wait(10)
 

@@ -27,3 +27,19 @@ def test_bad_values_are_named(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("FER_").lower()):
         load_settings()
+
+
+def test_an_empty_events_queue_or_ray_address_means_unset(monkeypatch):
+    monkeypatch.setenv("FER_EVENTS_QUEUE", "")
+    monkeypatch.setenv("FER_RAY_ADDRESS", " ")
+    s = load_settings()
+    assert (s.events_queue, s.ray_address) == (None, None)
+
+
+def test_events_need_an_azure_source(monkeypatch):
+    monkeypatch.setenv("FER_EVENTS_QUEUE", "events")
+    monkeypatch.setenv("FER_SOURCE_URL", "az://origen")
+    assert load_settings().events_queue == "events"
+    monkeypatch.delenv("FER_SOURCE_URL")
+    with pytest.raises(ValidationError, match="a local folder"):
+        load_settings()

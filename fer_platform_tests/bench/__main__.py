@@ -2,13 +2,25 @@
 
 import sys
 
-from fer_platform_tests.bench import embeddings, emotion_model, lake, on_ray, replica, search, sensor, service, store
+from fer_platform_tests.bench import (
+    embeddings,
+    emotion_model,
+    events,
+    lake,
+    on_ray,
+    replica,
+    search,
+    sensor,
+    service,
+    store,
+)
 
 BENCHMARKS = {
     "embeddings": embeddings.main,
     "replica": replica.main,
     "lake": lake.main,
     "sensor": sensor.main,
+    "events": events.main,
     "search": search.main,
     "store": store.main,
     "emotion_model": emotion_model.main,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,42 +23,10 @@ from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.storage.location import Location, open_location
 from fer_platform.storage.transfer import sync_prefix
 from fer_platform.table.rows import read_partition
+from fer_platform_tests.azurite import start_azurite
 from fer_platform_tests.bench.replica import fill_source
 
 REPO = Path(__file__).resolve().parents[2]
-KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def start_azurite(work: Path, in_memory: bool) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    storage = ["--inMemoryPersistence"] if in_memory else ["--location", str(work)]
-    proc = subprocess.Popen(
-        [
-            str(REPO / "node_modules/.bin/azurite-blob"),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            *storage,
-            "--skipApiVersionCheck",
-            "--loose",
-            "--disableTelemetry",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    return proc, (
-        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
-    )
 
 
 def sequential_upload(conn_str: str, root: Path, files: list[Path]) -> float:
@@ -125,8 +92,8 @@ def run(args: argparse.Namespace, work: Path, procs: list[subprocess.Popen]) -> 
     for extra in sorted((root / "train").rglob("*.png"))[args.images :]:
         extra.unlink()
     size = sum(p.stat().st_size for p in files) / len(files)
-    seq_proc, seq_conn = start_azurite(work / "az_seq", args.in_memory)
-    main_proc, main_conn = start_azurite(work / "az_main", args.in_memory)
+    seq_proc, seq_conn = start_azurite(None if args.in_memory else work / "az_seq")
+    main_proc, main_conn = start_azurite(None if args.in_memory else work / "az_main")
     procs += [seq_proc, main_proc]
     print(
         f"images={len(files)} (~{size:,.0f} bytes each), Azurite 3.35.0 "

@@ -32,9 +32,11 @@ from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform_tests.bench.lake import start_azurite
+from fer_platform.storage.queue import EventQueue
+from fer_platform_tests.azurite import start_azurite
 from fer_platform_tests.databases import create_database, dagster_storage_url
 from fer_platform_tests.deployment import free_port, instance_home, running_platform, wait_for_runs
+from fer_platform_tests.images.event_messages import blob_event, message, sequencer
 
 
 def make_folders(root: Path, files: int) -> None:
@@ -50,7 +52,7 @@ def make_folders(root: Path, files: int) -> None:
 def timed_tick(instance: DagsterInstance, cursor: str | None) -> tuple[float, str | None, int]:
     """(seconds, next cursor, runs requested) of one evaluation of the real sensor."""
     settings = load_settings()
-    resources = {k: v for k, v in build_resources(Platform(settings)).items() if k == "images"}
+    resources = {k: v for k, v in build_resources(Platform(settings)).items() if k in ("images", "postgres")}
     sensor = build_definitions(settings).resolve_sensor_def("new_images_sensor")
     start = time.perf_counter()
     result = sensor(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
@@ -97,12 +99,25 @@ def in_replica(dsn: str, filepath: str) -> bool:
         return conn.execute("SELECT 1 FROM imagenes_fer WHERE filepath = %s", (filepath,)).fetchone() is not None
 
 
-def landing_latency(work: Path, samples: int, interval_s: int, settle_s: float) -> list[float]:
+def land_by_event(env: dict, name: str, image: bytes) -> None:
+    """What Azure does when a blob lands: the blob, then Event Grid's BlobCreated message in the queue."""
+    source = open_location(env["FER_SOURCE_URL"])
+    source.fs.pipe_file(source.path(f"train/happy/{name}"), image)
+    event = blob_event(f"train/happy/{name}", sequencer(int(time.time() * 1e6)), container=source.root)
+    EventQueue(source.url, env["FER_EVENTS_QUEUE"]).main.send_message(message(event))
+
+
+def landing_latency(
+    work: Path, samples: int, interval_s: int, settle_s: float, events_queue: str | None = None
+) -> list[float]:
+    """Seconds from an image landing (copied into the image root, or, with ``events_queue``, uploaded to the
+    source container with its event) to its row in the replica and its path in the lake's Parquet."""
+    work = work / ("events" if events_queue else "folder")
     root = work / "latency_images"
     write_sample_dataset(root, per_class=10, test_per_class=1, emotions=("happy", "sad"))
     server = embedded_server(work / "pg").get_uri()
     dbs = {name: create_database(server, name) for name in ("source", "replica", "dagster")}
-    azurite, conn_str = start_azurite(work / "azurite", in_memory=False)
+    azurite, conn_str = start_azurite(work / "azurite")
     env = dict(os.environ) | {
         "DAGSTER_HOME": str(instance_home(work / "dagster_home")),
         "DAGSTER_PG_URL": dagster_storage_url(dbs["dagster"]),
@@ -122,8 +137,11 @@ def landing_latency(work: Path, samples: int, interval_s: int, settle_s: float) 
         "FER_CODE_PORT": str(free_port()),
         "FER_UI_BIND": "127.0.0.1",
         "FER_UI_PORT": str(free_port()),
-    }
+    } | ({"FER_EVENTS_QUEUE": events_queue, "FER_RECONCILE_HOURS": "0"} if events_queue else {})
     os.environ["AZURE_STORAGE_CONNECTION_STRING"] = conn_str
+    if events_queue:
+        open_location(env["FER_SOURCE_URL"]).ensure()
+        EventQueue(env["FER_SOURCE_URL"], events_queue).ensure()
     latencies = []
     try:
         with running_platform(env, work / "logs") as url:
@@ -132,7 +150,10 @@ def landing_latency(work: Path, samples: int, interval_s: int, settle_s: float) 
             for i in range(samples):
                 name = f"landed_{i}.png"
                 start = time.monotonic()
-                shutil.copy(source, root / "train" / "happy" / name)
+                if events_queue:
+                    land_by_event(env, name, source.read_bytes())
+                else:
+                    shutil.copy(source, root / "train" / "happy" / name)
                 while not (
                     in_replica(dbs["replica"], f"train/happy/{name}")
                     and in_lake(env["FER_LAKE_URL"], "happy", f"raw/images/fer2013/train/happy/{name}")
