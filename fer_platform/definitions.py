@@ -78,6 +78,7 @@ def build_resources(platform: Platform) -> dict[str, Any]:
             arch=settings.model_arch,
             budget_minutes=settings.train_budget_minutes,
             max_epochs=settings.train_max_epochs,
+            schedule=settings.train_schedule,
             version=settings.model_version,
             device=settings.device,
             weights=settings.weights,

@@ -51,6 +51,7 @@ class Progress:
     report: Optional[Callable[[str], None]] = None
     unit: str = "images"
     every_s: float = REPORT_EVERY_S
+    budget_s: Optional[float] = None  # a loop that a time budget ends (training): the ETA is at most what is left
     done: int = 0
     started: float = field(default_factory=lambda: time.monotonic())
     last_report: float = field(default_factory=lambda: time.monotonic())
@@ -82,7 +83,11 @@ class Progress:
         left = self.total - self.done
         if left <= 0:
             return "0s"
-        return duration(left / self.rate) if self.rate > 0 else "?"
+        by_rate = left / self.rate if self.rate > 0 else None
+        if self.budget_s is not None:
+            budget_left = max(0.0, self.budget_s - (time.monotonic() - self.started))
+            return duration(budget_left if by_rate is None else min(by_rate, budget_left))
+        return duration(by_rate) if by_rate is not None else "?"
 
     def line(self) -> str:
         """``happy: 2,048/7,215 images (28 %), 36.9 img/s, elapsed 55s, ETA 2m20s``."""

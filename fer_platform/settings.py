@@ -20,6 +20,8 @@ Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["fp32", "bf16"]
 # "auto": the recipe's full-width VGG on CUDA, its half-width variant on CPU (see emotion_model.network).
 ModelArch = Literal["auto", "vgg", "vgg_small", "resnet18_imagenet"]
+# See models.schedule: auto picks one_cycle when the time budget, not the epoch limit, will end training.
+TrainSchedule = Literal["auto", "plateau", "one_cycle"]
 
 
 def default_home() -> Path:
@@ -57,6 +59,7 @@ class FerSettings(BaseSettings):
         default=30.0, gt=0, description="Training of emotion_model stops at its best checkpoint after this long."
     )
     train_max_epochs: int = Field(default=300, gt=0, description="Epoch limit of emotion_model (the recipe's 300).")
+    train_schedule: TrainSchedule = Field(default="auto", description="Learning-rate schedule of emotion_model.")
     model_arch: ModelArch = Field(default="auto", description="Network of emotion_model (FER_MODEL_ARCH).")
     model_version: str | None = Field(default=None, description="Pinned emotion_model version (else the promoted).")
     ray_address: Optional[str] = Field(

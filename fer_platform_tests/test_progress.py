@@ -36,3 +36,14 @@ def test_every_step_reaches_the_progress_logger(caplog):
         progress.finish()
     events = [r.fer_progress for r in caplog.records if hasattr(r, "fer_progress")]
     assert [(e.done, e.total, e.finished) for e in events] == [(1, 3, False), (3, 3, False), (3, 3, True)]
+
+
+def test_a_budgeted_loop_shows_the_time_left_in_its_budget(monkeypatch):
+    """Training that the budget will end after 3 of 300 epochs: the ETA is the budget left, not 297 epochs."""
+    clock = [100.0]
+    monkeypatch.setattr("fer_platform.progress.time.monotonic", lambda: clock[0])
+    progress = Progress("training", 300, unit="epochs", budget_s=600)
+    clock[0] += 200
+    progress.advance()
+    assert progress.eta() == "6m40s"  # 400 s of budget left; 299 epochs at 200 s each would be 16h36m
+    assert Progress("training", 300, unit="epochs").eta() == "?"

@@ -16,6 +16,14 @@ ARCH_SOURCES = {
 }
 
 
+SCHEDULE_SOURCES = {
+    "plateau": "The recipe's ReduceLROnPlateau on validation accuracy (factor {plateau_factor}, patience "
+    "{plateau_patience}).",
+    "one_cycle": "Linear warm-up from lr/10 over the first epoch, then cosine annealing to zero at the last epoch "
+    "that fits the budget (Smith & Topin 2019, arXiv:1708.07120; Loshchilov & Hutter 2017, SGDR).",
+}
+
+
 def model_card(metrics: dict) -> str:
     """Markdown for ``model_card.md`` from a version's ``metrics.json`` content."""
     recipe = metrics["recipe"]
@@ -34,8 +42,9 @@ Emotion scores for a 48x48 grayscale face crop, and expression vectors for simil
 ## Recipe
 - network: `{recipe["arch"]}` ({ARCH_SOURCES.get(recipe["arch"], recipe["arch"])})
 - SGD, Nesterov momentum {recipe["momentum"]}, learning rate {recipe["learning_rate"]}, weight decay
-  {recipe["weight_decay"]}, batch {recipe["batch_size"]}; ReduceLROnPlateau on validation accuracy
-  (factor {recipe["plateau_factor"]}, patience {recipe["plateau_patience"]})
+  {recipe["weight_decay"]}, batch {recipe["batch_size"]}
+- schedule: `{metrics["schedule"]}` (FER_TRAIN_SCHEDULE={recipe["schedule"]}): {metrics["schedule_reason"]}.
+  {SCHEDULE_SOURCES[metrics["schedule"]].format(**recipe)}
 - augmentation: resized crop (area 0.8-1.0), brightness/contrast 0.5 (p 0.5), shift 20 % (p 0.5),
   horizontal flip, rotation 10 degrees (p 0.5), random 40x40 crop, random erasing (p 0.5)
 - class balancing: cross-entropy weighted by inverse class frequency
@@ -79,6 +88,9 @@ def training_metrics(
         "train_seconds": round(trained.train_seconds, 2),
         "images_per_s": round(trained.images_per_s, 1),
         "validation_accuracy": trained.validation_accuracy,
+        "schedule": trained.schedule,
+        "schedule_reason": trained.schedule_reason,
+        "learning_curve": trained.curve,
         "classes": train.classes,
         "train_samples": len(train.files),
         "train_digest": train.digest,

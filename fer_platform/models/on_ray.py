@@ -18,16 +18,22 @@ import torch
 
 from fer_platform.embeddings.model import resolve_device
 from fer_platform.images.reading import read_faces
+from fer_platform.models.checkpoints import Checkpoints
 from fer_platform.models.faces import load_split
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.train import Recipe, Trained, train_model
+from fer_platform.models.registry import EMOTION_MODEL, model_prefix
 from fer_platform.ray_cluster import RayStallError, actor_pipeline
+from fer_platform.storage.location import open_location
 
 POLL_S = 1.0
 
 
-def remote_training(image_root: str, recipe: Recipe, digest: str, device: str, progress) -> tuple[bytes, dict]:
-    """Ray task: load ``train/`` where this node sees it, train, return the best checkpoint's bytes and figures."""
+def remote_training(
+    image_root: str, lake_url: str, recipe: Recipe, digest: str, device: str, progress
+) -> tuple[bytes, dict]:
+    """Ray task: load ``train/`` where this node sees it, train (checkpointing each epoch into the lake, with
+    this node's credentials, and resuming a run's last checkpoint), return the best weights and the figures."""
     import ray
 
     faces = load_split(Path(image_root), "train")
@@ -38,7 +44,12 @@ def remote_training(image_root: str, recipe: Recipe, digest: str, device: str, p
         )
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
-    trained = train_model(faces, recipe, resolve_device(device), on_epoch=lambda e, a: progress.put((e, a)))
+    checkpoints = Checkpoints(open_location(lake_url), model_prefix(EMOTION_MODEL), digest, recipe)
+
+    def report(epoch: int, accuracy: float) -> None:
+        progress.put((epoch, accuracy))
+
+    trained = train_model(faces, recipe, resolve_device(device), report, checkpoints)
     figures = {f.name: getattr(trained, f.name) for f in fields(Trained) if f.name != "model"}
     figures["device"] = str(trained.model.device)
     return trained.model.to_bytes(), figures
@@ -46,6 +57,7 @@ def remote_training(image_root: str, recipe: Recipe, digest: str, device: str, p
 
 def train_on_ray(
     image_root: Path,
+    lake_url: str,
     recipe: Recipe,
     digest: str,
     device: str,
@@ -60,7 +72,7 @@ def train_on_ray(
 
     progress = Queue()
     task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(remote_training)
-    ref = task.remote(str(image_root), recipe, digest, "cuda" if gpus else device, progress)
+    ref = task.remote(str(image_root), lake_url, recipe, digest, "cuda" if gpus else device, progress)
     deadline = time.monotonic() + recipe.budget_s + grace_s
     while not ray.wait([ref], timeout=POLL_S)[0]:
         drain(progress, on_epoch)

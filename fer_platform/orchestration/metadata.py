@@ -105,6 +105,32 @@ def reliability_plot(bins: Sequence[CalibrationBin], size: int = 240) -> Metadat
     return png_markdown(plot, "reliability diagram")
 
 
+CURVES = (("train_loss", (200, 40, 40)), ("validation_accuracy", (40, 120, 40)), ("learning_rate", (40, 80, 220)))
+
+
+def learning_curve_plot(curve: Sequence[dict], width: int = 420, height: int = 220) -> MetadataValue:
+    """Per epoch: training loss, validation accuracy and learning rate, each scaled to its own maximum (the
+    legend gives the maxima), so the shapes (a falling loss, a rising accuracy, an annealed rate) compare."""
+    if not curve:
+        return MetadataValue.md("No epoch finished.")
+    margin = 30
+    plot = Image.new("RGB", (width + 2 * margin, height + 2 * margin + 14 * len(CURVES)), "white")
+    draw = ImageDraw.Draw(plot)
+    draw.rectangle((margin, margin, margin + width, margin + height), outline="black")
+    step = width / max(1, len(curve) - 1)
+    for k, (name, colour) in enumerate(CURVES):
+        values = [float(c[name]) for c in curve]
+        top = max(values) or 1.0
+        points = [(margin + i * step, margin + height * (1 - v / top)) for i, v in enumerate(values)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        else:
+            draw.ellipse((points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2), fill=colour)
+        draw.text((margin, margin + height + 20 + 14 * k), f"{name} (max {top:.4g})", fill=colour)
+    draw.text((margin, 8), f"learning curve, epochs 1-{len(curve)}", fill="black")
+    return png_markdown(plot, "learning curve")
+
+
 def evaluation_metadata(evaluation: Evaluation) -> dict[str, object]:
     """What the UI shows of a model's test-split evaluation, the same for every trained model."""
     return {

@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from fer_platform.defs.models.resources import EmotionModelResource
 from fer_platform.models.card import model_card, training_metrics
+from fer_platform.models.checkpoints import Checkpoints
 from fer_platform.models.evaluation import Evaluation
 from fer_platform.models.faces import FaceSet, load_split, require_trainable
 from fer_platform.models.on_ray import train_on_ray
@@ -20,7 +21,7 @@ from fer_platform.models.registry import (
 )
 from fer_platform.models.train import Recipe, Trained, train_model
 from fer_platform.orchestration import names
-from fer_platform.orchestration.metadata import evaluation_metadata
+from fer_platform.orchestration.metadata import evaluation_metadata, learning_curve_plot
 from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, RayResource
 from fer_platform.progress import Progress
 from fer_platform.storage.location import Location
@@ -58,10 +59,15 @@ def train_where_asked(
     train: FaceSet,
     images: ImageFolderResource,
     settings: EmotionModelResource,
+    lake: LakeResource,
     ray: RayResource,
 ) -> tuple[Trained, Recipe, dict]:
-    """Train in this process, or in a Ray task when FER_RAY_ADDRESS is set; (model, recipe, where it ran)."""
-    progress = Progress("emotion_model training", settings.max_epochs, context.log.info, unit="epochs")
+    """Train in this process, or in a Ray task when FER_RAY_ADDRESS is set; (model, recipe, where it ran). Either
+    checkpoints every epoch into the lake and resumes the last checkpoint of the same data and recipe."""
+    progress = Progress(
+        "emotion_model training", settings.max_epochs, context.log.info, unit="epochs",
+        budget_s=settings.budget_minutes * 60,
+    )
 
     def begin(recipe: Recipe, device: str) -> None:
         context.log.info(
@@ -72,7 +78,8 @@ def train_where_asked(
     if ray.address is None:
         recipe, device = settings.recipe(), settings.torch_device()
         begin(recipe, str(device))
-        trained = train_model(train, recipe, device, on_epoch=lambda epoch, accuracy: progress.advance())
+        checkpoints = Checkpoints(lake.lake(), model_prefix(EMOTION_MODEL), train.digest, recipe)
+        trained = train_model(train, recipe, device, lambda epoch, accuracy: progress.advance(), checkpoints)
         where = {"engine": "in_process", "device": str(device)}
     else:
         with ray.connected() as cluster:
@@ -80,10 +87,13 @@ def train_where_asked(
             recipe = settings.recipe(torch.device("cuda") if gpus else None)
             begin(recipe, f"a Ray worker at {cluster.address}")
             trained, device = train_on_ray(
-                images.root, recipe, train.digest, settings.device, gpus, lambda epoch, accuracy: progress.advance()
+                images.root, lake.lake_url, recipe, train.digest, settings.device, gpus,
+                lambda epoch, accuracy: progress.advance(),
             )
         where = cluster.metadata() | {"device": device}
     progress.finish()
+    if trained.resumed_from:
+        context.log.info(f"resumed from the checkpoint of epoch {trained.resumed_from}")
     return trained, recipe, where
 
 
@@ -101,12 +111,13 @@ def emotion_model(
     card. Served only once not_worse_than_served promotes it. With FER_RAY_ADDRESS set it trains in a Ray task
     (one GPU when the cluster has one); this step then only drives, logs and registers."""
     train, test = training_data(images)
-    trained, recipe, where = train_where_asked(context, train, images, emotion_model_settings, ray)
+    trained, recipe, where = train_where_asked(context, train, images, emotion_model_settings, lake, ray)
     device = where["device"]
     evaluation = evaluate_model(trained.model, test)
     metrics = training_metrics(trained, evaluation, recipe, train, test, device)
     location = lake.lake()
     version = register_emotion_model(location, trained, metrics)
+    Checkpoints(location, model_prefix(EMOTION_MODEL), train.digest, recipe).clear()  # registered: run finished
     context.log.info(
         f"emotion_model {version}: test accuracy {evaluation.accuracy:.1%}, macro-F1 {evaluation.macro_f1:.3f}, "
         f"{trained.epochs} epochs, stopped by {trained.stopped_by}"
@@ -118,6 +129,9 @@ def emotion_model(
             **where,
             "epochs": trained.epochs,
             "stopped_by": trained.stopped_by,
+            "schedule": trained.schedule,
+            "resumed_from_epoch": trained.resumed_from,
+            "learning_curve": learning_curve_plot(trained.curve),
             "train_seconds": round(trained.train_seconds, 1),
             "train_images_per_s": round(trained.images_per_s, 1),
             "train_samples": len(train.files),

@@ -8,12 +8,12 @@ from pydantic import Field
 
 from fer_platform.embeddings.model import resolve_device
 from fer_platform.models.train import Recipe, recipe_for
-from fer_platform.settings import Device, ModelArch
+from fer_platform.settings import Device, ModelArch, TrainSchedule
 
 
 class EmotionModelResource(ConfigurableResource):
     """How ``emotion_model`` trains and which version is served (FER_MODEL_ARCH, FER_TRAIN_BUDGET_MINUTES,
-    FER_TRAIN_MAX_EPOCHS, FER_MODEL_VERSION, FER_DEVICE, FER_WEIGHTS); ``seed`` is run config only."""
+    FER_TRAIN_MAX_EPOCHS, FER_TRAIN_SCHEDULE, FER_MODEL_VERSION, FER_DEVICE, FER_WEIGHTS); ``seed`` is run config only."""
 
     arch: ModelArch = Field(description="auto, vgg, vgg_small or resnet18_imagenet.")
     budget_minutes: float = Field(description="Training ends at its best checkpoint after this long.")
@@ -21,6 +21,7 @@ class EmotionModelResource(ConfigurableResource):
     device: Device = Field(description="auto, cpu or cuda.")
     weights: str = Field(description="Starting point of resnet18_imagenet (imagenet, random or a path).")
     max_epochs: int = Field(description="Epoch limit (the recipe's 300).")
+    schedule: TrainSchedule = Field(default="auto", description="auto, plateau or one_cycle (FER_TRAIN_SCHEDULE).")
     seed: int = Field(default=0, description="Seed of initialisation, split, shuffling and augmentation.")
 
     def torch_device(self) -> torch.device:
@@ -29,4 +30,6 @@ class EmotionModelResource(ConfigurableResource):
     def recipe(self, device: torch.device | None = None) -> Recipe:
         """The training recipe for ``device`` (where training runs; by default this process's device)."""
         target = device or self.torch_device()
-        return recipe_for(self.arch, target, self.budget_minutes, self.max_epochs, self.weights, self.seed)
+        return recipe_for(
+            self.arch, target, self.budget_minutes, self.max_epochs, self.weights, self.seed, self.schedule
+        )

@@ -44,6 +44,10 @@ def test_trained_version_is_registered_promoted_and_described(search_env: dict[s
     assert metrics["accuracy"] > 1 / len(TEST_EMOTIONS) + 0.1  # better than chance on the synthetic faces
     card = registry.read("v0001", "model_card.md").decode()
     assert "arXiv:2105.03588" in card and metrics["train_digest"] in card and "vgg_small" in card
+    assert f"schedule: `{metrics['schedule']}`" in card and metrics["schedule_reason"] in card
+    assert [c["epoch"] for c in metrics["learning_curve"]] == list(range(1, metrics["epochs"] + 1))
+    lake = open_location(load_settings().resolved_lake_url)
+    assert lake.names("models/emotion_model/_runs/") == set()  # registered: the run's checkpoints are gone
 
 
 def test_expression_vectors_only_recompute_what_changed(search_env: dict[str, str]) -> None:
