@@ -79,6 +79,7 @@ def build_resources(platform: Platform) -> dict[str, Any]:
             budget_minutes=settings.train_budget_minutes,
             max_epochs=settings.train_max_epochs,
             schedule=settings.train_schedule,
+            exclude_label_issues=settings.exclude_label_issues,
             version=settings.model_version,
             device=settings.device,
             weights=settings.weights,

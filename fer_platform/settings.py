@@ -60,6 +60,9 @@ class FerSettings(BaseSettings):
     )
     train_max_epochs: int = Field(default=300, gt=0, description="Epoch limit of emotion_model (the recipe's 300).")
     train_schedule: TrainSchedule = Field(default="auto", description="Learning-rate schedule of emotion_model.")
+    exclude_label_issues: bool = Field(
+        default=False, description="emotion_model trains without the images label_issues flagged."
+    )
     model_arch: ModelArch = Field(default="auto", description="Network of emotion_model (FER_MODEL_ARCH).")
     model_version: str | None = Field(default=None, description="Pinned emotion_model version (else the promoted).")
     ray_address: Optional[str] = Field(

@@ -22,7 +22,8 @@ def test_defs_hold_the_stages_the_sensor_and_dynamic_emotion_partitions(fer_env)
     defs = build_definitions(load_settings())
     assert defs.resolve_job_def("embed_images").partitions_def == EMOTION_PARTITIONS
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {*PIPELINE_STAGES, "vector_index", "emotion_classifier", "emotion_model", "expression_vectors"}
+    models = {"emotion_classifier", "emotion_model", "expression_vectors", "split_overlap", "label_issues"}
+    assert keys == {*PIPELINE_STAGES, "vector_index", *models}
     assert [s.name for s in defs.sensors] == ["new_images_sensor", "search_index_automation"]
 
 

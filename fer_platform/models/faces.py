@@ -38,10 +38,28 @@ class FaceSet:
     files: list[str]  # relative to the image root
     digest: str  # sha256 over (path, content sha256) of every file: what the model card cites
     failures: dict[str, str]
+    sha256: tuple[str, ...] = ()  # each file's content sha256, in ``files`` order
+
+    def subset(self, keep: torch.Tensor) -> FaceSet:
+        """The faces at the indices ``keep``, same classes, with the digest of exactly those files."""
+        picked = keep.tolist()
+        files, hashes = [self.files[i] for i in picked], tuple(self.sha256[i] for i in picked) if self.sha256 else ()
+        return FaceSet(
+            self.pixels[keep], self.labels[keep], self.classes, files, files_digest(files, hashes) if hashes
+            else self.digest, self.failures, hashes,
+        )
 
     def counts(self) -> dict[str, int]:
         found = Counter(self.labels.tolist())
         return {c: found.get(i, 0) for i, c in enumerate(self.classes)}
+
+
+def files_digest(files: list[str], hashes: tuple[str, ...] | list[str]) -> str:
+    """sha256 over (path, content sha256) of every file, in order: what names a training set."""
+    digest = hashlib.sha256()
+    for relative, content in zip(files, hashes):
+        digest.update(f"{relative}\0{content}\n".encode())
+    return digest.hexdigest()
 
 
 def load_split(image_root: Path, split: str, classes: list[str] | None = None) -> FaceSet:
@@ -49,8 +67,7 @@ def load_split(image_root: Path, split: str, classes: list[str] | None = None) -
     folders found. Undecodable files are listed in ``failures`` and left out."""
     folders = discover_emotions(image_root, split)
     classes = list(classes) if classes is not None else folders
-    pixels, labels, files, failures = [], [], [], {}
-    digest = hashlib.sha256()
+    pixels, labels, files, failures, hashes = [], [], [], {}, []
     for emotion in folders:
         if emotion not in classes:
             continue
@@ -64,10 +81,11 @@ def load_split(image_root: Path, split: str, classes: list[str] | None = None) -
                 continue
             labels.append(classes.index(emotion))
             files.append(relative)
-            digest.update(f"{relative}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+            hashes.append(hashlib.sha256(data).hexdigest())
     stacked = np.stack(pixels) if pixels else np.zeros((0, FER_SIZE, FER_SIZE), dtype=np.uint8)
     return FaceSet(
-        torch.from_numpy(stacked), torch.tensor(labels, dtype=torch.int64), classes, files, digest.hexdigest(), failures
+        torch.from_numpy(stacked), torch.tensor(labels, dtype=torch.int64), classes, files, files_digest(files, hashes), failures,
+        tuple(hashes),
     )
 
 

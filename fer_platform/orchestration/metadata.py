@@ -6,6 +6,7 @@ import base64
 import io
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from dagster import MetadataValue
 from PIL import Image, ImageDraw, ImageOps
 
@@ -57,6 +58,21 @@ def png_markdown(image: Image.Image, alt: str) -> MetadataValue:
     image.save(buffer, format="PNG", optimize=True)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
     return MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+
+
+def captioned_faces(rows: Sequence[tuple[Sequence[np.ndarray], str]], title: str, tile: int = 48) -> MetadataValue:
+    """One row per item: its faces (48x48 uint8) side by side, then its caption; a title above."""
+    if not rows:
+        return MetadataValue.md("None found.")
+    faces_w = tile * max(len(faces) for faces, _ in rows)
+    sheet = Image.new("L", (faces_w + 200, 20 + tile * len(rows)), color=255)
+    draw = ImageDraw.Draw(sheet)
+    draw.text((4, 4), title, fill=0)
+    for r, (faces, caption) in enumerate(rows):
+        for c, face in enumerate(faces):
+            sheet.paste(Image.fromarray(face).resize((tile, tile)), (c * tile, 20 + r * tile))
+        draw.text((faces_w + 8, 20 + r * tile + tile // 2 - 6), caption[:32], fill=0)
+    return png_markdown(sheet, title)
 
 
 def confusion_plot(classes: Sequence[str], confusion: Sequence[Sequence[int]], cell: int = 56) -> MetadataValue:

@@ -18,6 +18,9 @@ EMOTION_CLASSIFIER = "emotion_classifier"
 EMOTION_MODEL = "emotion_model"
 EXPRESSION_VECTORS = "expression_vectors"
 NOT_WORSE_THAN_SERVED = "not_worse_than_served"
+SPLIT_OVERLAP = "split_overlap"
+NO_TEST_IMAGES_IN_TRAIN = "no_test_images_in_train"
+LABEL_ISSUES = "label_issues"
 
 # The seed recipe for one emotion, in data order: what fer_pipeline (and the sensor) runs.
 PIPELINE_STAGES = (

@@ -1,6 +1,10 @@
 """``emotion_model``: a CNN trained end to end on the ``train/`` images, scored on ``test/``, registered as the
 next version in the lake. The ``not_worse_than_served`` check decides whether it is promoted."""
 
+import io
+from pathlib import Path
+
+import polars as pl
 import torch
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -9,6 +13,8 @@ from fer_platform.models.card import model_card, training_metrics
 from fer_platform.models.checkpoints import Checkpoints
 from fer_platform.models.evaluation import Evaluation
 from fer_platform.models.faces import FaceSet, load_split, require_trainable
+from fer_platform.models.label_issues import LABEL_ISSUES_PATH, without_issues
+from fer_platform.models.overlap import find_overlap, without_overlap
 from fer_platform.models.on_ray import train_on_ray
 from fer_platform.models.promotion import evaluate_model
 from fer_platform.models.registry import (
@@ -37,6 +43,22 @@ def training_data(images: ImageFolderResource) -> tuple[FaceSet, FaceSet]:
     if not test.files:
         raise ValueError(f"no {TEST_SPLIT}/<emotion>/ images under {images.root} for the emotions {train.classes}")
     return train, test
+
+
+def excluding_label_issues(
+    context: AssetExecutionContext, train: FaceSet, lake: Location, root: Path
+) -> FaceSet:
+    """FER_EXCLUDE_LABEL_ISSUES: the train faces without those label_issues flagged (it must have run)."""
+    try:
+        ranked = pl.read_parquet(io.BytesIO(lake.read(LABEL_ISSUES_PATH)))
+    except FileNotFoundError:
+        raise ValueError(
+            f"FER_EXCLUDE_LABEL_ISSUES=true but {LABEL_ISSUES_PATH} is not in the lake: materialize label_issues first"
+        ) from None
+    kept = without_issues(train, ranked)
+    context.log.info(f"training without {len(train.files) - len(kept.files)} image(s) label_issues flagged")
+    require_trainable(kept, Path(f"{root} (without the images label_issues flagged)"))
+    return kept
 
 
 def side_by_side(evaluation: Evaluation, lake: Location) -> MetadataValue:
@@ -111,11 +133,17 @@ def emotion_model(
     card. Served only once not_worse_than_served promotes it. With FER_RAY_ADDRESS set it trains in a Ray task
     (one GPU when the cluster has one); this step then only drives, logs and registers."""
     train, test = training_data(images)
+    location = lake.lake()
+    if emotion_model_settings.exclude_label_issues:
+        train = excluding_label_issues(context, train, location, images.root / TRAIN_SPLIT)
     trained, recipe, where = train_where_asked(context, train, images, emotion_model_settings, lake, ray)
     device = where["device"]
     evaluation = evaluate_model(trained.model, test)
     metrics = training_metrics(trained, evaluation, recipe, train, test, device)
-    location = lake.lake()
+    deduplicated = without_overlap(test, find_overlap(train, test))
+    unseen = evaluate_model(trained.model, deduplicated).accuracy if deduplicated.files else None
+    metrics["accuracy_deduplicated"] = unseen  # the test split without images that are also in train/
+    metrics["test_samples_deduplicated"] = len(deduplicated.files)
     version = register_emotion_model(location, trained, metrics)
     Checkpoints(location, model_prefix(EMOTION_MODEL), train.digest, recipe).clear()  # registered: run finished
     context.log.info(
@@ -136,6 +164,8 @@ def emotion_model(
             "train_images_per_s": round(trained.images_per_s, 1),
             "train_samples": len(train.files),
             **evaluation_metadata(evaluation),
+            "accuracy_deduplicated": metrics["accuracy_deduplicated"],
+            "excluded_label_issues": emotion_model_settings.exclude_label_issues,
             "compared_with_emotion_classifier": side_by_side(evaluation, location),
             "model_card": MetadataValue.md(model_card(metrics)),
             "model_path": MetadataValue.path(f"{lake.lake_url}/{model_prefix(EMOTION_MODEL)}/{version}/"),

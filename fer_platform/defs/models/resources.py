@@ -1,5 +1,6 @@
 """The models stage's resource: how ``emotion_model`` trains and which version is served."""
 
+import dataclasses
 from typing import Optional
 
 import torch
@@ -7,6 +8,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from fer_platform.embeddings.model import resolve_device
+from fer_platform.models.label_issues import FOLDS
 from fer_platform.models.train import Recipe, recipe_for
 from fer_platform.settings import Device, ModelArch, TrainSchedule
 
@@ -22,10 +24,16 @@ class EmotionModelResource(ConfigurableResource):
     weights: str = Field(description="Starting point of resnet18_imagenet (imagenet, random or a path).")
     max_epochs: int = Field(description="Epoch limit (the recipe's 300).")
     schedule: TrainSchedule = Field(default="auto", description="auto, plateau or one_cycle (FER_TRAIN_SCHEDULE).")
+    exclude_label_issues: bool = Field(default=False, description="Train without label_issues' flagged images.")
     seed: int = Field(default=0, description="Seed of initialisation, split, shuffling and augmentation.")
 
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
+
+    def fold_recipe(self) -> Recipe:
+        """The recipe of one label_issues fold: a fifth of the training budget, the schedule fitted to it."""
+        recipe = self.recipe()
+        return dataclasses.replace(recipe, budget_s=recipe.budget_s / FOLDS)
 
     def recipe(self, device: torch.device | None = None) -> Recipe:
         """The training recipe for ``device`` (where training runs; by default this process's device)."""
