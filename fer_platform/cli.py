@@ -160,7 +160,9 @@ def models(name: str) -> None:
 @model_option
 def promote(version: str, name: str) -> None:
     """Serve VERSION of a model (also how to roll back): running services switch within seconds."""
-    model_registry(name).promote(version)
+    from fer_platform.models.promotion import promote as promote_version  # heavy: only for this command
+
+    promote_version(model_registry(name), version, lambda line: click.echo(line, err=True))
     click.echo(f"promoted {name} {version}")
 
 

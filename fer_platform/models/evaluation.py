@@ -8,9 +8,11 @@ can be read as a probability (the service returns it as one).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 CALIBRATION_BINS = 10
 
@@ -104,3 +106,22 @@ def evaluate_probabilities(classes: list[str], labels: list[str], probabilities:
         calibration=bins,
         expected_calibration_error=float(ece),
     )
+
+
+def confusion_image(classes: Sequence[str], confusion: Sequence[Sequence[int]], cell: int = 56) -> Image.Image:
+    """The confusion matrix as a heat map (rows: true emotion, columns: predicted), counts in the cells."""
+    label_w = 90
+    size = (label_w + cell * len(classes), label_w + cell * len(classes))
+    plot = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(plot)
+    for i, name in enumerate(classes):
+        draw.text((4, label_w + i * cell + cell // 2 - 6), name[:12], fill="black")
+        draw.text((label_w + i * cell + 2, label_w - 16), name[:8], fill="black")
+        total = max(1, sum(confusion[i]))
+        for j, count in enumerate(confusion[i]):
+            shade = int(255 * (1 - count / total))
+            box = (label_w + j * cell, label_w + i * cell, label_w + (j + 1) * cell - 1, label_w + (i + 1) * cell - 1)
+            draw.rectangle(box, fill=(shade, shade, 255))
+            draw.text((box[0] + 6, box[1] + cell // 2 - 6), str(count), fill="black" if shade > 110 else "white")
+    draw.text((4, 4), "rows: true, columns: predicted", fill="black")
+    return plot

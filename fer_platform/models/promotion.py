@@ -7,11 +7,18 @@ a version worse by more than that on either is not promoted.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fer_platform.models.evaluation import Evaluation, evaluate_probabilities
 from fer_platform.models.faces import FaceSet
 from fer_platform.models.model import EmotionModel
+from fer_platform.models.registry import EMOTION_MODEL
+from fer_platform.models.tracking import follow_promotion
+from fer_platform.storage.registry import ModelRegistry
+
+LOG = logging.getLogger(__name__)
 
 TOLERANCE = 0.01
 
@@ -47,3 +54,11 @@ def not_worse(candidate: Evaluation, served: Evaluation | None, tolerance: float
         f"accuracy {candidate.accuracy:.3f} vs {served.accuracy:.3f}, "
         f"macro_f1 {candidate.macro_f1:.3f} vs {served.macro_f1:.3f}",
     )
+
+
+def promote(registry: ModelRegistry, version: str, log: Callable[[str], None] = LOG.warning) -> None:
+    """Serve ``version`` (the registry's pointer); for emotion_model, MLflow's ``champion`` alias follows when
+    MLFLOW_TRACKING_URI is set (a tracking failure is logged, the promotion stands)."""
+    registry.promote(version)
+    if registry.name == EMOTION_MODEL:
+        follow_promotion(version, log)

@@ -10,7 +10,7 @@ import numpy as np
 from dagster import MetadataValue
 from PIL import Image, ImageDraw, ImageOps
 
-from fer_platform.models.evaluation import CalibrationBin, Evaluation
+from fer_platform.models.evaluation import CalibrationBin, Evaluation, confusion_image
 
 MAX_LISTED_FAILURES = 200
 
@@ -75,23 +75,9 @@ def captioned_faces(rows: Sequence[tuple[Sequence[np.ndarray], str]], title: str
     return png_markdown(sheet, title)
 
 
-def confusion_plot(classes: Sequence[str], confusion: Sequence[Sequence[int]], cell: int = 56) -> MetadataValue:
-    """The confusion matrix as a heat map (rows: true emotion, columns: predicted), counts in the cells."""
-    label_w = 90
-    size = (label_w + cell * len(classes), label_w + cell * len(classes))
-    plot = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(plot)
-    for i, name in enumerate(classes):
-        draw.text((4, label_w + i * cell + cell // 2 - 6), name[:12], fill="black")
-        draw.text((label_w + i * cell + 2, label_w - 16), name[:8], fill="black")
-        total = max(1, sum(confusion[i]))
-        for j, count in enumerate(confusion[i]):
-            shade = int(255 * (1 - count / total))
-            box = (label_w + j * cell, label_w + i * cell, label_w + (j + 1) * cell - 1, label_w + (i + 1) * cell - 1)
-            draw.rectangle(box, fill=(shade, shade, 255))
-            draw.text((box[0] + 6, box[1] + cell // 2 - 6), str(count), fill="black" if shade > 110 else "white")
-    draw.text((4, 4), "rows: true, columns: predicted", fill="black")
-    return png_markdown(plot, "confusion matrix")
+def confusion_plot(classes: Sequence[str], confusion: Sequence[Sequence[int]]) -> MetadataValue:
+    """The confusion matrix as a heat map (``models.evaluation.confusion_image``)."""
+    return png_markdown(confusion_image(classes, confusion), "confusion matrix")
 
 
 def recall_table(evaluation: Evaluation) -> MetadataValue:

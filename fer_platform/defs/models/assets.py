@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from fer_platform.defs.models.resources import EmotionModelResource
 from fer_platform.models.card import model_card, training_metrics
 from fer_platform.models.checkpoints import Checkpoints
-from fer_platform.models.evaluation import Evaluation
+from fer_platform.models.evaluation import Evaluation, confusion_image
 from fer_platform.models.faces import FaceSet, load_split, require_trainable
 from fer_platform.models.label_issues import LABEL_ISSUES_PATH, without_issues
 from fer_platform.models.overlap import find_overlap, without_overlap
@@ -25,6 +25,7 @@ from fer_platform.models.registry import (
     register_emotion_model,
     served_version,
 )
+from fer_platform.models.tracking import track_training
 from fer_platform.models.train import Recipe, Trained, train_model
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import evaluation_metadata, learning_curve_plot
@@ -59,6 +60,14 @@ def excluding_label_issues(
     context.log.info(f"training without {len(train.files) - len(kept.files)} image(s) label_issues flagged")
     require_trainable(kept, Path(f"{root} (without the images label_issues flagged)"))
     return kept
+
+
+def tracked_files(trained: Trained, metrics: dict) -> dict[str, bytes]:
+    """What MLflow keeps of a version: the weights, the card and the confusion matrix as a picture."""
+    picture = io.BytesIO()
+    confusion_image(metrics["classes"], metrics["confusion"]).save(picture, format="PNG")
+    card = model_card(metrics).encode()
+    return {"model/model.pt": trained.model.to_bytes(), "model_card.md": card, "confusion.png": picture.getvalue()}
 
 
 def side_by_side(evaluation: Evaluation, lake: Location) -> MetadataValue:
@@ -146,6 +155,7 @@ def emotion_model(
     metrics["test_samples_deduplicated"] = len(deduplicated.files)
     version = register_emotion_model(location, trained, metrics)
     Checkpoints(location, model_prefix(EMOTION_MODEL), train.digest, recipe).clear()  # registered: run finished
+    mlflow_run = track_training(version, metrics, tracked_files(trained, metrics), context.log.warning)
     context.log.info(
         f"emotion_model {version}: test accuracy {evaluation.accuracy:.1%}, macro-F1 {evaluation.macro_f1:.3f}, "
         f"{trained.epochs} epochs, stopped by {trained.stopped_by}"
@@ -166,6 +176,7 @@ def emotion_model(
             **evaluation_metadata(evaluation),
             "accuracy_deduplicated": metrics["accuracy_deduplicated"],
             "excluded_label_issues": emotion_model_settings.exclude_label_issues,
+            "mlflow_run_id": mlflow_run or "not tracked",
             "compared_with_emotion_classifier": side_by_side(evaluation, location),
             "model_card": MetadataValue.md(model_card(metrics)),
             "model_path": MetadataValue.path(f"{lake.lake_url}/{model_prefix(EMOTION_MODEL)}/{version}/"),

@@ -10,7 +10,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asse
 from fer_platform.defs.models.resources import EmotionModelResource
 from fer_platform.models.faces import load_split
 from fer_platform.models.model import ModelFileError
-from fer_platform.models.promotion import evaluate_model, not_worse
+from fer_platform.models.promotion import evaluate_model, not_worse, promote
 from fer_platform.models.registry import EMOTION_MODEL, load_version, model_registry, served_version
 from fer_platform.orchestration import names
 from fer_platform.orchestration.resources import ImageFolderResource, LakeResource
@@ -48,7 +48,7 @@ def not_worse_than_served(
             note = f"served {served} cannot be loaded ({exc}); "
     verdict = not_worse(scored, served_score)
     if verdict.passed:
-        registry.promote(candidate)
+        promote(registry, candidate, context.log.warning)
     metadata = {
         "candidate": candidate,
         "served": served or "none",
