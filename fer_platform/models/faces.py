@@ -84,8 +84,8 @@ def load_split(image_root: Path, split: str, classes: list[str] | None = None) -
             hashes.append(hashlib.sha256(data).hexdigest())
     stacked = np.stack(pixels) if pixels else np.zeros((0, FER_SIZE, FER_SIZE), dtype=np.uint8)
     return FaceSet(
-        torch.from_numpy(stacked), torch.tensor(labels, dtype=torch.int64), classes, files, files_digest(files, hashes), failures,
-        tuple(hashes),
+        torch.from_numpy(stacked), torch.tensor(labels, dtype=torch.int64), classes, files,
+        files_digest(files, hashes), failures, tuple(hashes),
     )
 
 

@@ -38,7 +38,9 @@ def stratified_folds(labels: torch.Tensor, k: int, seed: int) -> list[torch.Tens
     counts = torch.bincount(labels)
     if int(counts.min()) < k:
         listed = ", ".join(str(int(n)) for n in counts)
-        raise NotEnoughImagesError(f"label_issues needs at least {k} images per emotion (its {k} folds); counts: {listed}")
+        raise NotEnoughImagesError(
+            f"label_issues needs at least {k} images per emotion (its {k} folds); counts: {listed}"
+        )
     generator = torch.Generator().manual_seed(seed)
     folds: list[list[int]] = [[] for _ in range(k)]
     for label in labels.unique():

@@ -7,7 +7,7 @@ out), confirmed when the best correlation of the two standardised 48x48 faces ov
 ``MAX_SHIFT`` pixels reaches ``NEAR_CORRELATION``. ``distance`` is 1 - that correlation (0 for identical).
 
 The threshold was measured on re-encodings of the synthetic faces: JPEG quality 60 keeps a correlation of at
-least 0.973, brightness x1.15 and shifts of up to 2 pixels at least 0.99 (``bench models_quality`` measures
+least 0.973, brightness x1.15 and shifts of up to 2 pixels at least 0.99 (``bench quality`` measures
 it on any FER-layout folder). The synthetic generator draws every face of an emotion from one template, so two
 *different* synthetic faces also reach 0.97-0.99: on the sample data ``near`` over-reports; real faces differ.
 """

@@ -8,6 +8,7 @@ from fer_platform_tests.bench import (
     events,
     lake,
     on_ray,
+    quality,
     replica,
     search,
     sensor,
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "emotion_model": emotion_model.main,
     "service": service.main,
     "ray": on_ray.main,
+    "quality": quality.main,
 }
 
 if __name__ == "__main__":

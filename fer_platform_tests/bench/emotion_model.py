@@ -52,7 +52,7 @@ def training_throughput(train_images: int, work: Path) -> None:
         part = subset(faces, sample)
         trainer = Trainer(part, Recipe(arch=arch, budget_s=1e9, weights="random"), torch.device("cpu"))
         started = time.perf_counter()
-        seen, _ = trainer.epoch(float("inf"))
+        seen, _, _ = trainer.epoch(float("inf"))
         rate = seen / (time.perf_counter() - started)
         print(f"| {arch} | {seen:,} | {rate:.0f} | {len(faces.files) * 0.9 / rate / 60:.1f} min |")
 

@@ -14,12 +14,14 @@ def parsed(body: str, split: str = "train"):
 @pytest.mark.parametrize("encoded", [False, True])
 def test_both_schemas_plain_or_base64_name_the_image(cloud, encoded):
     [event] = parsed(message(blob_event("train/happy/a b.png", sequencer(7), cloud=cloud), encoded=encoded))
-    assert (event.filepath, event.emotion, event.kind, event.ignored) == ("train/happy/a b.png", "happy", "created", None)
+    expected = ("train/happy/a b.png", "happy", "created", None)
+    assert (event.filepath, event.emotion, event.kind, event.ignored) == expected
     assert event.blob == f"{SOURCE}/train/happy/a b.png" and event.sequencer == sequencer(7)
 
 
 def test_a_message_may_hold_several_events_and_deletions():
-    events = parsed(message(blob_event("train/sad/x.jpg", sequencer(1)), blob_event("train/sad/x.jpg", sequencer(2), "BlobDeleted")))
+    create, delete = blob_event("train/sad/x.jpg", sequencer(1)), blob_event("train/sad/x.jpg", sequencer(2), "BlobDeleted")
+    events = parsed(message(create, delete))
     assert [e.kind for e in events] == ["created", "deleted"]
 
 

@@ -77,7 +77,8 @@ def test_the_newest_event_of_a_blob_wins_whatever_the_arrival_order(source, conn
 
 def test_undecodable_and_redelivered_messages_go_to_the_poison_queue(source, conn):
     location, queue = source
-    publish(queue, "not json", created(location, "train/happy/a.png", 1)[:-9], created(location, "train/happy/b.png", 2))
+    truncated = created(location, "train/happy/a.png", 1)[:-9]
+    publish(queue, "not json", truncated, created(location, "train/happy/b.png", 2))
     intake = take_events(queue, conn, location.root, "train")
     assert len(intake.poisoned) == 2 and intake.new_events == 1 and queue.poison_count() == 2
     publish(queue, created(location, "train/happy/c.png", 3))

@@ -2,7 +2,6 @@
 brightened, shifted) and nothing else; confident learning ranks a flipped label first; too few images per
 fold are refused with the counts."""
 
-import io
 
 import numpy as np
 import polars as pl
@@ -36,7 +35,8 @@ def test_planted_copies_are_found_and_distinct_images_are_not(tmp_path):
     (tmp_path / "test" / "b").mkdir(parents=True)
     (tmp_path / "test" / "b" / "same.png").write_bytes((tmp_path / "train" / "b" / "t0.png").read_bytes())
     save(tmp_path / "test" / "b" / "jpeg.jpg", train[2], "JPEG", quality=60)
-    save(tmp_path / "test" / "b" / "bright.png", np.array(ImageEnhance.Brightness(Image.fromarray(train[4])).enhance(1.15)))
+    brighter = np.array(ImageEnhance.Brightness(Image.fromarray(train[4])).enhance(1.15))
+    save(tmp_path / "test" / "b" / "bright.png", brighter)
     save(tmp_path / "test" / "a" / "shifted.png", np.roll(train[3], (2, -1), axis=(0, 1)))
     train_set = load_split(tmp_path, "train")
     test_set = load_split(tmp_path, "test", train_set.classes)

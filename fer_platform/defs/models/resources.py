@@ -15,7 +15,8 @@ from fer_platform.settings import Device, ModelArch, TrainSchedule
 
 class EmotionModelResource(ConfigurableResource):
     """How ``emotion_model`` trains and which version is served (FER_MODEL_ARCH, FER_TRAIN_BUDGET_MINUTES,
-    FER_TRAIN_MAX_EPOCHS, FER_TRAIN_SCHEDULE, FER_MODEL_VERSION, FER_DEVICE, FER_WEIGHTS); ``seed`` is run config only."""
+    FER_TRAIN_MAX_EPOCHS, FER_TRAIN_SCHEDULE, FER_EXCLUDE_LABEL_ISSUES, FER_MODEL_VERSION, FER_DEVICE,
+    FER_WEIGHTS); ``seed`` is run config only."""
 
     arch: ModelArch = Field(description="auto, vgg, vgg_small or resnet18_imagenet.")
     budget_minutes: float = Field(description="Training ends at its best checkpoint after this long.")

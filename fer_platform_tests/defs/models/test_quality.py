@@ -46,7 +46,8 @@ def test_quality_assets_write_the_lake_and_warn_about_copies(fer_env, tmp_path, 
     assert issues.columns == ["filepath", "given_label", "suggested_label", "score", "is_issue"]
     assert len(issues) == 72 and asset_metadata(result, "label_issues")["issues"] == int(issues["is_issue"].sum())
     # Three epochs per fold flag many: the exclusion is tested on two flags of our own, in the same file.
-    flagged = issues.with_columns(pl.col("filepath").is_in(["train/sad/im0.png", "train/happy/im1.png"]).alias("is_issue"))
+    ours = pl.col("filepath").is_in(["train/sad/im0.png", "train/happy/im1.png"])
+    flagged = issues.with_columns(ours.alias("is_issue"))
     buffer = io.BytesIO()
     flagged.write_parquet(buffer)
     open_location(load_settings().resolved_lake_url).write_atomic("quality/label_issues.parquet", buffer.getvalue())
