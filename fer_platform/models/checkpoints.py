@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 
 import torch
@@ -32,8 +33,10 @@ def recipe_hash(recipe: Recipe) -> str:
 class Checkpoints:
     """The checkpoint of one training run (data digest + recipe) under ``models/<model>/_runs/`` in the lake."""
 
-    def __init__(self, lake: Location, model_prefix: str, digest: str, recipe: Recipe):
-        self.lake, self.recipe = lake, recipe
+    def __init__(
+        self, lake: Location, model_prefix: str, digest: str, recipe: Recipe, warn: Callable[[str], None] = LOG.warning
+    ):
+        self.lake, self.recipe, self.warn = lake, recipe, warn
         self.folder = f"{model_prefix}/_runs/{digest[:16]}-{recipe_hash(recipe)}"
 
     def save(self, state: dict) -> None:
@@ -51,10 +54,10 @@ class Checkpoints:
         try:
             state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any defect of the file means "start fresh"
-            LOG.warning("ignoring the damaged checkpoint %s (%s): training starts fresh", path, exc)
+            self.warn(f"ignoring the damaged checkpoint {path} ({type(exc).__name__}): training starts fresh")
             return None
         if not isinstance(state, dict) or state.get("recipe") != asdict(self.recipe):
-            LOG.warning("ignoring the checkpoint %s: another recipe wrote it; training starts fresh", path)
+            self.warn(f"ignoring the checkpoint {path}: another recipe wrote it; training starts fresh")
             return None
         return state
 

@@ -33,11 +33,12 @@ ISSUES_SCHEMA = {
 }
 
 
-def stratified_folds(labels: torch.Tensor, k: int, seed: int) -> list[torch.Tensor]:
+def stratified_folds(labels: torch.Tensor, k: int, seed: int, classes: list[str] | None = None) -> list[torch.Tensor]:
     """``k`` disjoint index sets covering every image, each class dealt round-robin after a seeded shuffle."""
     counts = torch.bincount(labels)
     if int(counts.min()) < k:
-        listed = ", ".join(str(int(n)) for n in counts)
+        names = classes or [str(i) for i in range(len(counts))]
+        listed = ", ".join(f"{name}={int(n)}" for name, n in zip(names, counts))
         raise NotEnoughImagesError(
             f"label_issues needs at least {k} images per emotion (its {k} folds); counts: {listed}"
         )
@@ -55,7 +56,7 @@ def out_of_sample_probabilities(
 ) -> np.ndarray:
     """(N, classes) probabilities, each row from the model of the fold that held that image out."""
     probabilities = np.zeros((len(faces.files), len(faces.classes)), dtype=np.float32)
-    folds = stratified_folds(faces.labels, k, recipe.seed)
+    folds = stratified_folds(faces.labels, k, recipe.seed, faces.classes)
     for n, held_out in enumerate(folds):
         rest = torch.cat([fold for m, fold in enumerate(folds) if m != n])
         trained = train_model(faces.subset(rest), dataclasses.replace(recipe, seed=recipe.seed + n), device)

@@ -29,7 +29,7 @@ from PIL import Image, ImageEnhance
 
 from fer_platform.models.checkpoints import Checkpoints
 from fer_platform.models.faces import load_split
-from fer_platform.models.label_issues import out_of_sample_probabilities, rank_label_issues
+from fer_platform.models.label_issues import out_of_sample_probabilities, rank_label_issues, without_issues
 from fer_platform.models.overlap import find_overlap
 from fer_platform.models.promotion import evaluate_model
 from fer_platform.models.train import Recipe, train_model
@@ -101,6 +101,12 @@ def label_issue_recall(root: Path, flip: float, minutes: float, work: Path) -> N
         f"(chance {len(moved) / len(faces.files):.1%}); "
         f"flagged in all: {int(ranked['is_issue'].sum())}"
     )
+    test = load_split(root, "test", faces.classes)
+    recipe = Recipe(arch="vgg_small", budget_s=minutes * 60)
+    for name, train in (("all flipped-set images", faces), ("without the flagged (FER_EXCLUDE_LABEL_ISSUES)",
+                                                            without_issues(faces, ranked))):
+        accuracy = evaluate_model(train_model(train, recipe, CPU).model, test).accuracy
+        print(f"  emotion_model trained on {name} ({len(train.files)}): test accuracy {accuracy:.1%}")
 
 
 def planted(image: np.ndarray, kind: str) -> bytes:

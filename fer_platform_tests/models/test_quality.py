@@ -67,7 +67,7 @@ def test_a_flipped_label_ranks_first_and_can_be_left_out(tmp_path):
 
 
 def test_too_few_images_for_the_folds_are_refused_with_the_counts():
-    with pytest.raises(NotEnoughImagesError, match="at least 5 images per emotion.*counts: 6, 3"):
-        stratified_folds(torch.tensor([0] * 6 + [1] * 3), 5, seed=0)
+    with pytest.raises(NotEnoughImagesError, match="at least 5 images per emotion.*counts: angry=6, happy=3"):
+        stratified_folds(torch.tensor([0] * 6 + [1] * 3), 5, seed=0, classes=["angry", "happy"])
     folds = stratified_folds(torch.tensor([0] * 10 + [1] * 5), 5, seed=0)
     assert sorted(torch.cat(folds).tolist()) == list(range(15)) and all(len(f) == 3 for f in folds)

@@ -109,7 +109,7 @@ def train_where_asked(
     if ray.address is None:
         recipe, device = settings.recipe(), settings.torch_device()
         begin(recipe, str(device))
-        checkpoints = Checkpoints(lake.lake(), model_prefix(EMOTION_MODEL), train.digest, recipe)
+        checkpoints = Checkpoints(lake.lake(), model_prefix(EMOTION_MODEL), train.digest, recipe, context.log.warning)
         trained = train_model(train, recipe, device, lambda epoch, accuracy: progress.advance(), checkpoints)
         where = {"engine": "in_process", "device": str(device)}
     else:

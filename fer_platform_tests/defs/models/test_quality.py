@@ -64,4 +64,4 @@ def test_label_issues_refuses_too_few_images_per_fold_with_the_counts(fer_env):
     result = materialize([AssetKey("label_issues")])  # fer_env: 4 train images per emotion
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure).event_specific_data.error.to_string()
-    assert "at least 5 images per emotion" in failure and "counts: 4, 4, 4" in failure
+    assert "at least 5 images per emotion" in failure and "counts: angry=4, happy=4, sad=4" in failure
