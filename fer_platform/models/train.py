@@ -9,7 +9,9 @@ by inverse class frequency (disgust is 1.5 % of FER2013), a stratified 10 %
 validation slice of ``train/`` (FER2013's folders have no PublicTest split),
 early stopping after 20 epochs without a better validation accuracy, and a time
 budget; training always ends at the best validation checkpoint. Seeded: on a CPU
-the same data, seed and thread count give the same weights.
+the same data, seed and thread count give the same weights. A run the budget ends
+anneals to it instead of waiting on the plateau (``models.schedule``); with
+``models.checkpoints`` every epoch is saved and a killed run resumes exactly.
 """
 
 from __future__ import annotations
@@ -53,12 +55,7 @@ class Recipe:
 
 
 def recipe_for(
-    arch: str,
-    device: torch.device,
-    budget_minutes: float,
-    max_epochs: int,
-    weights: str,
-    seed: int = 0,
+    arch: str, device: torch.device, budget_minutes: float, max_epochs: int, weights: str, seed: int = 0,
     schedule: str = "auto",
 ) -> Recipe:
     """The recipe as the settings ask for it, with ``arch="auto"`` resolved for the device."""
