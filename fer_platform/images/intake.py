@@ -75,6 +75,7 @@ def take_events(
         events = ours_only(conn, events)
         intake.new_events = record_events(conn, events)
         assign_runs(conn)
+    conn.commit()  # durable before any message goes, even when the caller had a transaction open
     queue.delete(usable)
     intake.ignored.update(e.ignored for e in events if e.ignored)
     intake.runs = open_runs(conn)
