@@ -82,7 +82,7 @@ def resume(root: Path, minutes: float, work: Path) -> None:
         print(f"| {name} | {trained.epochs} | {evaluate_model(trained.model, test).accuracy:.1%} | {seconds:.0f} |")
 
 
-def label_issue_recall(root: Path, flip: float, minutes: float, work: Path) -> None:
+def label_issue_recall(root: Path, flip: float, fold_s: float, minutes: float, work: Path) -> None:
     flipped_root = work / "flipped"
     shutil.copytree(root / "train", flipped_root / "train")
     emotions = sorted(p.name for p in (flipped_root / "train").iterdir())
@@ -91,15 +91,16 @@ def label_issue_recall(root: Path, flip: float, minutes: float, work: Path) -> N
     for path in moved:
         shutil.move(path, target / f"flipped_{path.name}")
     faces = load_split(flipped_root, "train")
-    recipe = Recipe(arch="vgg_small", budget_s=minutes * 60 / 5)
-    ranked = rank_label_issues(faces, out_of_sample_probabilities(faces, recipe, CPU))
+    probabilities = out_of_sample_probabilities(faces, Recipe(arch="vgg_small", budget_s=fold_s), CPU)
+    ranked = rank_label_issues(faces, probabilities)
+    learned = float((probabilities.argmax(axis=1) == faces.labels.numpy()).mean())
     top = set(ranked.head(len(moved))["filepath"].to_list())
     found = sum(f"train/{emotions[1]}/flipped_{p.name}" in top for p in moved)
     print(
         f"\nlabel_issues: {len(moved)} labels flipped ({emotions[0]} -> {emotions[1]}) among {len(faces.files)}; "
         f"recall among the top {len(moved)} suspects {found / len(moved):.0%} "
         f"(chance {len(moved) / len(faces.files):.1%}); "
-        f"flagged in all: {int(ranked['is_issue'].sum())}"
+        f"flagged in all: {int(ranked['is_issue'].sum())}; {fold_s:g} s per fold, out-of-sample accuracy {learned:.1%}"
     )
     test = load_split(root, "test", faces.classes)
     recipe = Recipe(arch="vgg_small", budget_s=minutes * 60)
@@ -146,6 +147,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--per-class", type=int, default=300)
     parser.add_argument("--flip", type=float, default=0.05)
     parser.add_argument("--planted", type=int, default=20)
+    parser.add_argument("--fold-seconds", type=float, default=60, help="label_issues: training budget per fold")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fer-bench-quality-") as tmp:
         work = Path(tmp)
@@ -155,5 +157,5 @@ def main(argv: list[str]) -> None:
         print(f"data: {root}")
         schedules(root, args.budgets)
         resume(root, min(args.budgets), work)
-        label_issue_recall(root, args.flip, min(args.budgets), work)
+        label_issue_recall(root, args.flip, args.fold_seconds, min(args.budgets), work)
         overlap_recall(root, args.planted, work)

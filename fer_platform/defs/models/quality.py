@@ -97,6 +97,10 @@ def label_issues(
         train, recipe, emotion_model_settings.torch_device(), on_fold=lambda n: context.log.info(f"fold {n}/5 done")
     )
     ranked = rank_label_issues(train, probabilities)
+    learned = float((probabilities.argmax(axis=1) == train.labels.numpy()).mean())
+    if learned < 2 / len(train.classes):
+        context.log.warning(f"the fold models barely learned (out-of-sample accuracy {learned:.1%}): give them more "
+                            f"time (FER_TRAIN_BUDGET_MINUTES; each fold gets a fifth) before trusting the ranking")
     faces = face_of(train)
     suspects = [
         ([faces[f][0]], f"{given} -> {suggested}")
@@ -107,6 +111,7 @@ def label_issues(
         metadata={
             "train_images": len(train.files),
             "issues": int(ranked["is_issue"].sum()),
+            "out_of_sample_accuracy": round(learned, 4),
             "path": write_parquet(lake, LABEL_ISSUES_PATH, ranked),
             "top_suspects": captioned_faces(suspects, "most likely mislabelled: given -> suggested"),
         }
