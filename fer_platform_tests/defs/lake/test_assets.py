@@ -43,7 +43,7 @@ def test_images_and_parquet_land_in_the_lake(azure_env, image_root):
     frame = pl.from_arrow(table)
     assert set(frame["filepath"]) == names and frame.columns == ["id", "emotion", "filepath", "vector"]
     # Any reader joins filepath to FER_LAKE_URL: polars straight from az:// with the emulator.
-    endpoint = azure_env["AZURE_STORAGE_CONNECTION_STRING"].split("BlobEndpoint=")[1].rstrip(";")
+    endpoint = azure_env["AZURE_STORAGE_CONNECTION_STRING"].split("BlobEndpoint=")[1].split(";")[0]
     polars_read = pl.read_parquet(
         f"{azure_env['FER_LAKE_URL']}/raw/embeddings/fer2013/emotion=happy/part-0.parquet",
         storage_options={
