@@ -219,3 +219,25 @@ def wait_for_code_location(url: str, timeout: float) -> None:
             return
         time.sleep(0.5)
     raise TimeoutError(f"the code location did not load in {timeout:.0f} s")
+
+
+def platform_env(azure_env: dict, dagster_pg_url: str, tmp_path) -> dict:
+    """The compose services' environment on this machine: test databases, Azurite, fast sensor ticks; embedding in
+    the code location's processes (``FER_RAY_ADDRESS`` empty: the Ray cluster is tested in embeddings/)."""
+    return dict(azure_env) | {
+        "FER_RAY_ADDRESS": "",
+        "FER_RAY_ACTORS": "1,4",
+        "FER_EVENTS_QUEUE": "",  # new images by listing; the events test sets a queue
+        "FER_RECONCILE_HOURS": "24",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "DAGSTER_HOME": str(instance_home(tmp_path / "dagster_home")),
+        "DAGSTER_PG_URL": dagster_pg_url,
+        "FER_SENSOR_INTERVAL_S": "2",
+        "FER_SETTLE_S": "1",
+        "FER_CODE_BIND": "127.0.0.1",
+        "FER_CODE_HOST": "127.0.0.1",
+        "FER_CODE_PORT": str(free_port()),
+        "FER_UI_BIND": "127.0.0.1",
+        "FER_UI_PORT": str(free_port()),
+    }

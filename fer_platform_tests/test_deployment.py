@@ -4,7 +4,6 @@ embed images dropped into a folder by themselves (sensor -> run -> replica -> la
 import shutil
 import subprocess
 import time
-import uuid
 
 import polars as pl
 import psycopg
@@ -15,12 +14,10 @@ from fer_platform.orchestration.names import PIPELINE_STAGES
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform.storage.queue import EventQueue
 from fer_platform_tests.deployment import (
     COMPOSE,
-    free_port,
     graphql,
-    instance_home,
+    platform_env,
     running_platform,
     sensor_runs,
     sensor_state,
@@ -29,7 +26,6 @@ from fer_platform_tests.deployment import (
     wait_for_runs,
 )
 from fer_platform_tests.helpers import table_rows
-from fer_platform_tests.images.event_messages import blob_event, message, sequencer
 
 COMPOSE_TOOLS = (["docker", "compose"], ["docker-compose"])
 
@@ -101,28 +97,6 @@ def embeddings_count(url: str, run_id: str, label: str) -> int:
     return next(e["intValue"] for e in entries if e["label"] == label)
 
 
-def platform_env(azure_env: dict, dagster_pg_url: str, tmp_path) -> dict:
-    """The compose services' environment on this machine: test databases, Azurite, fast sensor ticks; embedding in
-    the code location's processes (``FER_RAY_ADDRESS`` empty: the Ray cluster is tested in embeddings/)."""
-    return dict(azure_env) | {
-        "FER_RAY_ADDRESS": "",
-        "FER_RAY_ACTORS": "1,4",
-        "FER_EVENTS_QUEUE": "",  # new images by listing; the events test sets a queue
-        "FER_RECONCILE_HOURS": "24",
-        "RAY_AUTH_MODE": "disabled",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "DAGSTER_HOME": str(instance_home(tmp_path / "dagster_home")),
-        "DAGSTER_PG_URL": dagster_pg_url,
-        "FER_SENSOR_INTERVAL_S": "2",
-        "FER_SETTLE_S": "1",
-        "FER_CODE_BIND": "127.0.0.1",
-        "FER_CODE_HOST": "127.0.0.1",
-        "FER_CODE_PORT": str(free_port()),
-        "FER_UI_BIND": "127.0.0.1",
-        "FER_UI_PORT": str(free_port()),
-    }
-
-
 def repeated_ticks(url: str, after_tick: int, run_key: str, seconds: float) -> list[dict]:
     """Ticks newer than ``after_tick`` that requested ``run_key``, waiting up to ``seconds`` for one."""
     deadline = time.monotonic() + seconds
@@ -190,46 +164,6 @@ def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_
     with lake.fs.open(lake.path("raw/embeddings/fer2013/emotion=happy/part-0.parquet")) as f:
         parquet = pl.read_parquet(f)
     assert "raw/images/fer2013/train/happy/new_1.png" in parquet["filepath"].to_list()
-
-
-def nearest(dsn: str, filepath: str) -> str | None:
-    """The replica's nearest neighbour of ``filepath``'s own vector (what the search answers first), or None."""
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute(
-            "SELECT n.filepath FROM imagenes_fer q, imagenes_fer n WHERE q.filepath = %s "
-            "ORDER BY n.vector <=> q.vector, n.filepath = q.filepath DESC LIMIT 1",
-            (filepath,),
-        ).fetchone()
-    return row[0] if row else None
-
-
-@pytest.mark.timeout(900)
-def test_a_blob_uploaded_with_its_event_becomes_searchable_through_the_daemon(
-    azure_env, image_root, dagster_pg_url, tmp_path
-):
-    """FER_EVENTS_QUEUE: Azurite's queue holds the BlobCreated event Event Grid would deliver; the daemon's sensor
-    takes it, the run lands exactly that blob, and it reaches the replica, where a search finds it."""
-    for other in ("angry", "sad"):
-        shutil.rmtree(image_root / "train" / other)
-    name = f"events-{uuid.uuid4().hex[:10]}"
-    env = platform_env(azure_env, dagster_pg_url, tmp_path) | {"FER_EVENTS_QUEUE": name, "FER_RECONCILE_HOURS": "0"}
-    source = open_location(azure_env["FER_SOURCE_URL"])
-    source.ensure()
-    queue = EventQueue(source.url, name)
-    queue.ensure()
-    with running_platform(env, tmp_path / "logs") as url:
-        [first] = wait_for_runs(url, set(), 1, timeout=300)  # a fresh cursor: the image root's folder is news
-        assert first["status"] == "SUCCESS"
-        path = "train/happy/from_event.png"
-        source.fs.pipe_file(source.path(path), next((image_root / "test" / "sad").iterdir()).read_bytes())
-        queue.main.send_message(message(blob_event(path, sequencer(1), container=source.root), encoded=True))
-        deadline = time.monotonic() + 300
-        while nearest(azure_env["FER_REPLICA_DSN"], path) != path:
-            assert time.monotonic() < deadline, f"{path} never became searchable: {sensor_runs(url)}"
-            time.sleep(2)
-        event_runs = wait_for_runs(url, {first["runId"]}, 1, timeout=300)  # its run (and the echo) finish
-        assert {r["status"] for r in event_runs} == {"SUCCESS"}, event_runs
-    assert queue.receive(10, 1) == [] and queue.poison_count() == 0
 
 
 TERMINATE = """
