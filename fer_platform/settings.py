@@ -54,6 +54,7 @@ class FerSettings(BaseSettings):
     max_upload_bytes: int = Field(default=5_000_000, gt=0, description="Largest accepted query image.")
     header_timeout_s: float = Field(default=10.0, gt=0, description="A connection's request head must arrive by then.")
     public_docs: bool = Field(default=True, description="/docs and /openapi.json without the key (FER_PUBLIC_DOCS).")
+    public_metrics: bool = Field(default=False, description="/metrics without the key (FER_PUBLIC_METRICS).")
     classifier_version: str | None = Field(default=None, description="Pinned emotion_classifier version.")
     train_budget_minutes: float = Field(
         default=30.0, gt=0, description="Training of emotion_model stops at its best checkpoint after this long."

@@ -15,7 +15,8 @@ import psycopg
 from pgvector import Vector
 from psycopg import sql
 
-MAX_K = 100
+MAX_K = 100  # the most neighbours a request may ask for
+MAX_LIMIT = MAX_K + 1  # one more, when the stored image searched from is left out of its own results
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ def nearest(
 ) -> list[Neighbor]:
     """The ``k`` stored rows nearest to ``vector`` by cosine distance (``model_version``: only rows of that
     emotion_model version, in the expression table)."""
-    if not 1 <= k <= MAX_K:
-        raise ValueError(f"k={k} must be between 1 and {MAX_K}")
+    if not 1 <= k <= MAX_LIMIT:
+        raise ValueError(f"k={k} must be between 1 and {MAX_LIMIT}")
     conditions = [sql.SQL("emotion = %(emotion)s")] if emotion is not None else []
     if model_version is not None:
         conditions.append(sql.SQL("model_version = %(version)s"))
@@ -97,3 +98,31 @@ def recall_at_k(
         approx = {n.id for n in nearest(conn, table, vector, k, target, ef_search=ef_search)}
         hits += len(exact & approx) / max(1, len(exact))
     return hits / len(queries)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """A stored row to search from ("more like this")."""
+
+    id: int
+    filepath: str
+    emotion: str
+    vector: np.ndarray
+
+
+def stored_image(conn: psycopg.Connection, table: str, row_id: int) -> StoredImage | None:
+    """The row ``row_id`` of ``table`` with its vector, None when there is none."""
+    row = conn.execute(
+        sql.SQL("SELECT id, filepath, emotion, vector FROM {} WHERE id = %s").format(sql.Identifier(table)), (row_id,)
+    ).fetchone()
+    if row is None or row[3] is None:
+        return None
+    return StoredImage(int(row[0]), row[1], row[2], row[3].to_numpy())
+
+
+def ids_of(conn: psycopg.Connection, table: str, filepaths: list[str]) -> dict[str, int]:
+    """``filepath -> id`` in ``table`` of those of ``filepaths`` it holds (one query)."""
+    rows = conn.execute(
+        sql.SQL("SELECT filepath, id FROM {} WHERE filepath = ANY(%s)").format(sql.Identifier(table)), (filepaths,)
+    ).fetchall()
+    return {path: int(i) for path, i in rows}

@@ -20,7 +20,8 @@ RETRY_AFTER_S = 1
 class Admission:
     def __init__(self, workers: int, queue: int):
         self.workers, self.limit = asyncio.Semaphore(workers), workers + queue
-        self.inside = 0
+        self.inside = 0  # holding a slot or waiting for one
+        self.working = 0  # holding a slot
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -30,6 +31,10 @@ class Admission:
         self.inside += 1
         try:
             async with self.workers:
-                yield
+                self.working += 1
+                try:
+                    yield
+                finally:
+                    self.working -= 1
         finally:
             self.inside -= 1

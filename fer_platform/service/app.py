@@ -1,4 +1,5 @@
-"""The HTTP service (FastAPI): the API routes (``service.routes``), the page on ``/`` and OpenAPI docs on ``/docs``.
+"""The HTTP service (FastAPI): the API routes (``service.routes``), the page on ``/``, OpenAPI docs on ``/docs``
+and Prometheus metrics on ``/metrics`` (``service.metrics``; behind the key unless ``FER_PUBLIC_METRICS``).
 
 ``create_app`` refuses to start without ``FER_API_KEY``, with a ``FER_MODEL_VERSION``
 that names no registered version, with a replica that cannot serve, or with a
@@ -22,14 +23,15 @@ from importlib.resources import files
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.formparsers import MultiPartParser
 
 from fer_platform.postgres.connection import error_line
 from fer_platform.postgres.dsn import describe
 from fer_platform.service.admission import Admission
 from fer_platform.service.engine import SearchEngine
-from fer_platform.service.guard import MULTIPART_OVERHEAD, RequestGuard
+from fer_platform.service.guard import METRICS_PATH, MULTIPART_OVERHEAD, RequestGuard
+from fer_platform.service.metrics import RequestMetrics, ServiceMetrics
 from fer_platform.service.readiness import ServiceNotReadyError
 from fer_platform.service.routes import router
 from fer_platform.settings import FerSettings, load_settings
@@ -37,6 +39,7 @@ from fer_platform.settings import FerSettings, load_settings
 log = logging.getLogger(__name__)
 DECODE_WORKERS, DECODE_QUEUE = 2, 64
 DATABASE_RETRY_AFTER_S = 5
+METRICS_HELP = "Prometheus text format: requests, latency, refusals, admission, served versions, replica pool."
 
 
 class ApiKeyMissingError(RuntimeError):
@@ -108,15 +111,22 @@ def create_app(settings: FerSettings | None = None, wait: bool = False) -> FastA
         lifespan=lifespan,
     )
     app.state.settings, app.state.engine = settings, engine
-    app.state.admission = Admission(DECODE_WORKERS, DECODE_QUEUE)
+    app.state.admission = admission = Admission(DECODE_WORKERS, DECODE_QUEUE)
+    metrics = ServiceMetrics(admission, engine)
     # The guard has already bounded the body: let Starlette keep the upload in memory, never in a temporary file.
     MultiPartParser.spool_max_size = settings.max_upload_bytes + MULTIPART_OVERHEAD
     app.include_router(router)
     app.add_api_route("/", page_response, include_in_schema=False)
+    app.add_api_route(
+        METRICS_PATH, metrics.response, summary="Metrics", description=METRICS_HELP,
+        responses={200: {"content": {"text/plain": {}}}}, response_class=Response,
+    )
     database_errors(app, engine.replica_dsn)
     unexpected_errors(app)
     key = settings.api_key.get_secret_value().encode()
     app.add_middleware(
-        RequestGuard, key=key, max_upload_bytes=settings.max_upload_bytes, public_docs=settings.public_docs
+        RequestGuard, key=key, max_upload_bytes=settings.max_upload_bytes, public_docs=settings.public_docs,
+        public_metrics=settings.public_metrics,
     )
+    app.add_middleware(RequestMetrics, fastapi_app=app, metrics=metrics)  # outermost: counts the guard's refusals
     return app

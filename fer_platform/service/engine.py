@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import psycopg
@@ -18,15 +17,16 @@ from fer_platform.embeddings.embedder import forward
 from fer_platform.embeddings.model import SEED_TRANSFORM, LoadedModel, WeightsUnavailableError
 from fer_platform.factory import Platform
 from fer_platform.images.decode import decode_image
-from fer_platform.images.face import FaceCrop, face_pixels, to_fer_face
+from fer_platform.images.face import face_pixels, to_fer_face
 from fer_platform.lake.layout import image_path
 from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL
 from fer_platform.postgres.dsn import describe
-from fer_platform.search.query import Neighbor, nearest
+from fer_platform.search.query import Neighbor, ids_of, nearest, stored_image
+from fer_platform.service.query_face import ExpressionOutput, Prediction, QueryFace, knn_vote
 from fer_platform.service.readiness import content_problem, model_problem, replica_problem
 from fer_platform.service.served_model import ServedModel
 from fer_platform.settings import FerSettings
-from fer_platform.table.expression import EXPRESSION_TABLE, rows_of_version
+from fer_platform.table.expression import EXPRESSION_TABLE, expression_vector, rows_of_version
 from fer_platform.table.rows import emotion_counts, model_counts
 from fer_platform.table.schema import DEFAULT_TABLE
 
@@ -41,30 +41,19 @@ class SpaceUnavailableError(RuntimeError):
     """A space cannot be searched now (no query model, no expression vectors); the message says what fixes it."""
 
 
+class StoredImageNotFoundError(LookupError):
+    """``/similar/{id}`` names no stored image."""
+
+
 VOTE_NEIGHBOURS = 15
-
-
-@dataclass(frozen=True)
-class ExpressionOutput:
-    """The served emotion_model's view of a query face."""
-
-    version: str
-    scores: dict[str, float]  # probability per emotion
-    features: np.ndarray  # L2-normalised, comparable with expression_vectors
-
-
-@dataclass(frozen=True)
-class QueryFace:
-    vector: np.ndarray  # the seed's ResNet18 vector
-    crop: FaceCrop
-    expression: ExpressionOutput | None  # None unless asked for and an emotion_model is served
+NO_EMOTION_MODEL = "no emotion_model is promoted: run the job train_emotion_model first"
 
 
 @dataclass(frozen=True)
 class Catalogue:
     """What the replica's table holds, as the service checks requests against it."""
 
-    emotions: list[str]
+    emotions: dict[str, int]  # rows per emotion
     models: dict[str | None, int]  # rows per embedding model id
 
 
@@ -74,24 +63,6 @@ def query_model(platform: Platform) -> tuple[LoadedModel | None, str | None]:
         return platform.query_model(), None
     except WeightsUnavailableError as exc:
         return None, f"the query model cannot be loaded: {exc}"
-
-
-@dataclass(frozen=True)
-class Prediction:
-    emotion: str
-    confidence: float
-    source: str  # "knn" or "classifier:<version>"
-
-
-def knn_vote(neighbours: list[Neighbor]) -> Prediction | None:
-    """Distance-weighted vote: each neighbour counts 1 / (cosine distance + 0.001)."""
-    if not neighbours:
-        return None
-    weights: dict[str, float] = defaultdict(float)
-    for n in neighbours:
-        weights[n.emotion] += 1.0 / (max(n.distance, 0.0) + 1e-3)
-    emotion = max(weights, key=weights.__getitem__)
-    return Prediction(emotion, weights[emotion] / sum(weights.values()), "knn")
 
 
 class SearchEngine:
@@ -117,7 +88,7 @@ class SearchEngine:
             configure=register_vector,
             open=True,
         )
-        self._catalogue: tuple[float, Catalogue] = (float("-inf"), Catalogue([], {}))
+        self._catalogue: tuple[float, Catalogue] = (float("-inf"), Catalogue({}, {}))
         self.model, self.model_error = query_model(platform)
 
     def serving_problem(self) -> str | None:
@@ -145,61 +116,97 @@ class SearchEngine:
         read_at, catalogue = self._catalogue
         if time.monotonic() - read_at > CATALOGUE_TTL_S:
             with self.pool.connection() as conn:
-                catalogue = Catalogue(sorted(emotion_counts(conn, self.table)), model_counts(conn, self.table))
+                emotions = dict(sorted(emotion_counts(conn, self.table).items()))
+                catalogue = Catalogue(emotions, model_counts(conn, self.table))
             self._catalogue = (time.monotonic(), catalogue)
         return catalogue
 
     def stored_emotions(self) -> list[str]:
         """The emotions the replica holds."""
-        return self.catalogue().emotions
+        return list(self.catalogue().emotions)
 
-    def embed(self, data: bytes, with_expression: bool = False) -> QueryFace:
+    def embed(self, data: bytes, with_expression: bool = False, with_classifier: bool = False) -> QueryFace:
         """Everything the models say of the query image, computed in one go (the service holds an admission slot
-        for it): the face cropped to 48x48 grayscale, its seed vector made as the stored ones were, and, with
-        ``with_expression`` and an emotion_model served, that model's scores and features."""
+        for it): the face cropped to 48x48 grayscale, its seed vector made as the stored ones were, with
+        ``with_expression`` and an emotion_model served that model's scores and features, with
+        ``with_classifier`` the served classifier head's emotion."""
         if self.model is None:
             raise SpaceUnavailableError(self.model_error)
         crop = to_fer_face(decode_image(data, draft_side=QUERY_DRAFT_SIDE))
         vector = forward(self.model, SEED_TRANSFORM(crop.image).unsqueeze(0))[0]
+        head = self.classify(vector) if with_classifier else None
         served = self.emotion_model.current() if with_expression else None
         if served is None:
-            return QueryFace(vector, crop, None)
+            return QueryFace(vector, crop, None, head)
         version, model = served
         probabilities, features = model.infer(torch.from_numpy(face_pixels(crop.image))[None])
         scores = {c: float(p) for c, p in zip(model.classes, probabilities[0], strict=True)}
-        return QueryFace(vector, crop, ExpressionOutput(version, scores, features[0]))
+        return QueryFace(vector, crop, ExpressionOutput(version, scores, features[0]), head)
+
+    def classify(self, vector: np.ndarray) -> Prediction | None:
+        """The served classifier head's emotion of a seed vector; None without a head trained on this model's
+        vectors."""
+        served = self.classifier.current()
+        if served is None:
+            return None
+        version, head = served
+        if self.model is None or head.embedding_model_id != self.model.model_id:
+            log.warning("classifier %s was trained on vectors of %s: not used", version, head.embedding_model_id)
+            return None
+        probabilities = head.probabilities(vector)[0]
+        best = int(probabilities.argmax())
+        return Prediction(head.classes[best], float(probabilities[best]), f"classifier:{version}")
 
     def search(self, vector: np.ndarray, k: int, emotion: str | None = None) -> list[Neighbor]:
         with self.pool.connection() as conn:
             return nearest(conn, self.table, vector, k, emotion, ef_search=self.ef_search)
 
-    def predict(self, vector: np.ndarray) -> tuple[Prediction | None, Prediction | None]:
-        """(neighbour vote, classifier) predictions."""
-        vote = knn_vote(self.search(vector, VOTE_NEIGHBOURS))
-        served = self.classifier.current()
-        if served is None:
-            return vote, None
-        version, head = served
-        if self.model is None or head.embedding_model_id != self.model.model_id:
-            log.warning("classifier %s was trained on vectors of %s: not used", version, head.embedding_model_id)
-            return vote, None
-        probabilities = head.probabilities(vector)[0]
-        best = int(probabilities.argmax())
-        return vote, Prediction(head.classes[best], float(probabilities[best]), f"classifier:{version}")
+    def vote(self, vector: np.ndarray) -> Prediction | None:
+        """The distance-weighted vote of the seed vector's nearest stored images."""
+        return knn_vote(self.search(vector, VOTE_NEIGHBOURS))
 
     def expression_search(self, face: QueryFace, k: int, emotion: str | None = None) -> list[Neighbor]:
         """Neighbours in the served emotion_model's expression space (same expression, not same person)."""
         if face.expression is None:
-            raise SpaceUnavailableError("no emotion_model is promoted: run the job train_emotion_model first")
-        version = face.expression.version
+            raise SpaceUnavailableError(NO_EMOTION_MODEL)
         with self.pool.connection() as conn:
-            if rows_of_version(conn, version) == 0:
-                raise SpaceUnavailableError(
-                    f"{EXPRESSION_TABLE} holds no vectors of emotion_model {version}: materialize expression_vectors"
-                )
-            return nearest(
-                conn, EXPRESSION_TABLE, face.expression.features, k, emotion, self.ef_search, model_version=version
+            return self.expression_neighbours(conn, face.expression.features, face.expression.version, k, emotion)
+
+    def expression_neighbours(
+        self, conn: psycopg.Connection, features: np.ndarray, version: str, k: int, emotion: str | None,
+        exclude: str | None = None,
+    ) -> list[Neighbor]:
+        """The k rows of ``version`` nearest to ``features`` (``exclude``: a file path left out), with the ids of
+        their images in the seed table, so that every result can be searched from."""
+        if rows_of_version(conn, version) == 0:
+            raise SpaceUnavailableError(
+                f"{EXPRESSION_TABLE} holds no vectors of emotion_model {version}: materialize expression_vectors"
             )
+        found = nearest(conn, EXPRESSION_TABLE, features, k + 1, emotion, self.ef_search, model_version=version)
+        ids = ids_of(conn, self.table, [n.filepath for n in found])
+        kept = [replace(n, id=ids[n.filepath]) for n in found if n.filepath in ids and n.filepath != exclude]
+        return kept[:k]
+
+    def similar(self, row_id: int, space: str, k: int, emotion: str | None = None) -> list[Neighbor]:
+        """"More like this": the k stored images nearest to stored image ``row_id`` (itself left out), in the seed's
+        space or the served emotion_model's."""
+        with self.pool.connection() as conn:
+            stored = stored_image(conn, self.table, row_id)
+            if stored is None:
+                raise StoredImageNotFoundError(f"no stored image with id {row_id}")
+            if space == "seed":
+                found = nearest(conn, self.table, stored.vector, k + 1, emotion, self.ef_search)
+                return [n for n in found if n.id != row_id][:k]
+            served = self.emotion_model.current()
+            if served is None:
+                raise SpaceUnavailableError(NO_EMOTION_MODEL)
+            features = expression_vector(conn, stored.filepath, served[0])
+            if features is None:
+                raise SpaceUnavailableError(
+                    f"image {row_id} has no expression vector of emotion_model {served[0]} yet: "
+                    "expression_vectors computes it after each replica change"
+                )
+            return self.expression_neighbours(conn, features, served[0], k, emotion, exclude=stored.filepath)
 
     def lake_path(self, filepath: str) -> str:
         """Where a stored image lives in the lake (the Parquet's filepath)."""

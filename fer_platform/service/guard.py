@@ -23,14 +23,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MULTIPART_OVERHEAD = 64_000  # form boundaries and part headers around the largest accepted image
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
+PUBLIC_PATHS = ("/", "/healthz")
+METRICS_PATH = "/metrics"
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY")]
 
 
-def needs_key(method: str, path: str, public_docs: bool) -> bool:
-    """The data routes (and the docs unless FER_PUBLIC_DOCS) need the key; the page and /healthz do not."""
-    if path in ("/search", "/predict") or path.startswith("/images/"):
-        return True
-    return not public_docs and path in DOCS_PATHS
+def needs_key(path: str, public_docs: bool, public_metrics: bool) -> bool:
+    """Every path needs the key but the page and /healthz, the docs with FER_PUBLIC_DOCS and /metrics with
+    FER_PUBLIC_METRICS: a route added later is keyed unless it is named here."""
+    if path in PUBLIC_PATHS or (public_docs and path in DOCS_PATHS):
+        return False
+    return not (public_metrics and path == METRICS_PATH)
 
 
 def key_matches(header: bytes | None, key: bytes) -> bool:
@@ -51,8 +54,8 @@ async def refuse(send: Send, status: int, detail: str, headers: list | None = No
 class RequestGuard:
     """Wraps the app: key, then size, then the bounded in-memory body; security headers on every response."""
 
-    def __init__(self, app: ASGIApp, key: bytes, max_upload_bytes: int, public_docs: bool):
-        self.app, self.key, self.public_docs = app, key, public_docs
+    def __init__(self, app: ASGIApp, key: bytes, max_upload_bytes: int, public_docs: bool, public_metrics: bool):
+        self.app, self.key, self.public_docs, self.public_metrics = app, key, public_docs, public_metrics
         self.max_upload_bytes = max_upload_bytes
         self.max_body = max_upload_bytes + MULTIPART_OVERHEAD
 
@@ -60,7 +63,7 @@ class RequestGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        if needs_key(scope["method"], scope["path"], self.public_docs) and not key_matches(
+        if needs_key(scope["path"], self.public_docs, self.public_metrics) and not key_matches(
             headers.get(b"authorization"), self.key
         ):
             return await refuse(send, 401, "missing or wrong API key", [(b"www-authenticate", b"Bearer")])

@@ -1,5 +1,6 @@
-"""The API routes: ``POST /search`` (``space=seed|expression``), ``POST /predict`` (per-emotion ``scores`` once
-an emotion_model is served), ``GET /images/{path}``, ``GET /healthz``.
+"""The API routes: ``POST /search`` (``space=seed|expression``, ``predict=true`` for the emotion too),
+``GET /similar/{id}`` (search from a stored image), ``POST /predict``, ``GET /emotions``, ``GET /images/{path}``,
+``GET /healthz``. Every answer is a ``service.schemas`` model.
 
 The key and the body size are enforced before the body is read, by
 ``service.guard``; here: a file that is not an image is a 415 that says so,
@@ -11,58 +12,37 @@ admission control are the app's state (``create_app`` puts them there).
 from __future__ import annotations
 
 import posixpath
-import re
-from typing import Literal
 
-from fastapi import APIRouter, File, HTTPException, Query, Request, Security, UploadFile
+from fastapi import APIRouter, File, HTTPException, Path, Query, Request, Security, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
 
-from fer_platform.images.decode import ImageDecodeError
 from fer_platform.images.sniff import SNIFF_BYTES, sniff_image_type
 from fer_platform.lake.layout import IMAGES_PREFIX
-from fer_platform.search.query import MAX_K
-from fer_platform.service.engine import ExpressionOutput, Prediction, QueryFace, SearchEngine, SpaceUnavailableError
+from fer_platform.search.query import MAX_K, Neighbor
+from fer_platform.service.engine import SearchEngine, SpaceUnavailableError, StoredImageNotFoundError
+from fer_platform.service.query_face import Prediction, QueryFace
+from fer_platform.service.schemas import (
+    EmotionCount,
+    EmotionsAnswer,
+    Health,
+    Neighbour,
+    PredictAnswer,
+    SearchAnswer,
+    Space,
+    Vote,
+    errors,
+)
+from fer_platform.service.upload import CONTROL_CHARACTERS, engine_of, query_face, valid_emotion
 
 bearer = HTTPBearer(auto_error=False)  # declares the key in the OpenAPI docs; RequestGuard enforces it
 KEYED = [Security(bearer)]
 router = APIRouter()
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def engine_of(request: Request) -> SearchEngine:
-    return request.app.state.engine
-
-
-async def query_face(request: Request, file: UploadFile, with_expression: bool) -> QueryFace:
-    """The upload decoded and run through the models (``SearchEngine.embed``) in one of the admission slots; 413
-    over the limit, 415 when it is not an image, 503 when every slot is taken or the query model cannot embed
-    comparably to the stored rows (the reason says which setting or job fixes it)."""
-    problem = await run_in_threadpool(engine_of(request).query_model_problem)
-    if problem:
-        raise HTTPException(503, problem)
-    limit = request.app.state.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"upload larger than {limit} bytes")
-    async with request.app.state.admission.slot():
-        try:
-            return await run_in_threadpool(engine_of(request).embed, data, with_expression)
-        except ImageDecodeError as exc:
-            raise HTTPException(415, f"{file.filename or 'the upload'} is not a usable image: {exc}") from exc
-
-
-def valid_emotion(request: Request, emotion: str | None) -> str | None:
-    """``emotion`` if it is one of the stored emotions; 422 naming them otherwise (control characters too)."""
-    if emotion is None:
-        return None
-    if CONTROL_CHARACTERS.search(emotion):
-        raise HTTPException(422, "emotion must not contain control characters")
-    stored = engine_of(request).stored_emotions()
-    if emotion not in stored:
-        raise HTTPException(422, f"unknown emotion {emotion!r}: the stored emotions are {', '.join(stored)}")
-    return emotion
+MAX_ROW_ID = 2**63 - 1  # imagenes_fer.id is a bigint
+K = Query(5, ge=1, le=MAX_K, description="How many neighbours.")
+EMOTION = Query(None, description="Only neighbours of this emotion (one of GET /emotions).")
+SPACE = Query("seed", description="seed: the seed's ResNet18 vectors (same look); expression: the emotion_model's.")
 
 
 def image_object(path: str, images_prefix: str) -> str:
@@ -73,27 +53,58 @@ def image_object(path: str, images_prefix: str) -> str:
     return normal
 
 
-def prediction_json(prediction: Prediction | None) -> dict | None:
+def neighbour_answers(engine: SearchEngine, neighbours: list[Neighbor]) -> list[Neighbour]:
+    answers = []
+    for n in neighbours:
+        path = engine.lake_path(n.filepath)
+        answers.append(Neighbour(id=n.id, filepath=path, emotion=n.emotion, distance=round(n.distance, 6),
+                                 image_url=f"/images/{path}"))
+    return answers
+
+
+def vote_answer(prediction: Prediction | None) -> Vote | None:
     if prediction is None:
         return None
-    return {"emotion": prediction.emotion, "confidence": round(prediction.confidence, 4), "source": prediction.source}
+    return Vote(emotion=prediction.emotion, confidence=round(prediction.confidence, 4), source=prediction.source)
 
 
-@router.post("/search", dependencies=KEYED)
+def predict_answer(face: QueryFace, vote: Prediction | None) -> PredictAnswer:
+    """The emotion: the served emotion_model's (with every score and its version), else the classifier head's,
+    else the neighbours' vote; 503 when there is none of them."""
+    best = face.classifier or vote
+    answer = PredictAnswer(
+        emotion=best.emotion if best else None,
+        confidence=round(best.confidence, 4) if best else None,
+        knn=vote_answer(vote),
+        classifier=vote_answer(face.classifier),
+        face=face.crop.method,
+    )
+    if face.expression is not None:
+        scores = face.expression.scores
+        top = max(scores, key=scores.__getitem__)
+        answer.emotion, answer.confidence = top, round(scores[top], 4)
+        answer.scores = {emotion: round(p, 6) for emotion, p in scores.items()}
+        answer.model_version = face.expression.version
+    elif best is None:
+        raise HTTPException(503, "no stored embeddings to compare with")
+    return answer
+
+
+@router.post("/search", dependencies=KEYED, response_model=SearchAnswer, responses=errors(401, 413, 415, 422, 503))
 async def search(
     request: Request,
     file: UploadFile = File(..., description="The query image (any format PIL reads)."),
-    k: int = Query(5, ge=1, le=MAX_K),
-    emotion: str | None = Query(None, description="Only neighbours of this emotion."),
-    space: Literal["seed", "expression"] = Query(
-        "seed", description="seed: the seed's ResNet18 vectors; expression: the emotion_model's features."
-    ),
-) -> dict:
+    k: int = K,
+    emotion: str | None = EMOTION,
+    space: Space = SPACE,
+    predict: bool = Query(False, description="Also answer what POST /predict answers, from the same upload."),
+) -> SearchAnswer:
     """The k stored images most similar to the uploaded one: in the seed's space (same person, pose,
-    lighting) or, with ``space=expression``, in the trained emotion_model's (same expression)."""
+    lighting) or, with ``space=expression``, in the trained emotion_model's (same expression). With
+    ``predict=true`` the answer holds the prediction too: one upload, one decode, one pass of each model."""
     engine = engine_of(request)
     emotion = valid_emotion(request, emotion)
-    face = await query_face(request, file, with_expression=space == "expression")
+    face = await query_face(request, file, with_expression=predict or space == "expression", with_classifier=predict)
     try:
         if space == "expression":
             neighbours = await run_in_threadpool(engine.expression_search, face, k, emotion)
@@ -101,50 +112,57 @@ async def search(
             neighbours = await run_in_threadpool(engine.search, face.vector, k, emotion)
     except SpaceUnavailableError as exc:
         raise HTTPException(503, str(exc)) from exc
-    results = []
-    for n in neighbours:
-        path = engine.lake_path(n.filepath)
-        results.append(
-            {"filepath": path, "emotion": n.emotion, "distance": round(n.distance, 6), "image_url": f"/images/{path}"}
-        )
-    return {"results": results, "face": face.crop.method, "space": space}
+    prediction = predict_answer(face, await run_in_threadpool(engine.vote, face.vector)) if predict else None
+    return SearchAnswer(
+        results=neighbour_answers(engine, neighbours), face=face.crop.method, space=space, prediction=prediction
+    )
 
 
-def model_answer(expression: ExpressionOutput | None) -> dict:
-    """The served emotion_model's part of /predict: its top emotion, every score and its version."""
-    if expression is None:
-        return {}
-    scores = expression.scores
-    top = max(scores, key=scores.__getitem__)
-    return {
-        "emotion": top,
-        "confidence": round(scores[top], 4),
-        "scores": {emotion: round(p, 6) for emotion, p in scores.items()},
-        "model_version": expression.version,
-    }
+@router.get("/similar/{id}", dependencies=KEYED, response_model=SearchAnswer, responses=errors(401, 404, 422, 503))
+def similar(
+    request: Request,
+    id: int = Path(ge=1, le=MAX_ROW_ID, description="A stored image's id (a result's id)."),  # noqa: A002
+    k: int = K,
+    emotion: str | None = EMOTION,
+    space: Space = SPACE,
+) -> SearchAnswer:
+    """"More like this": the k stored images nearest to stored image ``id`` (itself left out), without an
+    upload; the same answer as ``POST /search`` with ``face`` null."""
+    engine = engine_of(request)
+    emotion = valid_emotion(request, emotion)
+    try:
+        neighbours = engine.similar(id, space, k, emotion)
+    except StoredImageNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except SpaceUnavailableError as exc:
+        raise HTTPException(503, str(exc)) from exc
+    return SearchAnswer(results=neighbour_answers(engine, neighbours), face=None, space=space, query_id=id)
 
 
-@router.post("/predict", dependencies=KEYED)
-async def predict(request: Request, file: UploadFile = File(..., description="The query image.")) -> dict:
+@router.post("/predict", dependencies=KEYED, response_model=PredictAnswer, responses=errors(401, 413, 415, 503))
+async def predict(request: Request, file: UploadFile = File(..., description="The query image.")) -> PredictAnswer:
     """The emotion of the face: from the served emotion_model (with ``scores`` for every emotion) when one is
     promoted, else the trained head when one is registered, else the neighbours' vote."""
-    engine = engine_of(request)
-    face = await query_face(request, file, with_expression=True)
-    vote, head = await run_in_threadpool(engine.predict, face.vector)
-    best = head or vote
-    if best is None and face.expression is None:
-        raise HTTPException(503, "no stored embeddings to compare with")
-    answer = {
-        "emotion": best.emotion if best else None,
-        "confidence": round(best.confidence, 4) if best else None,
-        "knn": prediction_json(vote),
-        "classifier": prediction_json(head),
-        "face": face.crop.method,
-    }
-    return answer | model_answer(face.expression)
+    face = await query_face(request, file, with_expression=True, with_classifier=True)
+    return predict_answer(face, await run_in_threadpool(engine_of(request).vote, face.vector))
 
 
-@router.get("/images/{path:path}", dependencies=KEYED)
+@router.get("/emotions", dependencies=KEYED, response_model=EmotionsAnswer, responses=errors(401, 503))
+def emotions(request: Request) -> EmotionsAnswer:
+    """The stored emotions and their image counts (what ``emotion=`` accepts), and the upload limit."""
+    counts = engine_of(request).catalogue().emotions
+    return EmotionsAnswer(
+        emotions=[EmotionCount(emotion=e, images=n) for e, n in counts.items()],
+        max_upload_bytes=request.app.state.settings.max_upload_bytes,
+    )
+
+
+@router.get(
+    "/images/{path:path}",
+    dependencies=KEYED,
+    response_class=StreamingResponse,
+    responses={200: {"content": {"image/*": {}}, "description": "The image's bytes."}, **errors(401, 404, 422)},
+)
 def image(request: Request, path: str) -> StreamingResponse:
     """A stored image, streamed from the lake, with the content type its bytes show (never its name's)."""
     if CONTROL_CHARACTERS.search(path):
@@ -168,16 +186,16 @@ def image(request: Request, path: str) -> StreamingResponse:
     return StreamingResponse(chunks(), media_type=media_type)
 
 
-@router.get("/healthz")
-def healthz(request: Request) -> JSONResponse:
-    """503 with the reason while searches cannot be answered (``SearchEngine.serving_problem``); else the served model, "degraded" when a promoted or
-    pinned model cannot be loaded (no key needed, no data returned)."""
+@router.get("/healthz", response_model=Health, response_model_exclude_unset=True, responses={503: {"model": Health}})
+def healthz(request: Request) -> Health | JSONResponse:
+    """503 with the reason while searches cannot be answered (``SearchEngine.serving_problem``); else the served
+    model, "degraded" when a promoted or pinned model cannot be loaded (no key needed, no data returned)."""
     engine = engine_of(request)
     problem = engine.serving_problem()
     if problem:
         return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
     served = engine.emotion_model.current()
-    health = {"status": "ok", "model_version": served[0] if served else None}
+    version = served[0] if served else None
     if engine.emotion_model.problem:
-        health |= {"status": "degraded", "problem": engine.emotion_model.problem}
-    return JSONResponse(health)
+        return Health(status="degraded", model_version=version, problem=engine.emotion_model.problem)
+    return Health(status="ok", model_version=version)

@@ -123,3 +123,74 @@ def seed_filepaths(conn: psycopg.Connection, emotion: str, table: str) -> list[s
         (emotion,),
     ).fetchall()
     return [path for (path,) in rows]
+
+
+def expression_vector(
+    conn: psycopg.Connection, filepath: str, version: str, table: str = EXPRESSION_TABLE
+) -> np.ndarray | None:
+    """The expression vector ``version`` made of ``filepath``, None when there is none (yet)."""
+    if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT vector FROM {} WHERE filepath = %s AND model_version = %s").format(sql.Identifier(table)),
+        (filepath, version),
+    ).fetchone()
+    return None if row is None else row[0].to_numpy()
+
+
+@dataclass(frozen=True)
+class ExpressionCoverage:
+    """How one emotion's expression vectors cover its stored images: counts, and a few paths of each fault."""
+
+    replica_rows: int
+    vectors: int
+    missing: int
+    extra: int
+    not_served_version: int
+    missing_examples: tuple[str, ...]
+    extra_examples: tuple[str, ...]
+    not_served_examples: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        """One vector per stored image, each of the served version."""
+        return self.missing == self.extra == self.not_served_version == 0
+
+
+COVERAGE = """
+WITH stored AS (SELECT filepath FROM {seed} WHERE emotion = %(emotion)s),
+vectors AS ({vectors})
+SELECT
+    count(s.filepath),
+    count(v.filepath),
+    count(*) FILTER (WHERE v.filepath IS NULL),
+    count(*) FILTER (WHERE s.filepath IS NULL),
+    count(*) FILTER (WHERE v.model_version <> %(version)s),
+    (array_agg(s.filepath ORDER BY s.filepath) FILTER (WHERE v.filepath IS NULL))[1:%(examples)s],
+    (array_agg(v.filepath ORDER BY v.filepath) FILTER (WHERE s.filepath IS NULL))[1:%(examples)s],
+    (array_agg(v.filepath ORDER BY v.filepath) FILTER (WHERE v.model_version <> %(version)s))[1:%(examples)s]
+FROM stored s FULL JOIN vectors v ON s.filepath = v.filepath
+"""
+
+
+def expression_coverage(
+    conn: psycopg.Connection,
+    emotion: str,
+    version: str,
+    seed_table: str,
+    table: str = EXPRESSION_TABLE,
+    examples: int = 5,
+) -> ExpressionCoverage:
+    """Compare one emotion's file paths in ``seed_table`` with its rows in ``table``: rows missing (a stored
+    image without a vector), extra (a vector of an image no longer stored), of another version than ``version``
+    (the served one). A table that does not exist yet holds no vectors."""
+    if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+        vectors = sql.SQL("SELECT NULL::text AS filepath, NULL::text AS model_version WHERE false")
+    else:
+        vectors = sql.SQL("SELECT filepath, model_version FROM {} WHERE emotion = %(emotion)s").format(
+            sql.Identifier(table)
+        )
+    query = sql.SQL(COVERAGE).format(seed=sql.Identifier(seed_table), vectors=vectors)
+    row = conn.execute(query, {"emotion": emotion, "version": version, "examples": examples}).fetchone()
+    *counts, missing, extra, stale = row
+    return ExpressionCoverage(*counts, tuple(missing or ()), tuple(extra or ()), tuple(stale or ()))
