@@ -34,6 +34,7 @@ from fer_platform.service.guard import METRICS_PATH, MULTIPART_OVERHEAD, Request
 from fer_platform.service.metrics import RequestMetrics, ServiceMetrics
 from fer_platform.service.readiness import ServiceNotReadyError
 from fer_platform.service.routes import router
+from fer_platform.service.schemas import errors
 from fer_platform.settings import FerSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,8 @@ def create_app(settings: FerSettings | None = None, wait: bool = False) -> FastA
     app.add_api_route("/", page_response, include_in_schema=False)
     app.add_api_route(
         METRICS_PATH, metrics.response, summary="Metrics", description=METRICS_HELP,
-        responses={200: {"content": {"text/plain": {}}}}, response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "The metrics."}, **errors(401)},
+        response_class=Response,
     )
     database_errors(app, engine.replica_dsn)
     unexpected_errors(app)
@@ -128,5 +130,6 @@ def create_app(settings: FerSettings | None = None, wait: bool = False) -> FastA
         RequestGuard, key=key, max_upload_bytes=settings.max_upload_bytes, public_docs=settings.public_docs,
         public_metrics=settings.public_metrics,
     )
-    app.add_middleware(RequestMetrics, fastapi_app=app, metrics=metrics)  # outermost: counts the guard's refusals
+    # Outermost, to count the guard's refusals too; the router's own routes, to name those not routed.
+    app.add_middleware(RequestMetrics, routes=[*router.routes, *app.router.routes], metrics=metrics)
     return app

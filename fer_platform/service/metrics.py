@@ -12,14 +12,13 @@ never raw paths, so a client cannot grow the series without bound.
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Iterator, Sequence
 
-from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from fer_platform.service.admission import Admission
 from fer_platform.service.engine import SearchEngine
@@ -102,20 +101,18 @@ class ServiceMetrics:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def route_template(app: FastAPI, scope: Scope) -> str:
-    """The template of the route ``scope`` matches (``/similar/{id}``), or ``unmatched``."""
-    for route in app.router.routes:
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return getattr(route, "path", UNMATCHED)
-    return UNMATCHED
+def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str:
+    """The template of the route ``scope`` matched (``/similar/{id}``), or ``unmatched``: the route routing put in
+    the scope, else (a request the guard refused before routing) the one of ``routes`` that matches it now."""
+    matched = scope.get("route") or next((r for r in routes if r.matches(scope)[0] == Match.FULL), None)
+    return getattr(matched, "path", UNMATCHED)
 
 
 class RequestMetrics:
     """The outermost ASGI layer: times every HTTP request to its last byte and counts it by route and status."""
 
-    def __init__(self, app: ASGIApp, fastapi_app: FastAPI, metrics: ServiceMetrics):
-        self.app, self.fastapi_app, self.metrics = app, fastapi_app, metrics
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute], metrics: ServiceMetrics):
+        self.app, self.routes, self.metrics = app, routes, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,5 +128,5 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, counting)
         finally:
-            route = route_template(self.fastapi_app, scope)
+            route = route_template(self.routes, scope)
             self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
