@@ -34,6 +34,7 @@ class OneLineErrors(click.Group):
 
 
 @click.group(cls=OneLineErrors)
+@click.version_option(package_name="fer_platform", prog_name="fer-platform")
 @click.option("--verbose", is_flag=True, help="Show the traceback of an error, not just its first line.")
 def main(verbose: bool) -> None:
     """FER embeddings platform."""
@@ -77,28 +78,86 @@ def migrate(jobs: int) -> None:
     )
 
 
-@main.command()
-@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-k", default=5, show_default=True, help="How many similar images.")
-@click.option("--emotion", default=None, help="Only images of this emotion.")
-def search(image: Path, k: int, emotion: str | None) -> None:
-    """Print the K stored images most similar to IMAGE (searched on the replica's HNSW index)."""
-    from fer_platform.images.decode import ImageDecodeError  # heavy imports only for this command
-    from fer_platform.service.engine import SearchEngine
+K_OPTION = click.option("-k", default=5, show_default=True, type=click.IntRange(1, 100), help="How many images.")
+EMOTION_OPTION = click.option("--emotion", default=None, help="Only images of this emotion.")
+SPACE_OPTION = click.option(
+    "--space", type=click.Choice(["seed", "expression"]), default="seed", show_default=True,
+    help="seed: the seed's ResNet18 vectors (same look); expression: the promoted emotion_model's (same expression).",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer instead of a table.")
+
+
+def print_answer(answer, as_json: bool) -> None:
+    """The answer as ``POST /search`` would give it (``--json``), or one line per image."""
+    if as_json:
+        click.echo(answer.model_dump_json(indent=2))
+        return
+    if answer.face is not None:
+        click.echo(f"face: {answer.face}")
+    for rank, r in enumerate(answer.results, 1):
+        click.echo(f"{rank:>3}  {r.distance:.6f}  {r.emotion:<12} {r.id:>8}  {r.filepath}")
+
+
+def searched(query):
+    """Runs ``query(engine)`` on a search engine over the configured replica; its errors become one line."""
+    from fer_platform.service.engine import (  # heavy imports only for these commands
+        SearchEngine,
+        SpaceUnavailableError,
+        StoredImageNotFoundError,
+        UnknownEmotionError,
+    )
 
     engine = SearchEngine(load_settings())
     try:
         if problem := engine.serving_problem():
             raise click.ClickException(problem)
-        face = engine.embed(image.read_bytes())
-        neighbours = engine.search(face.vector, k, emotion)
-    except ImageDecodeError as exc:
-        raise click.ClickException(f"{image} is not a usable image: {exc}") from exc
+        return query(engine)
+    except (SpaceUnavailableError, StoredImageNotFoundError, UnknownEmotionError) as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
         engine.close()
-    click.echo(f"face: {face.crop.method}")
-    for rank, n in enumerate(neighbours, 1):
-        click.echo(f"{rank:>3}  {n.distance:.6f}  {n.emotion:<12} {engine.lake_path(n.filepath)}")
+
+
+@main.command()
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@K_OPTION
+@EMOTION_OPTION
+@SPACE_OPTION
+@JSON_OPTION
+def search(image: Path, k: int, emotion: str | None, space: str, as_json: bool) -> None:
+    """Print the K stored images most similar to IMAGE (searched on the replica's HNSW indexes)."""
+    from fer_platform.images.decode import ImageDecodeError
+    from fer_platform.service.schemas import search_answer
+
+    def query(engine):
+        valid = engine.valid_emotion(emotion)
+        try:
+            face = engine.embed(image.read_bytes(), with_expression=space == "expression")
+        except ImageDecodeError as exc:
+            raise click.ClickException(f"{image} is not a usable image: {exc}") from exc
+        if space == "expression":
+            return search_answer(engine.expression_search(face, k, valid), space, face=face.crop.method)
+        return search_answer(engine.search(face.vector, k, valid), space, face=face.crop.method)
+
+    print_answer(searched(query), as_json)
+
+
+@main.command()
+@click.argument("image_id", metavar="ID", type=click.IntRange(1, 2**63 - 1))
+@K_OPTION
+@EMOTION_OPTION
+@SPACE_OPTION
+@JSON_OPTION
+def similar(image_id: int, k: int, emotion: str | None, space: str, as_json: bool) -> None:
+    """Print the K stored images most similar to stored image ID (a result's id), itself left out."""
+    from fer_platform.service.schemas import search_answer
+
+    answer = searched(
+        lambda engine: search_answer(
+            engine.similar(image_id, space, k, engine.valid_emotion(emotion)), space, query_id=image_id
+        )
+    )
+    print_answer(answer, as_json)
 
 
 @main.command()

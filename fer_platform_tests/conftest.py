@@ -16,7 +16,7 @@ from fer_platform_tests.constants import TEST_EMOTIONS
 from fer_platform_tests.azurite import start_azurite
 from fer_platform_tests.databases import create_database, dagster_storage_url
 
-pytest_plugins = ["fer_platform_tests.populated"]  # the module-scoped `search_env` of a populated platform
+pytest_plugins = ["fer_platform_tests.populated"]  # `search_env` and `shared_search_env`: populated platforms
 
 
 @pytest.fixture(scope="session")

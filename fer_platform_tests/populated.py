@@ -1,7 +1,9 @@
-"""A platform with data in it (fixture `search_env`), built once per module: every stage, the index, a classifier,
-a promoted emotion_model and its expression vectors."""
+"""A platform with data in it: every stage, the index, a classifier, a promoted emotion_model and its expression
+vectors. ``search_env``: built for the module (tests that change it); ``shared_search_env``: one built per session,
+for the modules that only read it."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,12 +28,9 @@ UNSET = (
 )
 
 
-@pytest.fixture(scope="module")
-def search_env(
-    pg_server_uri: str, replica_server_uri: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    """Env of a populated platform (3 emotions x 10 train images, 4 test images each, random weights)."""
-    work: Path = tmp_path_factory.mktemp("search")
+def populate(pg_server_uri: str, replica_server_uri: str, work: Path) -> dict[str, str]:
+    """Build a populated platform (3 emotions x 30 train images, 4 test images each, random weights) under
+    ``work``; returns its env (set only while building)."""
     write_sample_dataset(work / "images", per_class=30, test_per_class=4, emotions=TEST_EMOTIONS)
     env = {
         "FER_HOME": str(work / "home"),
@@ -44,17 +43,47 @@ def search_env(
         "FER_API_KEY": API_KEY,
         "FER_TRAIN_MAX_EPOCHS": "15",
     }
+    with environment(env), DagsterInstance.ephemeral() as instance:
+        for emotion in TEST_EMOTIONS:
+            assert run_partition(emotion, instance, PIPELINE_JOB).success
+        defs = build_definitions(load_settings())
+        for job in (INDEX_JOB, CLASSIFIER_JOB, EMOTION_MODEL_JOB):
+            assert defs.resolve_job_def(job).execute_in_process(instance=instance).success
+        for emotion in TEST_EMOTIONS:
+            assert run_partition(emotion, instance, EXPRESSION_JOB).success
+    return env
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """The process environment with ``env`` set and the settings a test machine may carry unset."""
     with pytest.MonkeyPatch.context() as patch:
         for key in UNSET:
             patch.delenv(key, raising=False)
         for key, value in env.items():
             patch.setenv(key, value)
-        with DagsterInstance.ephemeral() as instance:
-            for emotion in TEST_EMOTIONS:
-                assert run_partition(emotion, instance, PIPELINE_JOB).success
-            defs = build_definitions(load_settings())
-            for job in (INDEX_JOB, CLASSIFIER_JOB, EMOTION_MODEL_JOB):
-                assert defs.resolve_job_def(job).execute_in_process(instance=instance).success
-            for emotion in TEST_EMOTIONS:
-                assert run_partition(emotion, instance, EXPRESSION_JOB).success
+        yield
+
+
+@pytest.fixture(scope="module")
+def search_env(
+    pg_server_uri: str, replica_server_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """A populated platform of the module's own, for tests that change it (promote, register, damage)."""
+    env = populate(pg_server_uri, replica_server_uri, tmp_path_factory.mktemp("search"))
+    with environment(env):
         yield env
+
+
+@pytest.fixture(scope="session")
+def shared_platform(pg_server_uri: str, replica_server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One populated platform for every module that only reads it (built once per session)."""
+    return populate(pg_server_uri, replica_server_uri, tmp_path_factory.mktemp("shared-search"))
+
+
+@pytest.fixture(scope="module")
+def shared_search_env(shared_platform: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The shared populated platform's env, set for the module: its tests must leave the platform as they
+    found it (a row a test adds, it removes)."""
+    with environment(shared_platform):
+        yield shared_platform

@@ -1,15 +1,24 @@
 """The README's first command on embedded defaults: sample data, embedded PostgreSQL, every partition."""
 
+import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
+import psycopg
+import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from fer_platform.cli import main
+from fer_platform.service.app import create_app
+from fer_platform.service.schemas import SearchAnswer
+from fer_platform.settings import load_settings
 from fer_platform_tests.deployment import free_port, start, stop, wait_for_port
+from fer_platform_tests.populated import API_KEY
 
 BIN = Path(sys.executable).parent
 
@@ -89,6 +98,49 @@ def test_search_command_prints_the_nearest_images(search_env):
     lines = result.output.splitlines()
     assert lines[0] == "face: as-is" and len(lines) == 4
     assert all(" sad " in line and "raw/images/fer2013/train/sad/" in line for line in lines[1:])
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"fer-platform, version {version('fer_platform')}"
+
+
+def test_search_command_json_is_the_api_s_answer(search_env):
+    """``search --space expression --json`` prints what ``POST /search?space=expression`` answers."""
+    image = Path(search_env["FER_IMAGE_ROOT"]) / "test" / "happy" / "im1.png"
+    result = CliRunner().invoke(main, ["search", str(image), "--space", "expression", "--json", "-k", "4"])
+    assert result.exit_code == 0, result.output
+    with TestClient(create_app(load_settings())) as client:
+        auth = {"Authorization": f"Bearer {API_KEY}"}
+        api = client.post("/search?space=expression&k=4", files={"file": image.read_bytes()}, headers=auth).json()
+    printed = SearchAnswer.model_validate_json(result.output).model_dump()
+    assert printed == api and printed["space"] == "expression" and len(printed["results"]) == 4
+
+
+def test_similar_command_searches_from_a_stored_image(search_env):
+    with psycopg.connect(search_env["FER_REPLICA_DSN"]) as conn:
+        row_id = conn.execute("SELECT min(id) FROM imagenes_fer WHERE emotion = 'sad'").fetchone()[0]
+    result = CliRunner().invoke(main, ["similar", str(row_id), "-k", "3", "--emotion", "happy"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 3 and all(" happy " in line for line in lines) and f" {row_id} " not in result.output
+    answer = json.loads(CliRunner().invoke(main, ["similar", str(row_id), "--json", "--space", "expression"]).output)
+    assert answer["query_id"] == row_id and answer["face"] is None and len(answer["results"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["similar", "999999999"], "no stored image with id 999999999"),
+        (["similar", "x"], "'x' is not a valid integer"),
+        (["similar", "1", "-k", "0"], "0 is not in the range 1<=x<=100"),
+        (["similar", "1", "--emotion", "bored"], "unknown emotion 'bored': the stored emotions are angry, happy, sad"),
+        (["similar", "1", "--space", "colour"], "'colour' is not one of 'seed', 'expression'"),
+    ],
+)
+def test_similar_command_refuses_bad_input_with_the_reason(search_env, args, reason):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0 and reason in result.output
 
 
 def test_search_command_refuses_a_non_image(search_env, tmp_path):

@@ -4,6 +4,7 @@ the served emotion_model's scores and expression space."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
 
@@ -18,7 +19,6 @@ from fer_platform.embeddings.model import SEED_TRANSFORM, LoadedModel, WeightsUn
 from fer_platform.factory import Platform
 from fer_platform.images.decode import decode_image
 from fer_platform.images.face import face_pixels, to_fer_face
-from fer_platform.lake.layout import image_path
 from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL
 from fer_platform.postgres.dsn import describe
 from fer_platform.search.query import Neighbor, ids_of, nearest, stored_image
@@ -41,11 +41,16 @@ class SpaceUnavailableError(RuntimeError):
     """A space cannot be searched now (no query model, no expression vectors); the message says what fixes it."""
 
 
+class UnknownEmotionError(ValueError):
+    """A filter names no stored emotion (the message names those there are)."""
+
+
 class StoredImageNotFoundError(LookupError):
     """``/similar/{id}`` names no stored image."""
 
 
 VOTE_NEIGHBOURS = 15
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 NO_EMOTION_MODEL = "no emotion_model is promoted: run the job train_emotion_model first"
 
 
@@ -124,6 +129,14 @@ class SearchEngine:
     def stored_emotions(self) -> list[str]:
         """The emotions the replica holds."""
         return list(self.catalogue().emotions)
+
+    def valid_emotion(self, emotion: str | None) -> str | None:
+        """``emotion`` when it is None or a stored emotion; else UnknownEmotionError naming the stored ones."""
+        if emotion is None or emotion in (stored := self.stored_emotions()):
+            return emotion
+        if CONTROL_CHARACTERS.search(emotion):
+            raise UnknownEmotionError("emotion must not contain control characters")
+        raise UnknownEmotionError(f"unknown emotion {emotion!r}: the stored emotions are {', '.join(stored)}")
 
     def embed(self, data: bytes, with_expression: bool = False, with_classifier: bool = False) -> QueryFace:
         """Everything the models say of the query image, computed in one go (the service holds an admission slot
@@ -207,10 +220,6 @@ class SearchEngine:
                     "expression_vectors computes it after each replica change"
                 )
             return self.expression_neighbours(conn, features, served[0], k, emotion, exclude=stored.filepath)
-
-    def lake_path(self, filepath: str) -> str:
-        """Where a stored image lives in the lake (the Parquet's filepath)."""
-        return image_path(filepath)
 
     def close(self) -> None:
         self.pool.close()

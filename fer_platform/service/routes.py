@@ -20,21 +20,21 @@ from fastapi.security import HTTPBearer
 
 from fer_platform.images.sniff import SNIFF_BYTES, sniff_image_type
 from fer_platform.lake.layout import IMAGES_PREFIX
-from fer_platform.search.query import MAX_K, Neighbor
-from fer_platform.service.engine import SearchEngine, SpaceUnavailableError, StoredImageNotFoundError
+from fer_platform.search.query import MAX_K
+from fer_platform.service.engine import CONTROL_CHARACTERS, SpaceUnavailableError, StoredImageNotFoundError
 from fer_platform.service.query_face import Prediction, QueryFace
 from fer_platform.service.schemas import (
     EmotionCount,
     EmotionsAnswer,
     Health,
-    Neighbour,
     PredictAnswer,
     SearchAnswer,
     Space,
     Vote,
     errors,
+    search_answer,
 )
-from fer_platform.service.upload import CONTROL_CHARACTERS, engine_of, query_face, valid_emotion
+from fer_platform.service.upload import engine_of, query_face, valid_emotion
 
 bearer = HTTPBearer(auto_error=False)  # declares the key in the OpenAPI docs; RequestGuard enforces it
 KEYED = [Security(bearer)]
@@ -51,15 +51,6 @@ def image_object(path: str, images_prefix: str) -> str:
     if path.startswith("/") or normal != path or not normal.startswith(f"{images_prefix}/"):
         raise HTTPException(404, f"no image {path!r} under {images_prefix}/")
     return normal
-
-
-def neighbour_answers(engine: SearchEngine, neighbours: list[Neighbor]) -> list[Neighbour]:
-    answers = []
-    for n in neighbours:
-        path = engine.lake_path(n.filepath)
-        answers.append(Neighbour(id=n.id, filepath=path, emotion=n.emotion, distance=round(n.distance, 6),
-                                 image_url=f"/images/{path}"))
-    return answers
 
 
 def vote_answer(prediction: Prediction | None) -> Vote | None:
@@ -112,10 +103,10 @@ async def search(
             neighbours = await run_in_threadpool(engine.search, face.vector, k, emotion)
     except SpaceUnavailableError as exc:
         raise HTTPException(503, str(exc)) from exc
-    prediction = predict_answer(face, await run_in_threadpool(engine.vote, face.vector)) if predict else None
-    return SearchAnswer(
-        results=neighbour_answers(engine, neighbours), face=face.crop.method, space=space, prediction=prediction
-    )
+    answer = search_answer(neighbours, space, face=face.crop.method)
+    if predict:
+        answer.prediction = predict_answer(face, await run_in_threadpool(engine.vote, face.vector))
+    return answer
 
 
 @router.get("/similar/{id}", dependencies=KEYED, response_model=SearchAnswer, responses=errors(401, 404, 422, 503))
@@ -136,7 +127,7 @@ def similar(
         raise HTTPException(404, str(exc)) from exc
     except SpaceUnavailableError as exc:
         raise HTTPException(503, str(exc)) from exc
-    return SearchAnswer(results=neighbour_answers(engine, neighbours), face=None, space=space, query_id=id)
+    return search_answer(neighbours, space, query_id=id)
 
 
 @router.post("/predict", dependencies=KEYED, response_model=PredictAnswer, responses=errors(401, 413, 415, 503))

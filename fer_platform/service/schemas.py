@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from fer_platform.lake.layout import image_path
+from fer_platform.search.query import Neighbor
+
 Space = Literal["seed", "expression"]
 
 
@@ -87,3 +90,15 @@ class ErrorAnswer(BaseModel):
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a route that can refuse with ``statuses``."""
     return {status: {"model": ErrorAnswer} for status in statuses}
+
+
+def search_answer(
+    neighbours: list[Neighbor], space: Space, face: str | None = None, query_id: int | None = None
+) -> SearchAnswer:
+    """What ``POST /search`` and ``GET /similar/{id}`` answer (and ``fer-platform search --json`` prints)."""
+    results = []
+    for n in neighbours:
+        path = image_path(n.filepath)
+        distance = round(n.distance, 6)
+        results.append(Neighbour(id=n.id, filepath=path, emotion=n.emotion, distance=distance, image_url=f"/images/{path}"))
+    return SearchAnswer(results=results, face=face, space=space, query_id=query_id)

@@ -3,16 +3,12 @@ in one admission slot, and checked request values (``emotion``)."""
 
 from __future__ import annotations
 
-import re
-
 from fastapi import HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from fer_platform.images.decode import ImageDecodeError
-from fer_platform.service.engine import SearchEngine
+from fer_platform.service.engine import SearchEngine, UnknownEmotionError
 from fer_platform.service.query_face import QueryFace
-
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def engine_of(request: Request) -> SearchEngine:
@@ -39,12 +35,8 @@ async def query_face(request: Request, file: UploadFile, with_expression: bool, 
 
 
 def valid_emotion(request: Request, emotion: str | None) -> str | None:
-    """``emotion`` if it is one of the stored emotions; 422 naming them otherwise (control characters too)."""
-    if emotion is None:
-        return None
-    if CONTROL_CHARACTERS.search(emotion):
-        raise HTTPException(422, "emotion must not contain control characters")
-    stored = engine_of(request).stored_emotions()
-    if emotion not in stored:
-        raise HTTPException(422, f"unknown emotion {emotion!r}: the stored emotions are {', '.join(stored)}")
-    return emotion
+    """``emotion`` if it is None or one of the stored emotions; 422 naming them otherwise."""
+    try:
+        return engine_of(request).valid_emotion(emotion)
+    except UnknownEmotionError as exc:
+        raise HTTPException(422, str(exc)) from exc

@@ -18,7 +18,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture(scope="module")
-def client(search_env):
+def client(shared_search_env):
     with TestClient(create_app(load_settings())) as c:
         yield c
 
@@ -38,7 +38,7 @@ def value(scrape: dict, name: str, **labels) -> float:
     return scrape.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_need_the_key_unless_public(client, search_env):
+def test_metrics_need_the_key_unless_public(client, shared_search_env):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     settings = load_settings().model_copy(update={"public_metrics": True})
@@ -47,11 +47,11 @@ def test_metrics_need_the_key_unless_public(client, search_env):
         assert public.get("/search").status_code == 401  # only /metrics became public
 
 
-def test_requests_latency_and_refusals_are_counted_by_route_template(client, search_env):
-    with psycopg.connect(search_env["FER_REPLICA_DSN"]) as conn:
+def test_requests_latency_and_refusals_are_counted_by_route_template(client, shared_search_env):
+    with psycopg.connect(shared_search_env["FER_REPLICA_DSN"]) as conn:
         row_id = conn.execute("SELECT min(id) FROM imagenes_fer").fetchone()[0]
     before = samples(client)
-    face = query_image(search_env)
+    face = query_image(shared_search_env)
     assert client.post("/search", files=upload(face), headers=AUTH).status_code == 200
     assert client.post("/search", files=upload(face)).status_code == 401
     assert client.post("/search", content=b"x" * 6_000_000, headers=AUTH).status_code == 413

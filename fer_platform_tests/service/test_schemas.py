@@ -15,7 +15,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture(scope="module")
-def client(search_env):
+def client(shared_search_env):
     with TestClient(create_app(load_settings())) as c:
         yield c
 
@@ -25,11 +25,11 @@ def spec(client) -> dict:
     return client.get("/openapi.json").json()
 
 
-def requests(search_env) -> list[tuple[str, str, str, dict]]:
+def requests(shared_search_env) -> list[tuple[str, str, str, dict]]:
     """(method, route template, url, httpx arguments) of one or more answers of every route."""
-    with psycopg.connect(search_env["FER_REPLICA_DSN"]) as conn:
+    with psycopg.connect(shared_search_env["FER_REPLICA_DSN"]) as conn:
         row_id = conn.execute("SELECT min(id) FROM imagenes_fer").fetchone()[0]
-    face = query_image(search_env)
+    face = query_image(shared_search_env)
     image = "raw/images/fer2013/train/happy/im0.png"
     return [
         ("post", "/search", "/search?k=3", {"files": upload(face), "headers": AUTH}),
@@ -66,9 +66,9 @@ def closed(components: dict) -> dict:
     return {**components, "schemas": schemas}
 
 
-def test_every_answer_validates_against_its_declared_schema(client, spec, search_env):
+def test_every_answer_validates_against_its_declared_schema(client, spec, shared_search_env):
     exercised, components = set(), closed(spec["components"])
-    for method, template, url, kwargs in requests(search_env):
+    for method, template, url, kwargs in requests(shared_search_env):
         answer = client.request(method.upper(), url, **kwargs)
         response = declared(spec, method, template, answer.status_code)
         media = answer.headers["content-type"].split(";")[0]

@@ -19,14 +19,14 @@ PREFIX = "raw/images/fer2013/"
 
 
 @pytest.fixture(scope="module")
-def client(search_env):
+def client(shared_search_env):
     with TestClient(create_app(load_settings())) as c:
         yield c
 
 
 @pytest.fixture
-def replica(search_env):
-    with psycopg.connect(search_env["FER_REPLICA_DSN"], autocommit=True) as conn:
+def replica(shared_search_env):
+    with psycopg.connect(shared_search_env["FER_REPLICA_DSN"], autocommit=True) as conn:
         register_vector(conn)
         yield conn
 
@@ -106,7 +106,7 @@ def test_an_image_without_its_expression_vector_yet_is_a_503_with_the_reason(cli
         replica.execute("DELETE FROM imagenes_fer WHERE id = %s", (copied,))
 
 
-def test_expression_space_without_a_promoted_model_is_a_503(search_env, tmp_path, replica):
+def test_expression_space_without_a_promoted_model_is_a_503(shared_search_env, tmp_path, replica):
     settings = load_settings().model_copy(update={"lake_url": str(tmp_path / "empty-lake")})
     row_id, _, _ = stored(replica)
     with TestClient(create_app(settings)) as bare:
@@ -116,8 +116,8 @@ def test_expression_space_without_a_promoted_model_is_a_503(search_env, tmp_path
 
 
 @pytest.mark.parametrize("space", ["seed", "expression"])
-def test_one_upload_answers_the_neighbours_and_the_prediction(client, search_env, space):
-    data = query_image(search_env)
+def test_one_upload_answers_the_neighbours_and_the_prediction(client, shared_search_env, space):
+    data = query_image(shared_search_env)
     both = client.post(f"/search?k=5&space={space}&predict=true", files=upload(data), headers=AUTH).json()
     found = client.post(f"/search?k=5&space={space}", files=upload(data), headers=AUTH).json()
     predicted = client.post("/predict", files=upload(data), headers=AUTH).json()
@@ -125,7 +125,7 @@ def test_one_upload_answers_the_neighbours_and_the_prediction(client, search_env
     assert found["prediction"] is None and set(predicted["scores"]) == set(TEST_EMOTIONS)
 
 
-def test_one_upload_runs_each_model_once_in_one_admission_slot(client, search_env, monkeypatch):
+def test_one_upload_runs_each_model_once_in_one_admission_slot(client, shared_search_env, monkeypatch):
     """The seed model, the classifier head and the emotion_model each run once, all while the request holds its
     admission slot (``admission.working`` is 1 inside every pass)."""
     engine, admission = client.app.state.engine, client.app.state.admission
@@ -142,6 +142,6 @@ def test_one_upload_runs_each_model_once_in_one_admission_slot(client, search_en
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(obj, method, spy)
-    answer = client.post("/search?space=expression&predict=true", files=upload(query_image(search_env)), headers=AUTH)
+    answer = client.post("/search?space=expression&predict=true", files=upload(query_image(shared_search_env)), headers=AUTH)
     assert answer.status_code == 200
     assert sorted(passes) == [("classifier", 1), ("embed", 1), ("emotion_model", 1)]
