@@ -14,6 +14,7 @@ from fer_platform.models.model import EmotionModel
 from fer_platform.models.on_ray import expressions_on_ray
 from fer_platform.models.registry import EMOTION_MODEL, load_version, model_registry, served_version
 from fer_platform.orchestration import names
+from fer_platform.orchestration.automation import SERVED_FRESHNESS, served_automation
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource, RayResource
@@ -91,6 +92,8 @@ def computed_on_ray(
     deps=[names.EMOTION_MODEL, names.AZURE_REPLICA],
     group_name="models",
     kinds={"pytorch", "postgres"},
+    automation_condition=served_automation(ignore_checks_of=[names.EMOTION_MODEL]),
+    freshness_policy=SERVED_FRESHNESS,
 )
 def expression_vectors(
     context: AssetExecutionContext,
@@ -103,7 +106,9 @@ def expression_vectors(
     """Ten-crop mean penultimate features (L2-normalised) of the served emotion_model for every image of the
     emotion in the replica's imagenes_fer, in imagenes_fer_expression (HNSW, cosine); only images whose content
     or model version changed are recomputed (by actors on the Ray cluster when FER_RAY_ADDRESS is set), rows of
-    images no longer stored are removed."""
+    images no longer stored are removed. Materialized automatically (search_index_automation) for an emotion
+    whose replica rows changed and passed their checks, for every emotion after emotion_model is materialized
+    (whatever its check said: only the served version is used), and once a day."""
     emotion = context.partition_key
     version, model = served_model(emotion_model_settings, lake)
     with replica.connect() as conn:
