@@ -3,11 +3,14 @@
 import sys
 
 from fer_platform_tests.bench import (
+    api,
     embeddings,
     emotion_model,
     events,
+    expression,
     lake,
     on_ray,
+    page,
     quality,
     replica,
     search,
@@ -28,6 +31,9 @@ BENCHMARKS = {
     "service": service.main,
     "ray": on_ray.main,
     "quality": quality.main,
+    "page": page.main,
+    "api": api.main,
+    "expression": expression.main,
 }
 
 if __name__ == "__main__":

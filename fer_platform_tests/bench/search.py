@@ -53,14 +53,17 @@ def feature_like_vectors(rows: int, rng: np.random.Generator) -> tuple[np.ndarra
     return np.maximum(vectors, 0), emotions
 
 
-def load_table(dsn: str, vectors: np.ndarray, emotions: list[str]) -> None:
+def load_table(dsn: str, vectors: np.ndarray, emotions: list[str], model_id: str | None = None) -> None:
+    """The rows, recorded as made by ``model_id`` (by default the random-weight query model's, so that the
+    service, which embeds queries with it, accepts them)."""
+    model_id = model_id or load_model("random", "cpu").model_id
     with psycopg.connect(dsn) as conn:
         ensure_table(conn, TABLE)
         register_vector(conn)
         for emotion in FER2013_EMOTIONS:
             rows = [i for i, e in enumerate(emotions) if e == emotion]
             paths = [f"train/{emotion}/im{i}.png" for i in rows]
-            delta = PartitionDelta(emotion, "bench", paths, ["0" * 64] * len(rows), vectors[rows], [])
+            delta = PartitionDelta(emotion, model_id, paths, ["0" * 64] * len(rows), vectors[rows], [])
             write_delta(conn, TABLE, delta)
 
 
