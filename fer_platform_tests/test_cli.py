@@ -91,8 +91,8 @@ def serve_answers_search_as_printed(demo_output: str, env: dict, tmp_path: Path)
         stop(proc)
 
 
-def test_search_command_prints_the_nearest_images(search_env):
-    image = Path(search_env["FER_IMAGE_ROOT"]) / "test" / "sad" / "im0.png"
+def test_search_command_prints_the_nearest_images(shared_search_env):
+    image = Path(shared_search_env["FER_IMAGE_ROOT"]) / "test" / "sad" / "im0.png"
     result = CliRunner().invoke(main, ["search", str(image), "-k", "3", "--emotion", "sad"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -105,9 +105,9 @@ def test_version():
     assert result.exit_code == 0 and result.output.strip() == f"fer-platform, version {version('fer_platform')}"
 
 
-def test_search_command_json_is_the_api_s_answer(search_env):
+def test_search_command_json_is_the_api_s_answer(shared_search_env):
     """``search --space expression --json`` prints what ``POST /search?space=expression`` answers."""
-    image = Path(search_env["FER_IMAGE_ROOT"]) / "test" / "happy" / "im1.png"
+    image = Path(shared_search_env["FER_IMAGE_ROOT"]) / "test" / "happy" / "im1.png"
     result = CliRunner().invoke(main, ["search", str(image), "--space", "expression", "--json", "-k", "4"])
     assert result.exit_code == 0, result.output
     with TestClient(create_app(load_settings())) as client:
@@ -117,8 +117,8 @@ def test_search_command_json_is_the_api_s_answer(search_env):
     assert printed == api and printed["space"] == "expression" and len(printed["results"]) == 4
 
 
-def test_similar_command_searches_from_a_stored_image(search_env):
-    with psycopg.connect(search_env["FER_REPLICA_DSN"]) as conn:
+def test_similar_command_searches_from_a_stored_image(shared_search_env):
+    with psycopg.connect(shared_search_env["FER_REPLICA_DSN"]) as conn:
         row_id = conn.execute("SELECT min(id) FROM imagenes_fer WHERE emotion = 'sad'").fetchone()[0]
     result = CliRunner().invoke(main, ["similar", str(row_id), "-k", "3", "--emotion", "happy"])
     assert result.exit_code == 0, result.output
@@ -138,12 +138,12 @@ def test_similar_command_searches_from_a_stored_image(search_env):
         (["similar", "1", "--space", "colour"], "'colour' is not one of 'seed', 'expression'"),
     ],
 )
-def test_similar_command_refuses_bad_input_with_the_reason(search_env, args, reason):
+def test_similar_command_refuses_bad_input_with_the_reason(shared_search_env, args, reason):
     result = CliRunner().invoke(main, args)
     assert result.exit_code != 0 and reason in result.output
 
 
-def test_search_command_refuses_a_non_image(search_env, tmp_path):
+def test_search_command_refuses_a_non_image(shared_search_env, tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
     result = CliRunner().invoke(main, ["search", str(bad)])
@@ -156,7 +156,7 @@ def test_serve_refuses_to_start_without_a_key(monkeypatch):
     assert result.exit_code != 0 and "FER_API_KEY is not set" in result.output
 
 
-def test_models_lists_versions_and_promote_rolls_back(search_env):
+def test_models_lists_versions_and_promote_rolls_back(shared_search_env):
     listed = CliRunner().invoke(main, ["models"])
     assert listed.exit_code == 0, listed.output
     assert "v0001" in listed.output and "<- promoted" in listed.output and "vgg_small" in listed.output
@@ -166,7 +166,7 @@ def test_models_lists_versions_and_promote_rolls_back(search_env):
     assert again.exit_code == 0 and "promoted emotion_model v0001" in again.output
 
 
-def test_serve_refuses_a_pin_naming_no_version(search_env, monkeypatch):
+def test_serve_refuses_a_pin_naming_no_version(shared_search_env, monkeypatch):
     monkeypatch.setenv("FER_MODEL_VERSION", "v0077")
     result = CliRunner().invoke(main, ["serve", "--port", "1"])
     assert result.exit_code != 0 and "'v0077' not found" in result.output and "registered: v0001" in result.output

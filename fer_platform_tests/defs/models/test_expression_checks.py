@@ -38,12 +38,12 @@ def check_only(emotion: str) -> dict:
 
 
 @pytest.fixture
-def replica(search_env: dict[str, str]) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(search_env["FER_REPLICA_DSN"], autocommit=True) as conn:
+def replica(shared_search_env: dict[str, str]) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(shared_search_env["FER_REPLICA_DSN"], autocommit=True) as conn:
         yield conn
 
 
-def test_passes_after_a_real_materialization(search_env: dict[str, str], replica: psycopg.Connection) -> None:
+def test_passes_after_a_real_materialization(shared_search_env: dict[str, str], replica: psycopg.Connection) -> None:
     with DagsterInstance.ephemeral() as instance:
         result = run_partition("happy", instance, names.EXPRESSION_JOB)
     assert result.success and check_results(result)[names.EXPRESSION_VECTORS_COMPLETE] is True
@@ -54,7 +54,7 @@ def test_passes_after_a_real_materialization(search_env: dict[str, str], replica
     assert meta["not_served_version"] == 0 and stored > 0
 
 
-def test_fails_for_a_stored_image_without_its_vector(search_env: dict[str, str], replica) -> None:
+def test_fails_for_a_stored_image_without_its_vector(shared_search_env: dict[str, str], replica) -> None:
     replica.execute(
         "INSERT INTO imagenes_fer (filepath, emotion, vector) "
         "SELECT %s, emotion, vector FROM imagenes_fer WHERE emotion = 'happy' LIMIT 1",
@@ -71,7 +71,7 @@ def test_fails_for_a_stored_image_without_its_vector(search_env: dict[str, str],
 
 
 def test_fails_for_a_vector_of_another_version_and_one_of_an_image_no_longer_stored(
-    search_env: dict[str, str], replica
+    shared_search_env: dict[str, str], replica
 ) -> None:
     table = EXPRESSION_TABLE
     [(path,)] = replica.execute(f"SELECT min(filepath) FROM {table} WHERE emotion = 'happy'").fetchall()
