@@ -235,6 +235,12 @@ def platform_env(azure_env: dict, dagster_pg_url: str, tmp_path) -> dict:
         "DAGSTER_PG_URL": dagster_pg_url,
         "FER_SENSOR_INTERVAL_S": "2",
         "FER_SETTLE_S": "1",
+    } | loopback_ports()
+
+
+def loopback_ports() -> dict[str, str]:
+    """The code location and the webserver on free loopback ports (never the compose file's 0.0.0.0)."""
+    return {
         "FER_CODE_BIND": "127.0.0.1",
         "FER_CODE_HOST": "127.0.0.1",
         "FER_CODE_PORT": str(free_port()),

@@ -31,7 +31,7 @@ from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.table.expression import EXPRESSION_TABLE
 from fer_platform_tests.databases import create_database, dagster_storage_url
-from fer_platform_tests.deployment import free_port, instance_home, running_platform
+from fer_platform_tests.deployment import instance_home, loopback_ports, running_platform
 from fer_platform_tests.populated import environment
 
 EMOTIONS = ("happy", "sad")
@@ -74,12 +74,7 @@ def platform_env(work: Path, interval_s: int, settle_s: float) -> dict[str, str]
         "FER_SETTLE_S": str(settle_s),
         "FER_RAY_ADDRESS": "",
         "FER_EVENTS_QUEUE": "",
-        "FER_CODE_BIND": "127.0.0.1",
-        "FER_CODE_HOST": "127.0.0.1",
-        "FER_CODE_PORT": str(free_port()),
-        "FER_UI_BIND": "127.0.0.1",
-        "FER_UI_PORT": str(free_port()),
-    }
+    } | loopback_ports()
 
 
 def expression_latency(work: Path, samples: int, interval_s: int, settle_s: float) -> list[float]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -26,9 +25,9 @@ import tempfile
 from pathlib import Path
 
 from fer_platform_tests.bench.search import percentile
+from fer_platform_tests.bench.service import KEY, demo_platform
 from fer_platform_tests.deployment import REPO, free_port, start, stop, wait_for_port
 
-KEY = "bench-key"
 DRIVER = REPO / "fer_platform_tests" / "service" / "page_bench.mjs"
 PAGE = "fer_platform/service/page.html"
 CLI = "from fer_platform.cli import main; main()"
@@ -82,21 +81,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--k", type=int, default=5, help="results per search (the page's k field)")
     parser.add_argument("--per-class", type=int, default=20, help="images per emotion in the demo platform")
     args = parser.parse_args(argv)
-    from fer_platform.demo import run_demo
-    from fer_platform.settings import load_settings
-
     with tempfile.TemporaryDirectory(prefix="fer-bench-page-") as tmp:
         work = Path(tmp)
-        env = os.environ | {
-            "FER_HOME": str(work / "home"),
-            "FER_WEIGHTS": "random",
-            "FER_API_KEY": KEY,
-            "FER_TRAIN_BUDGET_MINUTES": "0.3",
-            "DAGSTER_HOME": str(work / "dagster"),
-        }
-        os.environ.update(env)
-        (work / "dagster").mkdir()
-        run_demo(load_settings(), args.per_class, weights_explicit=True)
+        env = demo_platform(work, args.per_class)
         images = sorted(str(p) for p in (work / "home" / "images" / "test").glob("*/*.png"))
         before_html, before_csp = old_page(args.before, work)
         port = free_port()

@@ -35,7 +35,7 @@ from fer_platform.storage.location import open_location
 from fer_platform.storage.queue import EventQueue
 from fer_platform_tests.azurite import start_azurite
 from fer_platform_tests.databases import create_database, dagster_storage_url
-from fer_platform_tests.deployment import free_port, instance_home, running_platform, wait_for_runs
+from fer_platform_tests.deployment import instance_home, loopback_ports, running_platform, wait_for_runs
 from fer_platform_tests.images.event_messages import blob_event, message, sequencer
 
 
@@ -132,12 +132,7 @@ def landing_latency(
         "FER_SENSOR_INTERVAL_S": str(interval_s),
         "FER_SETTLE_S": str(settle_s),
         "AZURE_STORAGE_CONNECTION_STRING": conn_str,
-        "FER_CODE_BIND": "127.0.0.1",
-        "FER_CODE_HOST": "127.0.0.1",
-        "FER_CODE_PORT": str(free_port()),
-        "FER_UI_BIND": "127.0.0.1",
-        "FER_UI_PORT": str(free_port()),
-    } | ({"FER_EVENTS_QUEUE": events_queue, "FER_RECONCILE_HOURS": "0"} if events_queue else {})
+    } | loopback_ports() | ({"FER_EVENTS_QUEUE": events_queue, "FER_RECONCILE_HOURS": "0"} if events_queue else {})
     os.environ["AZURE_STORAGE_CONNECTION_STRING"] = conn_str
     if events_queue:
         open_location(env["FER_SOURCE_URL"]).ensure()

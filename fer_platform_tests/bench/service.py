@@ -32,6 +32,25 @@ from fer_platform_tests.service.hostile import encoded, float_tiff_bomb
 KEY = "bench-key"
 
 
+def demo_platform(work: Path, per_class: int) -> dict[str, str]:
+    """A platform built by the demo under ``work`` (random weights, a short emotion_model training, the key
+    ``KEY``); its environment, also set in this process."""
+    from fer_platform.demo import run_demo  # heavy imports only when a benchmark runs
+    from fer_platform.settings import load_settings
+
+    env = os.environ | {
+        "FER_HOME": str(work / "home"),
+        "FER_WEIGHTS": "random",
+        "FER_API_KEY": KEY,
+        "FER_TRAIN_BUDGET_MINUTES": "0.3",
+        "DAGSTER_HOME": str(work / "dagster"),
+    }
+    os.environ.update(env)
+    (work / "dagster").mkdir()
+    run_demo(load_settings(), per_class, weights_explicit=True)
+    return env
+
+
 def memory_mb(pid: int, field: str) -> float:
     """VmRSS (now) or VmHWM (peak) of a process, in MB."""
     line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field))
@@ -130,21 +149,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--before", default="350ce62", help="revision whose service is measured as 'before'")
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args(argv)
-    from fer_platform.demo import run_demo
-    from fer_platform.settings import load_settings
-
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = os.environ | {
-            "FER_HOME": str(work / "home"),
-            "FER_WEIGHTS": "random",
-            "FER_API_KEY": KEY,
-            "FER_TRAIN_BUDGET_MINUTES": "0.3",
-            "DAGSTER_HOME": str(work / "dagster"),
-        }
-        os.environ.update(env)
-        (work / "dagster").mkdir()
-        run_demo(load_settings(), 20, weights_explicit=True)
+        env = demo_platform(work, 20)
         image = (work / "home" / "images" / "test" / "happy" / "im0.png").read_bytes()
         before = work / "before"
         subprocess.run(["git", "worktree", "add", "--detach", str(before), args.before], cwd=REPO, check=True)
