@@ -6,10 +6,15 @@ Update ``snapshots/definitions.json`` only for a deliberate change of the contra
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from dagster import Definitions
 
+from fer_platform import definitions as definitions_module
 from fer_platform.definitions import build_definitions
 from fer_platform.settings import load_settings
 
@@ -46,21 +51,51 @@ def test_every_stage_has_one_name(fer_env):
         assert (TESTS / stage).is_dir() and (TESTS / "defs" / stage).is_dir(), stage
 
 
-def test_a_module_dropped_into_defs_is_loaded_with_no_other_edit(fer_env, tmp_path, monkeypatch):
-    from fer_platform import defs as defs_package
+# Run in a copy of the project: the asset keys its definitions load, and where fer_platform was imported from.
+LIST_KEYS = """
+import json, fer_platform
+from fer_platform import definitions as definitions_module
+from fer_platform.definitions import build_definitions
+from fer_platform.settings import load_settings
+graph = build_definitions(load_settings()).resolve_asset_graph()
+print(json.dumps({"package": fer_platform.__file__, "assets": sorted(k.to_user_string() for k in graph.get_all_asset_keys())}))
+"""
 
-    stage = Path(defs_package.__file__).parent / "zz_snapshot_probe"
+
+def test_a_module_dropped_into_defs_is_loaded_with_no_other_edit(fer_env, tmp_path):
+    """A copy of the project (its package and pyproject.toml) under tmp_path gets a new defs/ module; a fresh
+    process that imports the copy loads it. Nothing is written into the source tree."""
+    source = Path(definitions_module.__file__).parent
+    project = tmp_path / "project"
+    shutil.copytree(source, project / "fer_platform", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(source.parent / "pyproject.toml", project / "pyproject.toml")
+    stage = project / "fer_platform" / "defs" / "zz_snapshot_probe"
     stage.mkdir()
-    try:
-        (stage / "__init__.py").write_text("")
-        (stage / "assets.py").write_text(
-            "import dagster as dg\n\n\n@dg.asset\ndef probe_asset() -> int:\n    return 1\n"
-        )
-        keys = {
-            k.to_user_string() for k in build_definitions(load_settings()).resolve_asset_graph().get_all_asset_keys()
-        }
-    finally:
-        for path in sorted(stage.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        stage.rmdir()
-    assert "probe_asset" in keys
+    (stage / "__init__.py").write_text("")
+    (stage / "assets.py").write_text("import dagster as dg\n\n\n@dg.asset\ndef probe_asset() -> int:\n    return 1\n")
+    before = tree_state(source)
+    env = os.environ | {"PYTHONPATH": str(project), "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", LIST_KEYS],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert Path(loaded["package"]).is_relative_to(project)  # the copy, not the source tree
+    assert "probe_asset" in loaded["assets"]
+    assert "probe_asset" not in public_names(build_definitions(load_settings()))["assets"]
+    assert tree_state(source) == before  # the source tree is as it was
+
+
+def tree_state(root: Path) -> dict[str, int]:
+    """Every file under ``root`` (caches aside) with its modification time."""
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }

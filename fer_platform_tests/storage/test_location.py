@@ -1,13 +1,12 @@
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from fer_platform.storage.location import open_location
+from fer_platform_tests.storage.in_flight import bytes_in_flight, kill_when, reads_as
 
 
 def test_local_folder(tmp_path):
@@ -36,20 +35,28 @@ def test_bad_urls_are_named(monkeypatch):
 ATOMIC_WRITER = """
 import sys
 from fer_platform.storage.location import open_location
-open_location(sys.argv[1]).write_atomic("part-0.parquet", b"new" * 100_000_000)
+open_location(sys.argv[1]).write_atomic("part-0.parquet", b"new" * int(sys.argv[2]))
 """
+NEW_BYTES = 3 * 100_000_000  # large enough to be killed while it is written (Azure: staged in 4 MiB blocks)
 
 
-def test_a_write_killed_half_way_leaves_the_previous_file_whole(tmp_path):
-    location = open_location(str(tmp_path))
+def test_a_write_killed_half_way_leaves_the_previous_file_whole(lake_url):
+    """The writer is SIGKILLed alive, with bytes of the new object written where readers do not see them (a
+    non-empty temporary file; blocks uploaded, not committed): the previous object reads whole, a re-run
+    replaces it."""
+    location = open_location(lake_url)
+    location.ensure()
     location.write_atomic("part-0.parquet", b"previous")
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    writer = subprocess.Popen([sys.executable, "-c", ATOMIC_WRITER, str(tmp_path)], env=env)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".part-0.parquet.*.tmp")) and time.monotonic() < deadline and writer.poll() is None:
-        time.sleep(0.005)
-    writer.send_signal(signal.SIGKILL)
-    writer.wait()
-    assert (tmp_path / "part-0.parquet").read_bytes() == b"previous"
+    writer = subprocess.Popen([sys.executable, "-c", ATOMIC_WRITER, lake_url, str(NEW_BYTES // 3)], env=env)
+
+    def under_way() -> int:  # bytes in flight; -1 if the object itself changed (a write that is not atomic)
+        in_flight = bytes_in_flight(location, "part-0.parquet")
+        return in_flight or (0 if reads_as(location, "part-0.parquet", b"previous") else -1)
+
+    in_flight = kill_when(writer, under_way)
+    assert location.read("part-0.parquet") == b"previous"  # readers still see the old object, whole
+    assert 0 < in_flight <= NEW_BYTES  # the kill landed mid-write: new bytes were out, not yet the object
+    assert bytes_in_flight(location, "part-0.parquet") > 0  # left behind, unseen: a temporary or uncommitted blocks
     location.write_atomic("part-0.parquet", b"rerun")
     assert location.read("part-0.parquet") == b"rerun"

@@ -1,9 +1,13 @@
 """The content-addressed vector store through real runs: identical bytes once, resume after SIGKILL, progress."""
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -15,18 +19,42 @@ from fer_platform.sample_data import write_sample_dataset
 from fer_platform.table.vector_store import PgVectorStore
 from fer_platform_tests.helpers import embeddings_metadata, run_partition, table_rows
 
-# Runs the happy partition in a real process that SIGKILLs itself right after the first chunk is committed.
+# Runs the happy partition in a real process whose second chunk stops in the middle of its COPY: after the first
+# chunk (4 batches of 4) is committed, the second (the other 24 vectors) sends 8 rows to the server, writes the
+# digests of the first chunk and its backend's pid to argv[1], and waits there for the parent's SIGKILL.
 KILLED_RUN = """
-import os, signal
+import json, sys, time
+from pathlib import Path
+import psycopg
+from fer_platform.embeddings import cached
 from fer_platform.table import vector_store
-original = vector_store.PgVectorStore.put
-def put_then_die(self, digests, vectors):
-    added = original(self, digests, vectors)
-    os.kill(os.getpid(), signal.SIGKILL)
-vector_store.PgVectorStore.put = put_then_die
+cached.CHUNK_SECONDS = 1e9  # two chunks: the first 4 batches, then the rest
+mark, rows_before_kill = Path(sys.argv[1]), int(sys.argv[2])
+chunks = []
+original_put = vector_store.PgVectorStore.put
+def put(self, digests, vectors):
+    chunks.append({"digests": list(digests), "rows": 0})
+    return original_put(self, digests, vectors)
+vector_store.PgVectorStore.put = put
+original_write_row = psycopg.Copy.write_row
+def write_row(self, row):
+    original_write_row(self, row)
+    if len(chunks) != 2:
+        return
+    chunks[-1]["rows"] += 1
+    if chunks[-1]["rows"] == rows_before_kill:
+        buffered, self.formatter._write_buffer = self.formatter._write_buffer, bytearray()
+        self.writer.flush_threshold = 0
+        self._write(buffered)  # the rows written so far go to the server now (flushed), not at the end of the COPY
+        pid = self.connection.info.backend_pid
+        mark.with_suffix(".tmp").write_text(json.dumps({"backend_pid": pid, "committed": chunks[0]["digests"]}))
+        mark.with_suffix(".tmp").replace(mark)
+        time.sleep(600)
+psycopg.Copy.write_row = write_row
 from fer_platform_tests.helpers import run_partition
 run_partition("happy")
 """
+ROWS_BEFORE_KILL = 8
 
 
 def store_rows(dsn: str) -> int:
@@ -47,18 +75,59 @@ def test_identical_bytes_go_through_the_model_once(fer_env, image_root):
     assert sad_meta["store_rows"] == 8 and sad_meta["store_bytes"] > 8 * 2048
 
 
-def test_a_killed_run_resumes_with_only_the_missing_images(fer_env, image_root):
+def copy_progress(dsn: str, backend_pid: int) -> int:
+    """Bytes the server has received so far in the COPY FROM of ``backend_pid`` (0 when none runs). Rows count
+    only once the server flushes its multi-insert buffer, so bytes are the sign that a chunk is under way."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT bytes_processed FROM pg_stat_progress_copy WHERE pid = %s AND command = 'COPY FROM'",
+            (backend_pid,),
+        ).fetchone()
+    return row[0] if row else 0
+
+
+def stored_digests(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        return sorted(row[0] for row in conn.execute("SELECT content_sha256 FROM fer_vector_store"))
+
+
+def test_a_run_killed_mid_copy_keeps_whole_chunks_and_resumes_with_the_rest(fer_env, image_root, tmp_path):
+    """SIGKILL lands while a chunk's COPY is under way (8 of its rows received by the server, its transaction
+    open): the store keeps the committed chunk whole and nothing of the killed one; the re-run embeds the rest."""
+    dsn = fer_env["FER_PG_DSN"]
     happy = image_root / "train" / "happy"
     shutil.rmtree(happy)
     write_sample_dataset(image_root / "more", per_class=40, test_per_class=0, emotions=("happy",))
-    shutil.move(image_root / "more" / "train" / "happy", happy)  # 40 images; chunks of 4 batches of 4
-    proc = subprocess.run([sys.executable, "-c", KILLED_RUN], env=os.environ.copy(), capture_output=True, timeout=300)
-    assert proc.returncode == -9, proc.stderr[-2000:]
-    assert store_rows(fer_env["FER_PG_DSN"]) == 16  # the first chunk was committed before the kill
-    assert table_rows(fer_env["FER_PG_DSN"], "happy") == {}  # the table is unchanged until a run commits
+    shutil.move(image_root / "more" / "train" / "happy", happy)  # 40 images: a chunk of 16, then one of 24
+    mark, log = tmp_path / "killed.json", tmp_path / "killed.log"
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_RUN, str(mark), str(ROWS_BEFORE_KILL)], env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline, progress = time.monotonic() + 300, None
+        while not (mark.exists() and (progress := copy_progress(dsn, backend(mark))) and progress > 0):
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no row of the second chunk reached the server"
+            time.sleep(0.05)
+        assert proc.poll() is None  # the writer is alive, inside the COPY
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        returncode = proc.wait()
+    assert returncode == -signal.SIGKILL  # the signal found it alive
+    committed = sorted(json.loads(mark.read_text())["committed"])
+    assert len(committed) == 16
+    assert stored_digests(dsn) == committed  # the first chunk whole, nothing of the killed one
+    assert table_rows(dsn, "happy") == {}  # the table is unchanged until a run commits
     meta = embeddings_metadata(run_partition("happy"))
     assert (meta["embedded"], meta["reused_vectors"], meta["new"]) == (24, 16, 40)
-    assert len(table_rows(fer_env["FER_PG_DSN"], "happy")) == 40
+    assert len(table_rows(dsn, "happy")) == 40 and store_rows(dsn) == 40
+
+
+def backend(mark: Path) -> int:
+    return json.loads(mark.read_text())["backend_pid"]
 
 
 def test_progress_with_eta_is_in_the_run_log(fer_env):

@@ -6,10 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Definitions, asset, define_asset_job
 
 from fer_platform.definitions import build_definitions
 from fer_platform.models.registry import EMOTION_MODEL, model_prefix, model_registry
+from fer_platform.orchestration import names
 from fer_platform.orchestration.names import EMOTION_MODEL_JOB, EXPRESSION_JOB, NOT_WORSE_THAN_SERVED
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
@@ -58,23 +59,59 @@ def test_expression_vectors_only_recompute_what_changed(search_env: dict[str, st
     assert meta["unchanged"] == meta["partition_rows"] > 0
 
 
+@asset(deps=[names.EMOTION_MODEL])
+def serves_emotion_model() -> None:
+    """Stands for whatever uses the new emotion_model next (expression_vectors): a blocking check must stop it."""
+
+
+def train_then_serve(instance: DagsterInstance):
+    """emotion_model with its check, and an asset downstream of it, in one run on the real definitions."""
+    defs = Definitions.merge(
+        build_definitions(load_settings()),
+        Definitions(
+            assets=[serves_emotion_model],
+            jobs=[define_asset_job("train_then_serve", selection=[names.EMOTION_MODEL, "serves_emotion_model"])],
+        ),
+    )
+    return defs.resolve_job_def("train_then_serve").execute_in_process(instance=instance, raise_on_error=False)
+
+
+def materialized(result) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
 def test_worse_model_is_not_promoted_and_blocks_downstream(
     search_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Train on images whose labels are swapped (happy <-> sad): the check fails, the pointer stays."""
+    """Train on images whose labels are swapped (happy <-> sad): the check fails, the pointer stays and the asset
+    downstream is not materialized. Then, with that worse version served, a model trained on the true labels
+    passes: it is promoted and the downstream asset runs."""
     root = tmp_path / "swapped"
     shutil.copytree(search_env["FER_IMAGE_ROOT"], root)
     (root / "train" / "happy").rename(root / "train" / "tmp")
     (root / "train" / "sad").rename(root / "train" / "happy")
     (root / "train" / "tmp").rename(root / "train" / "sad")
     monkeypatch.setenv("FER_IMAGE_ROOT", str(root))
-    with DagsterInstance.ephemeral() as instance:
-        result = train(instance)
-    assert check_results(result)[NOT_WORSE_THAN_SERVED] is False
     registry = lake_registry()
-    assert registry.versions()[-1] != "v0001" and registry.promoted() == "v0001"
-    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == NOT_WORSE_THAN_SERVED)
-    assert "worse than the served version" in evaluation.description
+    try:
+        with DagsterInstance.ephemeral() as instance:
+            result = train_then_serve(instance)
+        assert check_results(result)[NOT_WORSE_THAN_SERVED] is False
+        assert materialized(result) == {names.EMOTION_MODEL}  # the downstream asset was blocked
+        assert not result.success
+        swapped = registry.versions()[-1]
+        assert swapped != "v0001" and registry.promoted() == "v0001"
+        evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == NOT_WORSE_THAN_SERVED)
+        assert "worse than the served version" in evaluation.description
+        registry.promote(swapped)  # serve the worse version: a model of the true labels is not worse than it
+        monkeypatch.setenv("FER_IMAGE_ROOT", search_env["FER_IMAGE_ROOT"])
+        with DagsterInstance.ephemeral() as instance:
+            good = train_then_serve(instance)
+        assert check_results(good)[NOT_WORSE_THAN_SERVED] is True and good.success
+        assert registry.promoted() == registry.versions()[-1] != swapped
+        assert materialized(good) == {names.EMOTION_MODEL, "serves_emotion_model"}
+    finally:
+        registry.promote("v0001")  # the module's later tests read the first version as the served one
 
 
 def test_too_few_images_are_refused(fer_env: dict[str, str]) -> None:
