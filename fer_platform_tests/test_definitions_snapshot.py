@@ -23,12 +23,16 @@ SNAPSHOT = TESTS / "snapshots" / "definitions.json"
 
 
 def public_names(defs: Definitions) -> dict:
-    """Asset keys, asset checks, jobs, sensors and resource keys, sorted; each asset's group."""
+    """Asset keys, asset checks (and which block), jobs, sensors and resource keys, sorted; each asset's group."""
     graph = defs.resolve_asset_graph()
     return {
         "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
         "groups": {key.to_user_string(): graph.get(key).group_name for key in sorted(graph.get_all_asset_keys())},
         "asset_checks": sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys),
+        # Blocking is part of the contract: a check that stopped blocking would let what it guards through.
+        "blocking_checks": sorted(
+            f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys if graph.get_check_spec(c).blocking
+        ),
         "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
         "sensors": sorted(sensor.name for sensor in defs.sensors),
         "resources": sorted(defs.resources),

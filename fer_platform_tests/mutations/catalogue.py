@@ -82,11 +82,36 @@ MUTATIONS: tuple[Mutation, ...] = (
         ("fer_platform_tests/storage/test_location.py",),
     ),
     Mutation(
+        "Azure lake write deletes the old blob first",
+        "atomic lake write",
+        "fer_platform/storage/location.py",
+        "        if not self.is_local:\n            self.fs.pipe_file(target, data)\n",
+        "        if not self.is_local:\n            if self.fs.exists(target):\n                self.fs.rm_file(target)\n"
+        "            self.fs.pipe_file(target, data)\n",
+        ("fer_platform_tests/storage/test_location.py",),
+    ),
+    Mutation(
         "a version claimed without O_EXCL",
         "registry exclusivity",
         "fer_platform/storage/location.py",
         '                with open(target, "xb") as out:',
         '                with open(target, "wb") as out:',
+        ("fer_platform_tests/storage/test_registry.py",),
+    ),
+    Mutation(
+        "an Azure version claim overwrites",
+        "registry exclusivity",
+        "fer_platform/storage/location.py",
+        "upload_blob(data, overwrite=False)",
+        "upload_blob(data, overwrite=True)",
+        ("fer_platform_tests/storage/test_registry.py",),
+    ),
+    Mutation(
+        "a claimed version listed before its metrics exist",
+        "registry: a killed registration is invisible",
+        "fer_platform/storage/registry.py",
+        "self._numbers(complete=True)",
+        "self._numbers(complete=False)",
         ("fer_platform_tests/storage/test_registry.py",),
     ),
     Mutation(
