@@ -21,6 +21,9 @@ class Mutation:
 
 
 HARDENING = "fer_platform_tests/service/test_hardening.py"
+IO_MANAGER_KILL = (
+    "fer_platform_tests/orchestration/test_io_managers.py::test_a_run_killed_mid_write_leaves_the_previous_partition_whole"
+)
 SNAPSHOT = "fer_platform_tests/test_definitions_snapshot.py::test_public_names_equal_the_snapshot"
 
 
@@ -79,7 +82,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                out.flush()\n                os.fsync(out.fileno())\n"
         "            os.replace(temporary, target)\n        finally:\n            temporary.unlink(missing_ok=True)\n",
         '        with open(target, "wb") as out:\n            out.write(data)\n',
-        ("fer_platform_tests/storage/test_location.py",),
+        ("fer_platform_tests/storage/test_location.py", IO_MANAGER_KILL),
     ),
     Mutation(
         "Azure lake write deletes the old blob first",
@@ -88,7 +91,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        if not self.is_local:\n            self.fs.pipe_file(target, data)\n",
         "        if not self.is_local:\n            if self.fs.exists(target):\n                self.fs.rm_file(target)\n"
         "            self.fs.pipe_file(target, data)\n",
-        ("fer_platform_tests/storage/test_location.py",),
+        ("fer_platform_tests/storage/test_location.py", IO_MANAGER_KILL),
     ),
     Mutation(
         "a version claimed without O_EXCL",

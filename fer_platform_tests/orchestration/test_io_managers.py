@@ -2,14 +2,11 @@
 writes leaves the previous partition file whole."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
-from azure.storage.blob import BlobServiceClient
 from dagster import (
     AssetKey,
     PartitionKeyRange,
@@ -20,6 +17,7 @@ from dagster import (
 
 from fer_platform.orchestration.io_managers import LakeParquetIOManager
 from fer_platform_tests.orchestration.parquet_frames import METADATA, frame, manager_on, write
+from fer_platform_tests.storage.in_flight import bytes_in_flight, kill_when
 
 PARTITIONS = StaticPartitionsDefinition(["happy", "sad"])
 
@@ -58,23 +56,12 @@ def test_roundtrip_one_and_many_partitions(lake_url):
     )
 
 
+PARTITION_FILE = "raw/embeddings/fer2013/emotion=happy/part-0.parquet"
 BIG_WRITER = """
 import sys
 from fer_platform_tests.orchestration.parquet_frames import frame, manager_on, write
 write(manager_on(sys.argv[1]), "happy", frame("happy", 60_000))  # about 120 MB of Parquet
 """
-
-
-def writing(manager: LakeParquetIOManager) -> bool:
-    """Is a write of happy's partition file under way (local temporary file, or Azure blocks not committed)?"""
-    location = manager.lake.lake()
-    target = location.path("raw/embeddings/fer2013/emotion=happy/part-0.parquet")
-    if location.is_local:
-        return any(Path(target).parent.glob(".part-0.parquet.*.tmp"))
-    container, _, blob = target.partition("/")
-    service = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
-    _, uncommitted = service.get_blob_client(container, blob).get_block_list("uncommitted")
-    return bool(uncommitted)
 
 
 def test_a_run_killed_mid_write_leaves_the_previous_partition_whole(lake_url):
@@ -83,12 +70,9 @@ def test_a_run_killed_mid_write_leaves_the_previous_partition_whole(lake_url):
     write(manager, "happy", previous)
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     writer = subprocess.Popen([sys.executable, "-c", BIG_WRITER, lake_url], env=env)
-    deadline = time.monotonic() + 120
-    while not writing(manager):
-        assert writer.poll() is None and time.monotonic() < deadline, "the writer ended before it was killed"
-        time.sleep(0.002)
-    writer.send_signal(signal.SIGKILL)
-    writer.wait()
+    location = manager.lake.lake()
+    in_flight = kill_when(writer, lambda: bytes_in_flight(location, PARTITION_FILE))  # alive, bytes written
+    assert in_flight > 0 and bytes_in_flight(location, PARTITION_FILE) >= in_flight  # left as it was, unseen
     assert read(manager, "happy").equals(previous)  # readers still see the old file, whole
     rerun = frame("happy", 7)
     write(manager, "happy", rerun)  # and the re-run replaces it
