@@ -21,8 +21,8 @@ class Mutation:
 
 
 HARDENING = "fer_platform_tests/service/test_hardening.py"
-IO_MANAGER_KILL = (
-    "fer_platform_tests/orchestration/test_io_managers.py::test_a_run_killed_mid_write_leaves_the_previous_partition_whole"
+IO_MANAGER_KILL = "fer_platform_tests/orchestration/test_io_managers.py::" + (
+    "test_a_run_killed_mid_write_leaves_the_previous_partition_whole"
 )
 SNAPSHOT = "fer_platform_tests/test_definitions_snapshot.py::test_public_names_equal_the_snapshot"
 
