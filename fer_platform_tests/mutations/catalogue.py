@@ -89,8 +89,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "atomic lake write",
         "fer_platform/storage/location.py",
         "        if not self.is_local:\n            self.fs.pipe_file(target, data)\n",
-        "        if not self.is_local:\n            if self.fs.exists(target):\n                self.fs.rm_file(target)\n"
-        "            self.fs.pipe_file(target, data)\n",
+        "        if not self.is_local:\n            if self.fs.exists(target):\n"
+        "                self.fs.rm_file(target)\n            self.fs.pipe_file(target, data)\n",
         ("fer_platform_tests/storage/test_location.py", IO_MANAGER_KILL),
     ),
     Mutation(
