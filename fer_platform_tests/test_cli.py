@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from importlib.metadata import version
@@ -167,6 +168,11 @@ def test_models_lists_versions_and_promote_rolls_back(shared_search_env):
 
 
 def test_serve_refuses_a_pin_naming_no_version(shared_search_env, monkeypatch):
+    """Refused before serving: the port given is taken, so a server that did start would fail to bind, at once
+    and with another message, instead of serving forever."""
     monkeypatch.setenv("FER_MODEL_VERSION", "v0077")
-    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = CliRunner().invoke(main, ["serve", "--port", str(taken.getsockname()[1])])
     assert result.exit_code != 0 and "'v0077' not found" in result.output and "registered: v0001" in result.output

@@ -30,7 +30,9 @@ def to_8bit(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8), mode="L")
     if img.mode in ("I", "F"):
-        arr = np.asarray(img, dtype=np.float32)  # float32 in place: no float64 copies of a large image
+        # A writable float32 array of its own (a float image's own buffer is read-only), scaled in place: never
+        # float64 copies of a large image.
+        arr = np.array(img, dtype=np.float32)
         scale = 255.0 / (65535.0 if arr.max(initial=0) > 255 else 255.0)
         np.multiply(arr, scale, out=arr)
         np.clip(arr, 0, 255, out=arr)

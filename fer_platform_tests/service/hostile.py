@@ -22,6 +22,23 @@ def float_tiff_bomb() -> bytes:
     return encoded(Image.new("F", (4096, 4096), 0.5), "TIFF", compression="tiff_adobe_deflate")
 
 
+def largest_accepted() -> bytes:
+    """The largest image the decoder accepts: 4096x4096 RGB (exactly ``MAX_PIXELS``), a uniform PNG of about 60 KB
+    on the wire that decodes to 48 MiB of pixels (and to a 16 MiB grayscale copy for the face)."""
+    return encoded(Image.new("RGB", (4096, 4096), (90, 120, 200)), "PNG")
+
+
+def over_max_pixels() -> bytes:
+    """One column more than ``MAX_PIXELS`` (4097x4096 grayscale PNG, a few KB): refused from the header."""
+    return encoded(Image.new("L", (4097, 4096), 128), "PNG")
+
+
+def wide_tiff(mode: str, width: int, height: int) -> bytes:
+    """A deflated TIFF of 32-bit pixels (mode F: float, I: integer; 4 bytes a pixel when decoded), a few KB on the
+    wire; ``MAX_WIDE_PIXELS`` is 2048x2048."""
+    return encoded(Image.new(mode, (width, height), 200), "TIFF", compression="tiff_adobe_deflate")
+
+
 def lying_jpeg() -> bytes:
     """A few hundred bytes whose header claims 4000x4000 pixels."""
     real = encoded(Image.new("L", (16, 16), 128), "JPEG")
@@ -53,6 +70,17 @@ def html_png_polyglot() -> bytes:
     """Valid PNG bytes with HTML after the end: served as image/png with nosniff, never as text/html."""
     return encoded(face(), "PNG") + b"<html><script>alert(1)</script></html>"
 
+
+# name -> (bytes, expected status) at and just over each declared-pixel cap of ``images.decode``: the 415s must be
+# refused from the header ("too large"), not fail later in decoding
+PIXEL_CAPS = {
+    "rgb_at_max_pixels": (largest_accepted, 200),
+    "gray_over_max_pixels": (over_max_pixels, 415),
+    "int32_tiff_at_max_wide_pixels": (lambda: wide_tiff("I", 2048, 2048), 200),
+    "float_tiff_at_max_wide_pixels": (lambda: wide_tiff("F", 2048, 2048), 200),
+    "int32_tiff_over_max_wide_pixels": (lambda: wide_tiff("I", 2049, 2048), 415),
+    "float_tiff_over_max_wide_pixels": (lambda: wide_tiff("F", 2049, 2048), 415),
+}
 
 # name -> (bytes, expected status): 415 for refused bombs and lies, 200 for unusual but valid images
 CORPUS = {

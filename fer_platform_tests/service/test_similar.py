@@ -142,6 +142,7 @@ def test_one_upload_runs_each_model_once_in_one_admission_slot(client, shared_se
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(obj, method, spy)
-    answer = client.post("/search?space=expression&predict=true", files=upload(query_image(shared_search_env)), headers=AUTH)
+    face = query_image(shared_search_env)
+    answer = client.post("/search?space=expression&predict=true", files=upload(face), headers=AUTH)
     assert answer.status_code == 200
     assert sorted(passes) == [("classifier", 1), ("embed", 1), ("emotion_model", 1)]
