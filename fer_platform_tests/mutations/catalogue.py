@@ -149,6 +149,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         "            pass",
         ("fer_platform_tests/test_cli.py::test_serve_refuses_a_pin_naming_no_version",),
     ),
+    Mutation(
+        "served assets automated without their upstream checks",
+        "automation waits for the blocking checks",
+        "fer_platform/orchestration/automation.py",
+        '        & ~dep_not_checked.with_label("any_dep_partition_not_checked")\n',
+        "",
+        ("fer_platform_tests/defs/models/test_expression_automation.py",),
+    ),
+    Mutation(
+        "/metrics public by default",
+        "/metrics behind the key",
+        "fer_platform/service/guard.py",
+        "    return not (public_metrics and path == METRICS_PATH)",
+        "    return path != METRICS_PATH",
+        ("fer_platform_tests/service/test_metrics.py::test_metrics_need_the_key_unless_public",),
+    ),
     blocking(
         "recall_at_10",
         "fer_platform/defs/search/checks.py",
