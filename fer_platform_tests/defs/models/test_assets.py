@@ -16,6 +16,7 @@ from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
 from fer_platform.table.expression import EXPRESSION_TABLE
 from fer_platform_tests.constants import TEST_EMOTIONS
+from fer_platform_tests.databases import copy_database
 from fer_platform_tests.helpers import asset_metadata, check_results, run_partition
 
 METRICS_KEYS = {"accuracy", "macro_f1", "recall_per_emotion", "epochs", "stopped_by", "train_seconds"}
@@ -80,38 +81,50 @@ def materialized(result) -> set[str]:
     return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
 
+@pytest.fixture
+def own_copy(search_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The module's lake, image root and replica database copied and set in the environment, for a test that
+    registers, promotes or changes images: the module's other tests see the platform as the fixture built it,
+    whatever the order."""
+    copies = {
+        "FER_LAKE_URL": shutil.copytree(load_settings().resolved_lake_url, tmp_path / "lake"),
+        "FER_IMAGE_ROOT": shutil.copytree(search_env["FER_IMAGE_ROOT"], tmp_path / "images"),
+        "FER_REPLICA_DSN": copy_database(search_env["FER_REPLICA_DSN"]),
+    }
+    for name, value in copies.items():
+        monkeypatch.setenv(name, str(value))
+    return search_env | {name: str(value) for name, value in copies.items()}
+
+
 def test_worse_model_is_not_promoted_and_blocks_downstream(
-    search_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_copy: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Train on images whose labels are swapped (happy <-> sad): the check fails, the pointer stays and the asset
     downstream is not materialized. Then, with that worse version served, a model trained on the true labels
     passes: it is promoted and the downstream asset runs."""
     root = tmp_path / "swapped"
-    shutil.copytree(search_env["FER_IMAGE_ROOT"], root)
+    shutil.copytree(own_copy["FER_IMAGE_ROOT"], root)
     (root / "train" / "happy").rename(root / "train" / "tmp")
     (root / "train" / "sad").rename(root / "train" / "happy")
     (root / "train" / "tmp").rename(root / "train" / "sad")
     monkeypatch.setenv("FER_IMAGE_ROOT", str(root))
     registry = lake_registry()
-    try:
-        with DagsterInstance.ephemeral() as instance:
-            result = train_then_serve(instance)
-        assert check_results(result)[NOT_WORSE_THAN_SERVED] is False
-        assert materialized(result) == {names.EMOTION_MODEL}  # the downstream asset was blocked
-        assert not result.success
-        swapped = registry.versions()[-1]
-        assert swapped != "v0001" and registry.promoted() == "v0001"
-        evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == NOT_WORSE_THAN_SERVED)
-        assert "worse than the served version" in evaluation.description
-        registry.promote(swapped)  # serve the worse version: a model of the true labels is not worse than it
-        monkeypatch.setenv("FER_IMAGE_ROOT", search_env["FER_IMAGE_ROOT"])
-        with DagsterInstance.ephemeral() as instance:
-            good = train_then_serve(instance)
-        assert check_results(good)[NOT_WORSE_THAN_SERVED] is True and good.success
-        assert registry.promoted() == registry.versions()[-1] != swapped
-        assert materialized(good) == {names.EMOTION_MODEL, "serves_emotion_model"}
-    finally:
-        registry.promote("v0001")  # the module's later tests read the first version as the served one
+    with DagsterInstance.ephemeral() as instance:
+        result = train_then_serve(instance)
+    assert check_results(result)[NOT_WORSE_THAN_SERVED] is False
+    assert materialized(result) == {names.EMOTION_MODEL}  # the downstream asset was blocked
+    assert not result.success
+    swapped = registry.versions()[-1]
+    assert swapped != "v0001" and registry.promoted() == "v0001"
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == NOT_WORSE_THAN_SERVED)
+    assert "worse than the served version" in evaluation.description
+    registry.promote(swapped)  # serve the worse version: a model of the true labels is not worse than it
+    monkeypatch.setenv("FER_IMAGE_ROOT", own_copy["FER_IMAGE_ROOT"])
+    with DagsterInstance.ephemeral() as instance:
+        good = train_then_serve(instance)
+    assert check_results(good)[NOT_WORSE_THAN_SERVED] is True and good.success
+    assert registry.promoted() == registry.versions()[-1] != swapped
+    assert materialized(good) == {names.EMOTION_MODEL, "serves_emotion_model"}
 
 
 def test_too_few_images_are_refused(fer_env: dict[str, str]) -> None:
@@ -152,15 +165,15 @@ def test_expression_table_holds_every_stored_image(search_env: dict[str, str]) -
     assert expr == (seed, 1)
 
 
-def test_expression_vectors_follow_a_new_version_and_changed_images(search_env: dict[str, str]) -> None:
-    """Runs last in this module: it promotes another version and changes an image."""
+def test_expression_vectors_follow_a_new_version_and_changed_images(own_copy: dict[str, str]) -> None:
+    """On its own copy of the platform: it promotes another version and changes an image."""
     registry = lake_registry()
     copy = registry.register({"model.pt": registry.read("v0001", "model.pt")}, registry.metrics("v0001"))
     registry.promote(copy)
     with DagsterInstance.ephemeral() as instance:
         meta = asset_metadata(run_partition("sad", instance, EXPRESSION_JOB), "expression_vectors")
         assert (meta["computed"], meta["model_version"]) == (meta["partition_rows"], copy)
-        root = Path(search_env["FER_IMAGE_ROOT"])
+        root = Path(own_copy["FER_IMAGE_ROOT"])
         shutil.copy(root / "train" / "sad" / "im1.png", root / "train" / "sad" / "im0.png")
         meta = asset_metadata(run_partition("sad", instance, EXPRESSION_JOB), "expression_vectors")
     assert meta["computed"] == 1 and meta["unchanged"] == meta["partition_rows"] - 1
