@@ -23,7 +23,7 @@ STORED_ID = "resnet18-fc_identity/random-seed0/gray3-r256-c224-imagenetnorm"
 
 @pytest.fixture(scope="module")
 def other_weights(tmp_path_factory) -> Path:
-    """A ResNet18 state_dict of another model than the one that embedded ``search_env`` (random, seed 0)."""
+    """A ResNet18 state_dict of another model than the one that embedded ``shared_search_env`` (random, seed 0)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
         state = models.resnet18(weights=None).state_dict()
@@ -33,12 +33,12 @@ def other_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def served_with_other_weights(search_env, other_weights, monkeypatch):
+def served_with_other_weights(shared_search_env, other_weights, monkeypatch):
     monkeypatch.setenv("FER_WEIGHTS", str(other_weights))
 
 
-def query_upload(search_env) -> dict:
-    data = (Path(search_env["FER_IMAGE_ROOT"]) / "test" / "happy" / "im0.png").read_bytes()
+def query_upload(shared_search_env) -> dict:
+    data = (Path(shared_search_env["FER_IMAGE_ROOT"]) / "test" / "happy" / "im0.png").read_bytes()
     return {"file": ("face.png", io.BytesIO(data), "image/png")}
 
 
@@ -50,36 +50,36 @@ def test_a_replica_of_another_model_refuses_to_start_naming_both_ids(served_with
     assert "FER_WEIGHTS=random" in message and "job embed_images" in message and "--wait" in message
 
 
-def test_with_wait_health_search_and_predict_answer_503_json(served_with_other_weights, search_env):
+def test_with_wait_health_search_and_predict_answer_503_json(served_with_other_weights, shared_search_env):
     with TestClient(create_app(load_settings(), wait=True)) as client:
         health = client.get("/healthz")
         assert health.status_code == 503 and STORED_ID in health.json()["reason"]
         for route in ("/search", "/predict"):
-            answer = client.post(route, files=query_upload(search_env), headers=AUTH)
+            answer = client.post(route, files=query_upload(shared_search_env), headers=AUTH)
             assert answer.status_code == 503, (route, answer.text)
             assert answer.headers["content-type"] == "application/json" and STORED_ID in answer.json()["detail"]
 
 
-def test_missing_weights_refuse_to_start_with_the_fix(search_env, tmp_path, monkeypatch):
+def test_missing_weights_refuse_to_start_with_the_fix(shared_search_env, tmp_path, monkeypatch):
     monkeypatch.setenv("FER_WEIGHTS", str(tmp_path / "absent.pth"))
     with pytest.raises(ServiceNotReadyError, match="the query model cannot be loaded: FER_WEIGHTS="):
         create_app(load_settings())
     with TestClient(create_app(load_settings(), wait=True)) as client:
         health = client.get("/healthz")
         assert health.status_code == 503 and "absent.pth" in health.json()["reason"]
-        answer = client.post("/search", files=query_upload(search_env), headers=AUTH)
+        answer = client.post("/search", files=query_upload(shared_search_env), headers=AUTH)
         assert answer.status_code == 503 and "cannot be loaded" in answer.json()["detail"]
 
 
-def test_cli_search_prints_one_line_and_fails(served_with_other_weights, search_env):
-    image = Path(search_env["FER_IMAGE_ROOT"]) / "test" / "sad" / "im0.png"
+def test_cli_search_prints_one_line_and_fails(served_with_other_weights, shared_search_env):
+    image = Path(shared_search_env["FER_IMAGE_ROOT"]) / "test" / "sad" / "im0.png"
     result = CliRunner().invoke(main, ["search", str(image)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     (line,) = [line for line in result.output.splitlines() if line]
     assert line.startswith("Error: the replica's imagenes_fer was embedded with") and "FER_WEIGHTS=random" in line
 
 
-def test_an_unexpected_route_error_is_a_json_500_with_its_id_in_the_log(search_env, monkeypatch, caplog):
+def test_an_unexpected_route_error_is_a_json_500_with_its_id_in_the_log(shared_search_env, monkeypatch, caplog):
     app = create_app(load_settings())
 
     def broken(*_args, **_kwargs):
@@ -87,7 +87,7 @@ def test_an_unexpected_route_error_is_a_json_500_with_its_id_in_the_log(search_e
 
     monkeypatch.setattr(app.state.engine, "search", broken)
     with caplog.at_level(logging.ERROR), TestClient(app, raise_server_exceptions=False) as client:
-        answer = client.post("/search", files=query_upload(search_env), headers=AUTH)
+        answer = client.post("/search", files=query_upload(shared_search_env), headers=AUTH)
     assert answer.status_code == 500 and answer.headers["content-type"] == "application/json"
     error_id = answer.json()["error_id"]
     assert error_id in answer.json()["detail"] and "a bug" not in answer.text
