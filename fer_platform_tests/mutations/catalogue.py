@@ -35,7 +35,7 @@ def blocking(check: str, path: str, old: str, behaviour: tuple[str, ...] = ()) -
         path,
         old,
         old.replace("blocking=True", "blocking=False"),
-        (SNAPSHOT, *behaviour),
+        (*behaviour, SNAPSHOT),  # the behaviour first: with -x the first failing test is what caught it
     )
 
 
