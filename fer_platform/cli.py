@@ -171,7 +171,7 @@ def serve(host: str, port: int, wait: bool) -> None:
     from fer_platform.service.app import ApiKeyMissingError, create_app
     from fer_platform.service.http import header_timeout_protocol
     from fer_platform.service.readiness import ServiceNotReadyError
-    from fer_platform.storage.registry import ModelNotFoundError
+    from fer_platform.models.lifecycle.registry import ModelNotFoundError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
@@ -219,7 +219,7 @@ def models(name: str) -> None:
 @model_option
 def promote(version: str, name: str) -> None:
     """Serve VERSION of a model (also how to roll back): running services switch within seconds."""
-    from fer_platform.models.promotion import promote as promote_version  # heavy: only for this command
+    from fer_platform.models.lifecycle.promotion import promote as promote_version  # heavy: only for this command
 
     promote_version(model_registry(name), version, lambda line: click.echo(line, err=True))
     click.echo(f"promoted {name} {version}")

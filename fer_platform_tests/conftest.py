@@ -12,11 +12,11 @@ from psycopg.conninfo import conninfo_to_dict
 
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
-from fer_platform_tests.constants import TEST_EMOTIONS
-from fer_platform_tests.azurite import start_azurite
-from fer_platform_tests.databases import create_database, dagster_storage_url
+from fer_platform_tests.support.constants import TEST_EMOTIONS
+from fer_platform_tests.support.servers.azurite import start_azurite
+from fer_platform_tests.support.servers.databases import create_database, dagster_storage_url
 
-pytest_plugins = ["fer_platform_tests.populated"]  # `search_env` and `shared_search_env`: populated platforms
+pytest_plugins = ["fer_platform_tests.support.populated"]  # `search_env` and `shared_search_env`: populated platforms
 
 
 @pytest.fixture(scope="session")

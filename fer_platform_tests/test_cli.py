@@ -18,8 +18,8 @@ from fer_platform.cli import main
 from fer_platform.service.app import create_app
 from fer_platform.service.schemas import SearchAnswer
 from fer_platform.settings import load_settings
-from fer_platform_tests.deployment import free_port, start, stop, wait_for_port
-from fer_platform_tests.populated import API_KEY
+from fer_platform_tests.support.servers.deployment import free_port, start, stop, wait_for_port
+from fer_platform_tests.support.populated import API_KEY
 
 BIN = Path(sys.executable).parent
 

@@ -1,10 +1,12 @@
 """The import contracts of ``[tool.importlinter]`` hold, and they catch the imports they are meant to catch."""
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import grimp
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +28,7 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
 def test_the_contracts_hold():
     proc = lint_imports(REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "4 kept, 0 broken" in proc.stdout
+    assert "6 kept, 0 broken" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -49,3 +51,69 @@ def test_a_wrong_import_breaks_its_contract(tmp_path, module, bad_import, broken
     proc = lint_imports(copy)
     assert proc.returncode != 0
     assert "1 broken" in proc.stdout and broken in proc.stdout.replace("\n", " ")
+
+
+def import_cycles(package: str) -> list[list[str]]:
+    """The module-level import cycles of ``package``, type-only imports included (strongly connected components of
+    grimp's import graph with more than one module)."""
+    graph = grimp.build_graph(package, cache_dir=None, exclude_type_checking_imports=False)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = []
+            while not component or component[-1] != module:
+                component.append(stack.pop())
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_import_cycle_type_only_imports_included():
+    assert import_cycles("fer_platform") == []
+
+
+def test_no_folder_holds_more_than_twelve_modules_and_no_module_more_than_250_lines():
+    for folder in [REPO / "fer_platform", *(p for p in (REPO / "fer_platform").rglob("*") if p.is_dir())]:
+        modules = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
+        assert len(modules) <= 12, f"{folder.relative_to(REPO)} holds {len(modules)} modules"
+        for module in modules:
+            lines = len(module.read_text().splitlines())
+            assert lines <= 250, f"{module.relative_to(REPO)} has {lines} lines"
+
+
+def test_a_type_only_cycle_is_found(tmp_path):
+    """A cycle planted in a copy, behind ``if TYPE_CHECKING``, is reported (the check sees type-only imports)."""
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / "fer_platform", copy / "fer_platform", ignore=shutil.ignore_patterns("__pycache__"))
+    recipe = copy / "fer_platform" / "models" / "training" / "recipe.py"
+    recipe.write_text(
+        recipe.read_text()
+        + "\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fer_platform.models.training import checkpoints\n"
+    )
+    script = "import sys, json; from fer_platform_tests.test_layers import import_cycles; print(json.dumps(import_cycles('fer_platform')))"
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=copy,
+        env={"PYTHONPATH": f"{copy}:{REPO}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == [["fer_platform.models.training.checkpoints", "fer_platform.models.training.recipe"]]

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from fer_platform.ray_cluster import RayStallError, RayUnavailableError, connected, host_port, shown, without_stalls
-from fer_platform_tests.deployment import free_port
+from fer_platform_tests.support.servers.deployment import free_port
 
 
 def test_addresses_are_parsed_and_shown_without_credentials():

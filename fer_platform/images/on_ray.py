@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from fer_platform.images.landing import Copy
+from fer_platform.images.landings.landing import Copy
 from fer_platform.images.manifest import MANIFEST_SCHEMA, list_emotion_files
 from fer_platform.images.reading import describe_batch, land_batch
 from fer_platform.ray_cluster import task_pipeline

@@ -1,5 +1,9 @@
 """The lake layout, a public contract: every lake path is built here and nowhere else.
 
+``raw/images/fer2013/<split>/<emotion>/`` (the images), ``raw/embeddings/fer2013/emotion=<e>/`` (Parquet),
+``models/<name>/vNNNN/`` (the registry, with ``models/<name>/_runs/`` for the checkpoints of unfinished
+trainings) and ``quality/`` (the data-quality reports).
+
 One prefix names the lake images *and* fills the Parquet ``filepath`` column, so
 the two cannot disagree as they did in the seed (``raw/imagenes/train`` in the
 Parquet vs ``raw/images/fer2013/train`` in the lake).
@@ -14,6 +18,9 @@ import polars as pl
 IMAGES_PREFIX = "raw/images/fer2013"
 EMBEDDINGS_PREFIX = "raw/embeddings/fer2013"
 PARTITION_COLUMN = "emotion"
+MODELS_PREFIX = "models"
+SPLIT_OVERLAP_PATH = "quality/split_overlap.parquet"
+LABEL_ISSUES_PATH = "quality/label_issues.parquet"
 
 PathLike = TypeVar("PathLike", str, pl.Expr)
 
@@ -35,3 +42,13 @@ def is_image_path(path: str) -> bool:
 def partition_file(prefix: str, emotion: str) -> str:
     """Hive-style Parquet file of one emotion: ``<prefix>/emotion=<e>/part-0.parquet``."""
     return f"{prefix}/{PARTITION_COLUMN}={emotion}/part-0.parquet"
+
+
+def model_prefix(name: str) -> str:
+    """Where the versions of model ``name`` live: ``models/<name>``."""
+    return f"{MODELS_PREFIX}/{name}"
+
+
+def training_run_folder(name: str, run: str) -> str:
+    """The checkpoint folder of one unfinished training of model ``name``: ``models/<name>/_runs/<run>``."""
+    return f"{model_prefix(name)}/_runs/{run}"

@@ -18,11 +18,12 @@ import torch
 
 from fer_platform.embeddings.model import resolve_device
 from fer_platform.images.reading import read_faces
-from fer_platform.models.checkpoints import Checkpoints
+from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.faces import load_split
+from fer_platform.models.lifecycle.registry import EMOTION_MODEL
 from fer_platform.models.model import EmotionModel
-from fer_platform.models.train import Recipe, Trained, train_model
-from fer_platform.models.registry import EMOTION_MODEL, model_prefix
+from fer_platform.models.training.recipe import Recipe
+from fer_platform.models.training.train import Trained, train_model
 from fer_platform.ray_cluster import RayStallError, actor_pipeline
 from fer_platform.storage.location import open_location
 
@@ -44,7 +45,7 @@ def remote_training(
         )
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
-    checkpoints = Checkpoints(open_location(lake_url), model_prefix(EMOTION_MODEL), digest, recipe)
+    checkpoints = Checkpoints(open_location(lake_url), EMOTION_MODEL, digest, recipe)
 
     def report(epoch: int, accuracy: float) -> None:
         progress.put((epoch, accuracy))

@@ -1,5 +1,7 @@
-"""The resources several stages share, typed like the settings they come from (``build_resources`` in
-``definitions.py`` wires them; a resource only one stage uses lives in that stage's ``defs/<stage>/resources.py``).
+"""The resources several stages share, typed like the settings they come from, and ``shared_resources``, which
+builds them for a platform under the keys the assets ask for (``definitions.py`` binds them; a resource only one
+stage uses lives in that stage's ``defs/<stage>/resources.py``). A resource's key is its class's name in snake case
+without ``Resource`` (``images`` is an ``ImagesResource``); the replica is the second ``PostgresResource``.
 
 Resources are thin: each holds its settings and hands out the Dagster-free
 object that does the work (a connection, a location, a loaded model).
@@ -7,27 +9,28 @@ object that does the work (a connection, a location, a loaded model).
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import polars as pl
 import psycopg
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from fer_platform.embeddings.cached import Embedder
 from fer_platform.embeddings.embedder import BatchEmbedder
 from fer_platform.embeddings.model import LoadedModel, load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
-from fer_platform.images.landing import Copy, download
+from fer_platform.images.landings.landing import Copy, download
 from fer_platform.images.manifest import scan_emotion
 from fer_platform.images.on_ray import land_on_ray, scan_on_ray
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
+from fer_platform.factory import Platform
 from fer_platform.ray_cluster import Cluster, connected
 from fer_platform.settings import Device, Precision, Split
-from fer_platform.storage.location import Location, open_location
-from fer_platform.storage.transfer import DEFAULT_CONCURRENCY
+from fer_platform.storage.location import DEFAULT_CONCURRENCY, Location, open_location
 
 
 class PostgresResource(ConfigurableResource):
@@ -48,7 +51,7 @@ class PostgresResource(ConfigurableResource):
             yield conn
 
 
-class ImageFolderResource(ConfigurableResource):
+class ImagesResource(ConfigurableResource):
     """Where images come from: a FER-layout folder ``<image_root>/<split>/<emotion>/*`` (any format PIL reads) and
     the source container (FER_SOURCE_URL) that the folder is uploaded to and where new images may land."""
 
@@ -132,7 +135,7 @@ class RayResource(ConfigurableResource):
             yield cluster
 
 
-class ResNetEmbedder(ConfigurableResource):
+class EmbedderResource(ConfigurableResource):
     """The seed's ResNet18 feature extractor, batched (FER_WEIGHTS, FER_DEVICE, FER_BATCH_SIZE, FER_PRECISION)."""
 
     weights: str = Field(description="imagenet, random, or a state_dict path.")
@@ -184,3 +187,54 @@ class LakeResource(ConfigurableResource):
 
     def lake(self) -> Location:
         return open_location(self.lake_url)
+
+
+def secret_from_env(name: str) -> Optional[EnvVar]:
+    """``EnvVar(name)`` when the variable is set (its value stays out of config and the UI), else None."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def source_database(platform: Platform) -> PostgresResource:
+    """The source database: ``FER_PG_DSN`` as an ``EnvVar`` (a password never reaches run config or the UI),
+    else the embedded server, started on first use as ``Platform.source_dsn`` starts it."""
+    return PostgresResource(dsn=secret_from_env("FER_PG_DSN"), embedded_pgdata=str(platform.settings.embedded_pgdata))
+
+
+def replica_database(platform: Platform) -> PostgresResource:
+    """The replica (``FER_REPLICA_DSN``), else the second embedded server."""
+    return PostgresResource(
+        dsn=secret_from_env("FER_REPLICA_DSN"), embedded_pgdata=str(platform.settings.embedded_replica_pgdata)
+    )
+
+
+def lake_root(platform: Platform) -> LakeResource:
+    """The lake (``FER_LAKE_URL``)."""
+    return LakeResource(lake_url=platform.settings.resolved_lake_url)
+
+
+def shared_resources(platform: Platform) -> dict[str, Any]:
+    """The resources two or more stages ask for, keyed as they ask, with the platform's settings."""
+    settings = platform.settings
+    return {
+        "images": ImagesResource(
+            image_root=str(platform.image_root),
+            source_url=settings.resolved_source_url,
+            split=settings.split,
+            settle_s=settings.settle_s,
+            events_queue=settings.events_queue,
+            reconcile_hours=settings.reconcile_hours,
+        ),
+        "embedder": EmbedderResource(
+            weights=settings.weights,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            num_workers=settings.num_workers,
+            precision=settings.precision,
+        ),
+        "postgres": source_database(platform),
+        "replica": replica_database(platform),
+        "lake": lake_root(platform),
+        "ray": RayResource(
+            address=secret_from_env("FER_RAY_ADDRESS"), actors=settings.ray_actors, stall_s=settings.ray_stall_s
+        ),
+    }

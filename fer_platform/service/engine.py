@@ -19,7 +19,7 @@ from fer_platform.embeddings.model import SEED_TRANSFORM, LoadedModel, WeightsUn
 from fer_platform.factory import Platform
 from fer_platform.images.decode import decode_image
 from fer_platform.images.face import face_pixels, to_fer_face
-from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL
+from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_MODEL
 from fer_platform.postgres.dsn import describe
 from fer_platform.search.query import Neighbor, ids_of, nearest, stored_image
 from fer_platform.service.query_face import ExpressionOutput, Prediction, QueryFace, knn_vote

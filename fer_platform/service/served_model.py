@@ -19,9 +19,9 @@ import torch
 
 from fer_platform.models.head import EmotionHead
 from fer_platform.models.model import EmotionModel, ModelFileError
-from fer_platform.models.registry import load_version, served_version
+from fer_platform.models.lifecycle.registry import load_version, served_version
 from fer_platform.storage.location import StorageUnavailableError
-from fer_platform.storage.registry import ModelNotFoundError, ModelRegistry
+from fer_platform.models.lifecycle.registry import ModelNotFoundError, ModelRegistry
 
 log = logging.getLogger(__name__)
 RELOAD_INTERVAL_S = 2.0

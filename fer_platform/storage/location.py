@@ -30,6 +30,8 @@ from fsspec.implementations.local import LocalFileSystem
 # relative path -> (size, md5 hex or None when the store does not keep one)
 Listing = dict[str, tuple[int, "str | None"]]
 PROBE_RETRY = dict(initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1)
+# Concurrent object requests of a transfer or a landing (the Azure SDK and adlfs batch them).
+DEFAULT_CONCURRENCY = 64
 
 
 class StorageUnavailableError(ConnectionError):

@@ -27,8 +27,8 @@ from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.search.index import maintain_index
 from fer_platform_tests.bench.search import TABLE, feature_like_vectors, load_table, percentile
-from fer_platform_tests.databases import create_database
-from fer_platform_tests.deployment import free_port, start, stop, wait_for_port
+from fer_platform_tests.support.servers.databases import create_database
+from fer_platform_tests.support.servers.deployment import free_port, start, stop, wait_for_port
 
 KEY = "bench-key"
 SERVER = """

@@ -23,12 +23,12 @@ from fer_platform.embeddings.embedder import forward
 from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
 from fer_platform.embeddings.partition import embed_partition
 from fer_platform.images.folders import discover_emotions
-from fer_platform.orchestration.resources import ImageFolderResource, ResNetEmbedder
+from fer_platform.orchestration.resources import ImagesResource, EmbedderResource
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints, write_delta
 from fer_platform.table.schema import ensure_table
-from fer_platform.table.vector_store import PgVectorStore
+from fer_platform.embeddings.vector_store import PgVectorStore
 
 
 class NoStore:
@@ -41,7 +41,7 @@ class NoStore:
         return 0
 
 
-def partition_code_path(images: ImageFolderResource, embedder: ResNetEmbedder, dsn: str, emotion: str, store) -> int:
+def partition_code_path(images: ImagesResource, embedder: EmbedderResource, dsn: str, emotion: str, store) -> int:
     """One partition as the asset runs it: manifest -> plan -> store -> embed -> COPY write; images embedded."""
     with psycopg.connect(dsn) as conn:
         ensure_table(conn)
@@ -54,7 +54,7 @@ def partition_code_path(images: ImageFolderResource, embedder: ResNetEmbedder, d
 
 
 def asset_code_path(
-    images: ImageFolderResource, embedder: ResNetEmbedder, dsn: str, use_store: bool = True
+    images: ImagesResource, embedder: EmbedderResource, dsn: str, use_store: bool = True
 ) -> tuple[int, float]:
     """Every partition through ``partition_code_path``; (images embedded, seconds)."""
     start, embedded = time.perf_counter(), 0
@@ -66,7 +66,7 @@ def asset_code_path(
     return embedded, time.perf_counter() - start
 
 
-def bare_forward(paths: list[Path], embedder: ResNetEmbedder) -> float:
+def bare_forward(paths: list[Path], embedder: EmbedderResource) -> float:
     """Seconds of the model alone on pre-transformed tensors, in the same batches as the asset (the ceiling).
 
     The asset embeds one emotion folder per run, so its batches are cut per folder; so are these.
@@ -155,8 +155,8 @@ def main(argv: list[str]) -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     root = work / "images"
     write_sample_dataset(root, per_class=args.images // 7, test_per_class=0)
-    images = ImageFolderResource(image_root=str(root), source_url=str(root), split="train", settle_s=0)
-    embedder = ResNetEmbedder(
+    images = ImagesResource(image_root=str(root), source_url=str(root), split="train", settle_s=0)
+    embedder = EmbedderResource(
         weights=args.weights,
         device="cpu",
         batch_size=args.batch_size,

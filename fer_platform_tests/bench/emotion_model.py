@@ -23,8 +23,9 @@ import torch
 from fastapi.testclient import TestClient
 
 from fer_platform.models.faces import FaceSet, load_split
-from fer_platform.models.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, model_registry
-from fer_platform.models.train import Recipe, Trainer
+from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, model_registry
+from fer_platform.models.training.recipe import Recipe
+from fer_platform.models.training.train import Trainer
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location

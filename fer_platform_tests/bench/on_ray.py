@@ -27,8 +27,8 @@ from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
 from fer_platform.ray_cluster import connected
 from fer_platform.sample_data import write_sample_dataset
-from fer_platform_tests.netns import unshare_prefix
-from fer_platform_tests.ray_nodes import RAY_ENV, RayTestCluster
+from fer_platform_tests.support.servers.netns import unshare_prefix
+from fer_platform_tests.support.servers.ray_nodes import RAY_ENV, RayTestCluster
 
 
 @dataclass

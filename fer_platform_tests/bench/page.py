@@ -26,7 +26,7 @@ from pathlib import Path
 
 from fer_platform_tests.bench.search import percentile
 from fer_platform_tests.bench.service import KEY, demo_platform
-from fer_platform_tests.deployment import REPO, free_port, start, stop, wait_for_port
+from fer_platform_tests.support.servers.deployment import REPO, free_port, start, stop, wait_for_port
 
 DRIVER = REPO / "fer_platform_tests" / "service" / "page_bench.mjs"
 PAGE = "fer_platform/service/page.html"

@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-from fer_platform.models.checkpoints import Checkpoints
+from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.faces import load_split
-from fer_platform.models.label_issues import out_of_sample_probabilities, rank_label_issues, without_issues
-from fer_platform.models.overlap import find_overlap
-from fer_platform.models.promotion import evaluate_model
-from fer_platform.models.train import Recipe, train_model
+from fer_platform.models.quality.label_issues import out_of_sample_probabilities, rank_label_issues, without_issues
+from fer_platform.models.quality.overlap import find_overlap
+from fer_platform.models.lifecycle.promotion import evaluate_model
+from fer_platform.models.training.recipe import Recipe
+from fer_platform.models.training.train import train_model
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.storage.location import open_location
 
@@ -40,9 +41,10 @@ CPU = torch.device("cpu")
 RESUMED = """
 import sys, torch
 from pathlib import Path
-from fer_platform.models.checkpoints import Checkpoints
+from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.faces import load_split
-from fer_platform.models.train import Recipe, train_model
+from fer_platform.models.training.recipe import Recipe
+from fer_platform.models.training.train import train_model
 from fer_platform.storage.location import open_location
 faces = load_split(Path(sys.argv[1]), "train")
 recipe = Recipe(arch="vgg_small", budget_s=float(sys.argv[3]))

@@ -35,8 +35,8 @@ from fer_platform.search.index import HNSW_EF_CONSTRUCTION, HNSW_M, maintain_ind
 from fer_platform.search.query import nearest
 from fer_platform.table.rows import PartitionDelta, write_delta
 from fer_platform.table.schema import ensure_table
-from fer_platform_tests.databases import create_database
-from fer_platform_tests.deployment import free_port, start, stop, wait_for_port
+from fer_platform_tests.support.servers.databases import create_database
+from fer_platform_tests.support.servers.deployment import free_port, start, stop, wait_for_port
 
 TABLE = "imagenes_fer"
 ROWS_PER_IDENTITY = 15

@@ -25,9 +25,9 @@ import httpx
 from PIL import Image
 
 from fer_platform_tests.bench.search import load_test, percentile
-from fer_platform_tests.deployment import REPO, free_port, start, stop, wait_for_port
-from fer_platform_tests.service.clients import chunked, raw_request
-from fer_platform_tests.service.hostile import encoded, float_tiff_bomb
+from fer_platform_tests.support.servers.deployment import REPO, free_port, start, stop, wait_for_port
+from fer_platform_tests.support.service.clients import chunked, raw_request
+from fer_platform_tests.support.service.hostile import encoded, float_tiff_bomb
 
 KEY = "bench-key"
 

@@ -22,14 +22,15 @@ from pathlib import Path
 import psycopg
 from dagster import DagsterInstance
 
-from fer_platform.definitions import build_definitions, build_resources
+from fer_platform.definitions import build_definitions
+from fer_platform.orchestration.resources import shared_resources
 from fer_platform.factory import Platform
 from fer_platform.orchestration.names import CLASSIFIER_JOB
 from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
-from fer_platform.table.vector_store import PgVectorStore
+from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform_tests.bench.embeddings import partition_code_path
 
 EMOTION = "happy"
@@ -38,7 +39,7 @@ EMOTION = "happy"
 def run_partition(dsn: str, emotion: str = EMOTION) -> tuple[int, float]:
     """The asset's code path for one partition (the embedding benchmark's): (embedded, seconds)."""
     start = time.perf_counter()
-    resources = build_resources(Platform(load_settings()))
+    resources = shared_resources(Platform(load_settings()))
     store = PgVectorStore(dsn, resources["embedder"].model().model_id)
     store.prepare()
     embedded = partition_code_path(resources["images"], resources["embedder"], dsn, emotion, store)

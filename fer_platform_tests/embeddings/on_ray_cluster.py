@@ -30,8 +30,8 @@ from fer_platform.ray_cluster import connected
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform_tests.helpers import asset_metadata, embeddings_metadata, run_partition, table_rows
-from fer_platform_tests.ray_nodes import RAY_ENV, RayTestCluster
+from fer_platform_tests.support.helpers import asset_metadata, embeddings_metadata, run_partition, table_rows
+from fer_platform_tests.support.servers.ray_nodes import RAY_ENV, RayTestCluster
 
 MIN_COSINE = 0.9999
 
@@ -125,7 +125,7 @@ def test_a_worker_node_killed_mid_partition_loses_and_repeats_nothing(on_ray, cl
 DRIVER = """
 import sys
 from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, SYNC_JOB
-from fer_platform_tests.helpers import run_partition
+from fer_platform_tests.support.helpers import run_partition
 run_partition(sys.argv[1], job_name=EMBED_JOB)
 """
 

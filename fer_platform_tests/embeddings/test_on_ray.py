@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_platform_tests.netns import run_isolated
+from fer_platform_tests.support.servers.netns import run_isolated
 
 INNER = Path(__file__).parent / "on_ray_cluster.py"
 

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from fer_platform.images.decode import ImageDecodeError, decode_image, to_8bit
-from fer_platform_tests.images.bad_images import write_bad_files, write_unusual_good_files
+from fer_platform_tests.support.bad_images import write_bad_files, write_unusual_good_files
 
 
 def test_every_bad_file_raises_with_its_reason(tmp_path):

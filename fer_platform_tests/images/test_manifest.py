@@ -1,7 +1,7 @@
 import pytest
 
 from fer_platform.images.manifest import scan_emotion
-from fer_platform_tests.images.bad_images import write_bad_files
+from fer_platform_tests.support.bad_images import write_bad_files
 
 
 def test_manifest_lists_files_with_hash_and_errors(image_root):

@@ -12,7 +12,7 @@ import pytest
 from fer_platform.images.manifest import MANIFEST_SCHEMA, scan_emotion
 from fer_platform.images.reading import describe_batch, land_batch
 from fer_platform.storage.location import open_location
-from fer_platform_tests.images.bad_images import write_bad_files
+from fer_platform_tests.support.bad_images import write_bad_files
 
 
 def test_described_rows_are_the_manifest_rows(image_root):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fer_platform.models.head import evaluate, fit_head
-from fer_platform_tests.constants import TEST_EMOTIONS
+from fer_platform_tests.support.constants import TEST_EMOTIONS
 
 
 def test_head_learns_separable_clusters_and_round_trips():

@@ -21,7 +21,7 @@ class Mutation:
 
 
 HARDENING = "fer_platform_tests/service/test_hardening.py"
-IO_MANAGER_KILL = "fer_platform_tests/orchestration/test_io_managers.py::" + (
+IO_MANAGER_KILL = "fer_platform_tests/defs/lake/test_io_managers.py::" + (
     "test_a_run_killed_mid_write_leaves_the_previous_partition_whole"
 )
 SNAPSHOT = "fer_platform_tests/test_definitions_snapshot.py::test_public_names_equal_the_snapshot"
@@ -99,7 +99,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "fer_platform/storage/location.py",
         '                with open(target, "xb") as out:',
         '                with open(target, "wb") as out:',
-        ("fer_platform_tests/storage/test_registry.py",),
+        ("fer_platform_tests/models/lifecycle/test_registry.py",),
     ),
     Mutation(
         "an Azure version claim overwrites",
@@ -107,15 +107,15 @@ MUTATIONS: tuple[Mutation, ...] = (
         "fer_platform/storage/location.py",
         "upload_blob(data, overwrite=False)",
         "upload_blob(data, overwrite=True)",
-        ("fer_platform_tests/storage/test_registry.py",),
+        ("fer_platform_tests/models/lifecycle/test_registry.py",),
     ),
     Mutation(
         "a claimed version listed before its metrics exist",
         "registry: a killed registration is invisible",
-        "fer_platform/storage/registry.py",
+        "fer_platform/models/lifecycle/registry.py",
         "self._numbers(complete=True)",
         "self._numbers(complete=False)",
-        ("fer_platform_tests/storage/test_registry.py",),
+        ("fer_platform_tests/models/lifecycle/test_registry.py",),
     ),
     Mutation(
         "the vector store ignored on resume",
@@ -123,7 +123,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "fer_platform/embeddings/cached.py",
         "    out = StoredEmbedding(vectors=store.lookup(list(files)))",
         "    out = StoredEmbedding(vectors={})",
-        ("fer_platform_tests/table/test_vector_store.py",),
+        ("fer_platform_tests/embeddings/test_vector_store.py",),
     ),
     Mutation(
         "replica partition replaced statement by statement",
@@ -139,7 +139,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "fer_platform/defs/images/sensors.py",
         'run_key=f"{emotion}@{seq}:{digest[:16]}",',
         'run_key=f"{emotion}@{seq}:{digest[:16]}:{id(object())}",',
-        ("fer_platform_tests/test_deployment.py::test_images_dropped_in_a_folder_are_embedded_by_the_daemon",),
+        ("fer_platform_tests/deployment/test_compose.py::test_images_dropped_in_a_folder_are_embedded_by_the_daemon",),
     ),
     Mutation(
         "a pin naming no version accepted",

@@ -9,7 +9,7 @@ from fer_platform.replica.migrate import ToolVersionError, find_tools, migrate, 
 from fer_platform.replica.sync import partition_checksum
 from fer_platform.settings import load_settings
 from fer_platform.table.schema import ExtensionUnavailableError, ensure_table
-from fer_platform_tests.helpers import data_directory, run_partition, table_rows
+from fer_platform_tests.support.helpers import data_directory, run_partition, table_rows
 
 
 def test_dump_restore_end_to_end(fer_env):

@@ -9,7 +9,7 @@ from pgvector.psycopg import register_vector
 from fer_platform.search.index import maintain_index
 from fer_platform.search.query import nearest, recall_at_k, sample_vectors
 from fer_platform.table.schema import ensure_table
-from fer_platform_tests.search.random_rows import insert
+from fer_platform_tests.support.random_rows import insert
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-// Headless Chromium for the page drivers (page_upload.mjs, page_scenarios.mjs, page_bench.mjs).
+// Headless Chromium for the page drivers (page_scenarios.mjs, page_bench.mjs).
 import { chromium } from "playwright-core";
 
 export function launch() {

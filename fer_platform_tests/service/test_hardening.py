@@ -21,10 +21,10 @@ from fer_platform.images.decode import MAX_PIXELS, MAX_WIDE_PIXELS
 from fer_platform.service.app import DECODE_WORKERS
 from fer_platform.service.guard import MULTIPART_OVERHEAD
 from fer_platform.settings import load_settings
-from fer_platform_tests.populated import API_KEY
-from fer_platform_tests.service.clients import answer_within, chunk, chunked_body, raw_request
-from fer_platform_tests.service.hostile import CORPUS, PIXEL_CAPS, largest_accepted
-from fer_platform_tests.service.live import live_server, memory_mb, reset_peak
+from fer_platform_tests.support.populated import API_KEY
+from fer_platform_tests.support.service.clients import answer_within, chunk, chunked_body, raw_request
+from fer_platform_tests.support.service.hostile import CORPUS, PIXEL_CAPS, largest_accepted
+from fer_platform_tests.support.service.live import live_server, memory_mb, reset_peak
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 HEADER_TIMEOUT_S = 2

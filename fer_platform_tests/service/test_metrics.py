@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from fer_platform.service.app import create_app
 from fer_platform.service.metrics import ServingState
 from fer_platform.settings import load_settings
-from fer_platform_tests.populated import API_KEY
-from fer_platform_tests.service.clients import query_image, upload
+from fer_platform_tests.support.populated import API_KEY
+from fer_platform_tests.support.service.clients import query_image, upload
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

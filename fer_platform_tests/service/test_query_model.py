@@ -15,7 +15,7 @@ from fer_platform.cli import main
 from fer_platform.service.app import create_app
 from fer_platform.service.readiness import ServiceNotReadyError
 from fer_platform.settings import load_settings
-from fer_platform_tests.populated import API_KEY
+from fer_platform_tests.support.populated import API_KEY
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 STORED_ID = "resnet18-fc_identity/random-seed0/gray3-r256-c224-imagenetnorm"

@@ -9,8 +9,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from fer_platform.service.app import create_app
 from fer_platform.service.readiness import ServiceNotReadyError, model_problem
 from fer_platform.settings import load_settings
-from fer_platform_tests.deployment import free_port
-from fer_platform_tests.service.hostile import encoded, face
+from fer_platform_tests.support.servers.deployment import free_port
+from fer_platform_tests.support.service.hostile import encoded, face
 
 PASSWORD = "s3cret-never-shown"
 

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from fer_platform.service.app import create_app
 from fer_platform.settings import load_settings
-from fer_platform_tests.populated import API_KEY
-from fer_platform_tests.service.clients import query_image, upload
+from fer_platform_tests.support.populated import API_KEY
+from fer_platform_tests.support.service.clients import query_image, upload
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

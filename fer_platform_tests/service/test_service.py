@@ -10,9 +10,9 @@ from fer_platform.search.query import nearest
 from fer_platform.service.app import ApiKeyMissingError, create_app
 from fer_platform.service.engine import SearchEngine
 from fer_platform.settings import load_settings
-from fer_platform_tests.constants import TEST_EMOTIONS
-from fer_platform_tests.populated import API_KEY
-from fer_platform_tests.service.clients import query_image, upload
+from fer_platform_tests.support.constants import TEST_EMOTIONS
+from fer_platform_tests.support.populated import API_KEY
+from fer_platform_tests.support.service.clients import query_image, upload
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

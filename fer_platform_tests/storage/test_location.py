@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fer_platform.storage.location import open_location
-from fer_platform_tests.storage.in_flight import bytes_in_flight, kill_when, reads_as
+from fer_platform_tests.support.in_flight import bytes_in_flight, kill_when, reads_as
 
 
 def test_local_folder(tmp_path):

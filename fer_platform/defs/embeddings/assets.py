@@ -8,10 +8,10 @@ from fer_platform.embeddings.plan import EmbeddingPlan
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource, RayResource, ResNetEmbedder
+from fer_platform.orchestration.resources import ImagesResource, PostgresResource, RayResource, EmbedderResource
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints
 from fer_platform.table.schema import DEFAULT_TABLE, MAX_EMOTION_CHARS, ensure_table
-from fer_platform.table.vector_store import PgVectorStore
+from fer_platform.embeddings.vector_store import PgVectorStore
 
 # One model loop at a time per deployment (dagster.yaml sets the pool's limit).
 EMBEDDING_POOL = "fer_embedding"
@@ -50,15 +50,14 @@ def plan_metadata(plan: EmbeddingPlan, failed: dict[str, str]) -> dict:
     name=names.EMBEDDINGS_TABLE,
     partitions_def=EMOTION_PARTITIONS,
     io_manager_key="pgvector_io_manager",
-    group_name="embeddings",
     kinds={"postgres", "pytorch"},
     pool=EMBEDDING_POOL,
 )
 def embeddings_table(
     context: AssetExecutionContext,
     raw_images: pl.DataFrame,
-    images: ImageFolderResource,
-    embedder: ResNetEmbedder,
+    images: ImagesResource,
+    embedder: EmbedderResource,
     postgres: PostgresResource,
     ray: RayResource,
 ) -> Output[PartitionDelta]:

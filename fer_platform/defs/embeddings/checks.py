@@ -6,7 +6,7 @@ from psycopg import sql
 
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource
+from fer_platform.orchestration.resources import ImagesResource, PostgresResource
 from fer_platform.table.rows import partition_row_count
 from fer_platform.table.schema import DEFAULT_TABLE, EMBEDDING_DIM
 
@@ -38,7 +38,7 @@ def query(postgres: PostgresResource, statement: str, params: tuple) -> list[tup
     additional_ins={"raw_images": AssetIn(names.RAW_IMAGES)},
 )
 def rows_match_manifest(
-    context, postgres: PostgresResource, images: ImageFolderResource, raw_images: pl.DataFrame
+    context, postgres: PostgresResource, images: ImagesResource, raw_images: pl.DataFrame
 ) -> AssetCheckResult:
     """Rows stored for the emotion folder == manifest files that decoded (no missing, no stale rows)."""
     emotion = context.partition_key

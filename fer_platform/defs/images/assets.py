@@ -4,17 +4,17 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Output, asset
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
-from fer_platform.images.landing import land_from_events, land_from_source
+from fer_platform.images.landings.landing import land_from_events, land_from_source
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table, image_grid
 from fer_platform.orchestration.names import LANDING_RUN_TAG
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource, RayResource
+from fer_platform.orchestration.resources import ImagesResource, PostgresResource, RayResource
 
 SAMPLE_FACES = 24
 
 
-def sample_faces(images: ImageFolderResource, manifest: pl.DataFrame) -> MetadataValue:
+def sample_faces(images: ImagesResource, manifest: pl.DataFrame) -> MetadataValue:
     """A grid of the partition's first decodable faces, to see at a glance what the folder holds."""
     faces = []
     for path in manifest.filter(pl.col("error").is_null()).head(SAMPLE_FACES)["filepath"].to_list():
@@ -25,9 +25,9 @@ def sample_faces(images: ImageFolderResource, manifest: pl.DataFrame) -> Metadat
     return image_grid(faces)
 
 
-@asset(name=names.LANDED_IMAGES, partitions_def=EMOTION_PARTITIONS, group_name="images", kinds={"azure", "blob"})
+@asset(name=names.LANDED_IMAGES, partitions_def=EMOTION_PARTITIONS, kinds={"azure", "blob"})
 def landed_images(
-    context: AssetExecutionContext, images: ImageFolderResource, postgres: PostgresResource, ray: RayResource
+    context: AssetExecutionContext, images: ImagesResource, postgres: PostgresResource, ray: RayResource
 ) -> MaterializeResult:
     """Images that landed only in the Azure source container (FER_SOURCE_URL), copied into the image root:
     where images enter the platform from outside. Found by listing the container, or, with FER_EVENTS_QUEUE
@@ -65,11 +65,10 @@ def landed_images(
     name=names.RAW_IMAGES,
     deps=[names.LANDED_IMAGES],
     partitions_def=EMOTION_PARTITIONS,
-    group_name="images",
     kinds={"polars"},
 )
 def raw_images(
-    context: AssetExecutionContext, images: ImageFolderResource, ray: RayResource
+    context: AssetExecutionContext, images: ImagesResource, ray: RayResource
 ) -> Output[pl.DataFrame]:
     """Manifest of one emotion folder of the image root: relative file path, emotion, size, sha256, and why a
     file is unusable. The image root is the authority; what landed in the source container is already in it.

@@ -5,10 +5,12 @@ import time
 
 from dagster import (
     DefaultSensorStatus,
+    Definitions,
     RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
+    definitions,
     sensor,
 )
 
@@ -20,17 +22,18 @@ from fer_platform.images.changes import (
     merge_blob_only,
     scan_local,
 )
-from fer_platform.images.event_log import open_runs
-from fer_platform.images.intake import reconcile, take_events
+from fer_platform.images.landings.event_log import open_runs
+from fer_platform.images.landings.intake import reconcile, take_events
+from fer_platform.images.landings.queue import EventQueue
 from fer_platform.orchestration import names
+from fer_platform.orchestration.loading import loading_platform
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, PostgresResource
-from fer_platform.storage.queue import EventQueue
+from fer_platform.orchestration.resources import ImagesResource, PostgresResource
 
 SENSOR_NAME = "new_images_sensor"
 
 
-def scan_sources(images: ImageFolderResource) -> dict[str, FolderScan]:
+def scan_sources(images: ImagesResource) -> dict[str, FolderScan]:
     """The image root's emotion folders, plus what landed only in an Azure source container."""
     scans = scan_local(images.root, images.split, images.settle_s, time.time())
     source = images.source()
@@ -61,13 +64,13 @@ def new_images_sensor(interval_s: int, events: bool) -> SensorDefinition:
     )(follow_events if events else find_new_images)
 
 
-def reconcile_due(images: ImageFolderResource, cursor: dict, now: float) -> bool:
+def reconcile_due(images: ImagesResource, cursor: dict, now: float) -> bool:
     """A reconciling listing is due: never done by this sensor, or done ``FER_RECONCILE_HOURS`` ago."""
     hours = images.reconcile_hours
     return hours > 0 and now - float(cursor.get("reconciled_at", 0)) >= hours * 3600
 
 
-def take(context: SensorEvaluationContext, images: ImageFolderResource, postgres: PostgresResource, now: float):
+def take(context: SensorEvaluationContext, images: ImagesResource, postgres: PostgresResource, now: float):
     """The tick's events (and the reconciling listing when due); logs what was ignored and set aside."""
     cursor = json.loads(context.cursor or "{}")
     queue = EventQueue(images.source_url, str(images.events_queue))
@@ -93,7 +96,7 @@ def take(context: SensorEvaluationContext, images: ImageFolderResource, postgres
 
 
 def follow_events(
-    context: SensorEvaluationContext, images: ImageFolderResource, postgres: PostgresResource
+    context: SensorEvaluationContext, images: ImagesResource, postgres: PostgresResource
 ) -> SensorResult:
     """Takes the source container's blob events from FER_EVENTS_QUEUE (``images.intake``): records them, then
     requests one pipeline run per touched emotion carrying exactly its events (the run reads them, never the
@@ -125,7 +128,7 @@ def new_partitions(context: SensorEvaluationContext, emotions: set) -> list | No
     return [EMOTION_PARTITIONS.build_add_request(new)] if new else None
 
 
-def find_new_images(context: SensorEvaluationContext, images: ImageFolderResource) -> SensorResult:
+def find_new_images(context: SensorEvaluationContext, images: ImagesResource) -> SensorResult:
     """Watches FER_IMAGE_ROOT (and FER_SOURCE_URL when it is an Azure container) for new, changed and
     removed images; requests one pipeline run per changed emotion and adds new emotion folders as
     partitions. Folders with a file modified in the last FER_SETTLE_S seconds wait for a later tick.
@@ -147,3 +150,10 @@ def find_new_images(context: SensorEvaluationContext, images: ImageFolderResourc
         cursor=changes.cursor.dumps(),
         skip_reason=None if changes.changed else f"no new, changed or removed images among {files} files",
     )
+
+
+@definitions
+def images_sensors() -> Definitions:
+    """The sensor for the platform being loaded: its interval and mode are settings, read at load, never at import."""
+    settings = loading_platform().settings
+    return Definitions(sensors=[new_images_sensor(settings.sensor_interval_s, settings.events_queue is not None)])

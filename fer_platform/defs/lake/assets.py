@@ -8,10 +8,10 @@ from dagster import AssetExecutionContext, Backoff, Jitter, MaterializeResult, O
 from fer_platform.lake.layout import EMBEDDINGS_PREFIX, image_path
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource
+from fer_platform.orchestration.resources import ImagesResource, LakeResource, PostgresResource
 from fer_platform.progress import Progress
 from fer_platform.storage.location import open_location
-from fer_platform.storage.transfer import TransferReport, sync_prefix
+from fer_platform.lake.transfer import TransferReport, sync_prefix
 from fer_platform.table.rows import read_partition
 from fer_platform.table.schema import DEFAULT_TABLE
 
@@ -49,14 +49,13 @@ def timed_sync(context: AssetExecutionContext, label: str, **kwargs) -> tuple[Tr
 @asset(
     name=names.SOURCE_IMAGES_BLOB,
     partitions_def=EMOTION_PARTITIONS,
-    group_name="lake",
     kinds={"azure", "blob"},
     retry_policy=STORAGE_RETRY,
 )
 def source_images_blob(
     context: AssetExecutionContext,
     raw_images: pl.DataFrame,
-    images: ImageFolderResource,
+    images: ImagesResource,
     lake: LakeResource,
 ) -> MaterializeResult:
     """The emotion's decodable images uploaded to the source container (FER_SOURCE_URL), hierarchy kept.
@@ -82,12 +81,11 @@ def source_images_blob(
     name=names.LAKEHOUSE_IMAGES,
     partitions_def=EMOTION_PARTITIONS,
     deps=[names.SOURCE_IMAGES_BLOB],
-    group_name="lake",
     kinds={"azure", "adls"},
     retry_policy=STORAGE_RETRY,
 )
 def lakehouse_images(
-    context: AssetExecutionContext, images: ImageFolderResource, lake: LakeResource
+    context: AssetExecutionContext, images: ImagesResource, lake: LakeResource
 ) -> MaterializeResult:
     """The emotion's images copied from the source container into the lake's images folder (<split>/<emotion>/ under it).
 
@@ -111,7 +109,6 @@ def lakehouse_images(
     name=names.LAKEHOUSE_EMBEDDINGS,
     partitions_def=EMOTION_PARTITIONS,
     deps=[names.AZURE_REPLICA, names.LAKEHOUSE_IMAGES],
-    group_name="lake",
     kinds={"parquet", "adls"},
     io_manager_key="lake_io_manager",
     metadata={"lake_prefix": EMBEDDINGS_PREFIX},

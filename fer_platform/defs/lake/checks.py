@@ -8,14 +8,14 @@ from dagster import AssetCheckResult, AssetIn, asset_check
 from fer_platform.lake.layout import image_path, is_image_path
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource
+from fer_platform.orchestration.resources import ImagesResource, LakeResource, PostgresResource
 from fer_platform.table.rows import partition_row_count
 from fer_platform.table.schema import DEFAULT_TABLE
 
 MAX_EXAMPLES = 20
 
 
-def lake_images(lake: LakeResource, images: ImageFolderResource, emotion: str) -> set[str]:
+def lake_images(lake: LakeResource, images: ImagesResource, emotion: str) -> set[str]:
     """Lake object names (relative to the lake root) of one emotion's images."""
     prefix = image_path(images.scope(emotion))
     return set(lake.lake().listing(prefix))
@@ -45,7 +45,7 @@ def integrity_result(parquet_paths: list[str], in_lake: set[str]) -> AssetCheckR
     additional_ins={"raw_images": AssetIn(names.RAW_IMAGES)},
 )
 def lake_image_count_matches_raw(
-    context, lake: LakeResource, images: ImageFolderResource, raw_images: pl.DataFrame
+    context, lake: LakeResource, images: ImagesResource, raw_images: pl.DataFrame
 ) -> AssetCheckResult:
     """Images in the lake for the emotion == decodable raw images."""
     expected = raw_images.filter(pl.col("error").is_null()).height
@@ -68,7 +68,7 @@ def parquet_rows_match_replica(
 
 @asset_check(asset=names.LAKEHOUSE_EMBEDDINGS, blocking=True, partitions_def=EMOTION_PARTITIONS)
 def lake_paths_integrity(
-    context, lake: LakeResource, images: ImageFolderResource, lakehouse_embeddings: pl.DataFrame
+    context, lake: LakeResource, images: ImagesResource, lakehouse_embeddings: pl.DataFrame
 ) -> AssetCheckResult:
     """Every Parquet filepath resolves to a lake image, and every lake image has exactly one row."""
     scope = image_path(images.scope(context.partition_key))

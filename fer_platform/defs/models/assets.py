@@ -8,35 +8,36 @@ import polars as pl
 import torch
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from fer_platform.defs.models.resources import EmotionModelResource
-from fer_platform.models.card import model_card, training_metrics
-from fer_platform.models.checkpoints import Checkpoints
+from fer_platform.defs.models.resources import EmotionModelSettings
+from fer_platform.models.lifecycle.card import model_card, training_metrics
+from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.evaluation import Evaluation, confusion_image
 from fer_platform.models.faces import FaceSet, load_split, require_trainable
-from fer_platform.models.label_issues import LABEL_ISSUES_PATH, without_issues
-from fer_platform.models.overlap import find_overlap, without_overlap
+from fer_platform.lake.layout import LABEL_ISSUES_PATH, model_prefix
+from fer_platform.models.quality.label_issues import without_issues
+from fer_platform.models.quality.overlap import find_overlap, without_overlap
 from fer_platform.models.on_ray import train_on_ray
-from fer_platform.models.promotion import evaluate_model
-from fer_platform.models.registry import (
+from fer_platform.models.lifecycle.promotion import evaluate_model
+from fer_platform.models.lifecycle.registry import (
     EMOTION_CLASSIFIER,
     EMOTION_MODEL,
-    model_prefix,
     model_registry,
     register_emotion_model,
     served_version,
 )
-from fer_platform.models.tracking import track_training
-from fer_platform.models.train import Recipe, Trained, train_model
+from fer_platform.models.lifecycle.tracking import track_training
+from fer_platform.models.training.recipe import Recipe
+from fer_platform.models.training.train import Trained, train_model
 from fer_platform.orchestration import names
-from fer_platform.orchestration.metadata import evaluation_metadata, learning_curve_plot
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, RayResource
+from fer_platform.defs.models.metadata import evaluation_metadata, learning_curve_plot
+from fer_platform.orchestration.resources import ImagesResource, LakeResource, RayResource
 from fer_platform.progress import Progress
 from fer_platform.storage.location import Location
 
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 
 
-def training_data(images: ImageFolderResource) -> tuple[FaceSet, FaceSet]:
+def training_data(images: ImagesResource) -> tuple[FaceSet, FaceSet]:
     """(train, test) faces; refuses too little data before any training starts."""
     train = load_split(images.root, TRAIN_SPLIT)
     require_trainable(train, images.root / TRAIN_SPLIT)
@@ -88,8 +89,8 @@ def side_by_side(evaluation: Evaluation, lake: Location) -> MetadataValue:
 def train_where_asked(
     context: AssetExecutionContext,
     train: FaceSet,
-    images: ImageFolderResource,
-    settings: EmotionModelResource,
+    images: ImagesResource,
+    settings: EmotionModelSettings,
     lake: LakeResource,
     ray: RayResource,
 ) -> tuple[Trained, Recipe, dict]:
@@ -109,7 +110,7 @@ def train_where_asked(
     if ray.address is None:
         recipe, device = settings.recipe(), settings.torch_device()
         begin(recipe, str(device))
-        checkpoints = Checkpoints(lake.lake(), model_prefix(EMOTION_MODEL), train.digest, recipe, context.log.warning)
+        checkpoints = Checkpoints(lake.lake(), EMOTION_MODEL, train.digest, recipe, context.log.warning)
         trained = train_model(train, recipe, device, lambda epoch, accuracy: progress.advance(), checkpoints)
         where = {"engine": "in_process", "device": str(device)}
     else:
@@ -128,15 +129,15 @@ def train_where_asked(
     return trained, recipe, where
 
 
-@asset(name=names.EMOTION_MODEL, deps=[names.RAW_IMAGES], group_name="models", kinds={"pytorch", "adls"})
+@asset(name=names.EMOTION_MODEL, deps=[names.RAW_IMAGES], kinds={"pytorch", "adls"})
 def emotion_model(
     context: AssetExecutionContext,
-    images: ImageFolderResource,
-    emotion_model_settings: EmotionModelResource,
+    images: ImagesResource,
+    emotion_model_settings: EmotionModelSettings,
     lake: LakeResource,
     ray: RayResource,
 ) -> MaterializeResult:
-    """Khaireddin & Chen's VGG recipe (see fer_platform.models.train) on every train/ emotion folder at
+    """Khaireddin & Chen's VGG recipe (see fer_platform.models.training.train) on every train/ emotion folder at
     48x48 grayscale, until FER_TRAIN_BUDGET_MINUTES, early stopping or 300 epochs; evaluated on test/ with
     ten-crop test-time augmentation; registered under the lake's models/emotion_model/ with metrics and a model
     card. Served only once not_worse_than_served promotes it. With FER_RAY_ADDRESS set it trains in a Ray task
@@ -154,7 +155,7 @@ def emotion_model(
     metrics["accuracy_deduplicated"] = unseen  # the test split without images that are also in train/
     metrics["test_samples_deduplicated"] = len(deduplicated.files)
     version = register_emotion_model(location, trained, metrics)
-    Checkpoints(location, model_prefix(EMOTION_MODEL), train.digest, recipe).clear()  # registered: run finished
+    Checkpoints(location, EMOTION_MODEL, train.digest, recipe).clear()  # registered: run finished
     mlflow_run = track_training(version, metrics, tracked_files(trained, metrics), context.log.warning)
     context.log.info(
         f"emotion_model {version}: test accuracy {evaluation.accuracy:.1%}, macro-F1 {evaluation.macro_f1:.3f}, "

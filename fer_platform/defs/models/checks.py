@@ -7,13 +7,13 @@ the run before anything downstream (expression_vectors) uses it.
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asset_check
 
-from fer_platform.defs.models.resources import EmotionModelResource
+from fer_platform.defs.models.resources import EmotionModelSettings
 from fer_platform.models.faces import load_split
 from fer_platform.models.model import ModelFileError
-from fer_platform.models.promotion import evaluate_model, not_worse, promote
-from fer_platform.models.registry import EMOTION_MODEL, load_version, model_registry, served_version
+from fer_platform.models.lifecycle.promotion import evaluate_model, not_worse, promote
+from fer_platform.models.lifecycle.registry import EMOTION_MODEL, load_version, model_registry, served_version
 from fer_platform.orchestration import names
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource
+from fer_platform.orchestration.resources import ImagesResource, LakeResource
 
 TEST_SPLIT = "test"
 
@@ -27,8 +27,8 @@ def materialized_version(context: AssetCheckExecutionContext) -> str:
 @asset_check(asset=names.EMOTION_MODEL, name=names.NOT_WORSE_THAN_SERVED, blocking=True)
 def not_worse_than_served(
     context: AssetCheckExecutionContext,
-    images: ImageFolderResource,
-    emotion_model_settings: EmotionModelResource,
+    images: ImagesResource,
+    emotion_model_settings: EmotionModelSettings,
     lake: LakeResource,
 ) -> AssetCheckResult:
     """Accuracy and macro-F1 on test/ no more than a point below the served version's (scored again now, on

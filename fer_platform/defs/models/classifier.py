@@ -11,20 +11,21 @@ from fer_platform.embeddings.cached import embed_through_store
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import list_emotion_files
 from fer_platform.models.head import EPOCHS, evaluate, fit_head
-from fer_platform.models.registry import EMOTION_CLASSIFIER, model_prefix, register_classifier
+from fer_platform.lake.layout import model_prefix
+from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, register_classifier
 from fer_platform.orchestration import names
-from fer_platform.orchestration.metadata import evaluation_metadata
+from fer_platform.defs.models.metadata import evaluation_metadata
 from fer_platform.orchestration.resources import (
-    ImageFolderResource,
+    ImagesResource,
     LakeResource,
     PostgresResource,
     RayResource,
-    ResNetEmbedder,
+    EmbedderResource,
 )
 from fer_platform.progress import Progress
 from fer_platform.table.rows import model_counts
 from fer_platform.table.schema import DEFAULT_TABLE
-from fer_platform.table.vector_store import PgVectorStore
+from fer_platform.embeddings.vector_store import PgVectorStore
 
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 
@@ -48,8 +49,8 @@ def train_rows(
 
 def test_split(
     context: AssetExecutionContext,
-    images: ImageFolderResource,
-    embedder: ResNetEmbedder,
+    images: ImagesResource,
+    embedder: EmbedderResource,
     postgres: PostgresResource,
     ray: RayResource,
 ) -> tuple[np.ndarray, list[str]]:
@@ -81,15 +82,14 @@ def test_split(
 @asset(
     name=names.EMOTION_CLASSIFIER,
     ins={"embeddings": AssetIn(names.EMBEDDINGS_TABLE)},
-    group_name="models",
     kinds={"pytorch", "adls"},
 )
 def emotion_classifier(
     context: AssetExecutionContext,
     embeddings: pl.DataFrame,
     postgres: PostgresResource,
-    images: ImageFolderResource,
-    embedder: ResNetEmbedder,
+    images: ImagesResource,
+    embedder: EmbedderResource,
     lake: LakeResource,
     ray: RayResource,
 ) -> MaterializeResult:

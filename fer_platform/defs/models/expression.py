@@ -7,17 +7,17 @@ import numpy as np
 import torch
 from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
 
-from fer_platform.defs.models.resources import EmotionModelResource
+from fer_platform.defs.models.resources import EmotionModelSettings
 from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.face import face_pixels
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.on_ray import expressions_on_ray
-from fer_platform.models.registry import EMOTION_MODEL, load_version, model_registry, served_version
+from fer_platform.models.lifecycle.registry import EMOTION_MODEL, load_version, model_registry, served_version
 from fer_platform.orchestration import names
 from fer_platform.orchestration.automation import SERVED_FRESHNESS, served_automation
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource, PostgresResource, RayResource
+from fer_platform.orchestration.resources import ImagesResource, LakeResource, PostgresResource, RayResource
 from fer_platform.table.expression import (
     EXPRESSION_TABLE,
     ExpressionRow,
@@ -31,7 +31,7 @@ from fer_platform.table.schema import DEFAULT_TABLE
 BATCH = 512
 
 
-def served_model(settings: EmotionModelResource, lake: LakeResource) -> tuple[str, EmotionModel]:
+def served_model(settings: EmotionModelSettings, lake: LakeResource) -> tuple[str, EmotionModel]:
     registry = model_registry(lake.lake(), EMOTION_MODEL)
     version = served_version(registry, settings.version)
     if version is None:
@@ -40,7 +40,7 @@ def served_model(settings: EmotionModelResource, lake: LakeResource) -> tuple[st
 
 
 def changed_faces(
-    images: ImageFolderResource, emotion: str, paths: list[str], stored: dict[str, tuple], version: str
+    images: ImagesResource, emotion: str, paths: list[str], stored: dict[str, tuple], version: str
 ) -> tuple[list[tuple[str, str, np.ndarray]], dict[str, str]]:
     """(path, sha256, pixels) of the images whose bytes or model version differ from the stored row; failures."""
     todo, failures = [], {}
@@ -57,7 +57,7 @@ def changed_faces(
 
 
 def computed_in_process(
-    images: ImageFolderResource, model: EmotionModel, emotion: str, paths: list[str], stored: dict, version: str
+    images: ImagesResource, model: EmotionModel, emotion: str, paths: list[str], stored: dict, version: str
 ) -> tuple[list[ExpressionRow], dict[str, str]]:
     """Rows of the changed images, computed in this process batch by batch; failures by path."""
     todo, failures = changed_faces(images, emotion, paths, stored, version)
@@ -70,8 +70,8 @@ def computed_in_process(
 
 
 def computed_on_ray(
-    images: ImageFolderResource, model: EmotionModel, emotion: str, paths: list[str], stored: dict, version: str,
-    settings: EmotionModelResource, ray: RayResource,
+    images: ImagesResource, model: EmotionModel, emotion: str, paths: list[str], stored: dict, version: str,
+    settings: EmotionModelSettings, ray: RayResource,
 ) -> tuple[list[ExpressionRow], dict[str, str], dict]:
     """The same rows computed by a pool of actors on the Ray cluster, which read the images where they are."""
     locations = [images.resolve(p) for p in paths]
@@ -90,16 +90,15 @@ def computed_on_ray(
     name=names.EXPRESSION_VECTORS,
     partitions_def=EMOTION_PARTITIONS,
     deps=[names.EMOTION_MODEL, names.AZURE_REPLICA],
-    group_name="models",
     kinds={"pytorch", "postgres"},
     automation_condition=served_automation(ignore_checks_of=[names.EMOTION_MODEL]),
     freshness_policy=SERVED_FRESHNESS,
 )
 def expression_vectors(
     context: AssetExecutionContext,
-    images: ImageFolderResource,
+    images: ImagesResource,
     replica: PostgresResource,
-    emotion_model_settings: EmotionModelResource,
+    emotion_model_settings: EmotionModelSettings,
     lake: LakeResource,
     ray: RayResource,
 ) -> MaterializeResult:

@@ -8,8 +8,8 @@ comparable), and a partition that does not must not look materialized and fine.
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
 
-from fer_platform.defs.models.resources import EmotionModelResource
-from fer_platform.models.registry import EMOTION_MODEL, model_registry, served_version
+from fer_platform.defs.models.resources import EmotionModelSettings
+from fer_platform.models.lifecycle.registry import EMOTION_MODEL, model_registry, served_version
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import LakeResource, PostgresResource
@@ -45,7 +45,7 @@ def coverage_metadata(coverage: ExpressionCoverage, version: str) -> dict:
 def expression_vectors_complete(
     context: AssetCheckExecutionContext,
     replica: PostgresResource,
-    emotion_model_settings: EmotionModelResource,
+    emotion_model_settings: EmotionModelSettings,
     lake: LakeResource,
 ) -> AssetCheckResult:
     """The replica's imagenes_fer file paths of the emotion == its imagenes_fer_expression file paths, every

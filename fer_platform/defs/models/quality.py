@@ -15,13 +15,14 @@ from dagster import (
     asset,
 )
 
-from fer_platform.defs.models.resources import EmotionModelResource
+from fer_platform.defs.models.resources import EmotionModelSettings
 from fer_platform.models.faces import FaceSet, load_split
-from fer_platform.models.label_issues import LABEL_ISSUES_PATH, out_of_sample_probabilities, rank_label_issues
-from fer_platform.models.overlap import SPLIT_OVERLAP_PATH, find_overlap
+from fer_platform.lake.layout import LABEL_ISSUES_PATH, SPLIT_OVERLAP_PATH
+from fer_platform.models.quality.label_issues import out_of_sample_probabilities, rank_label_issues
+from fer_platform.models.quality.overlap import find_overlap
 from fer_platform.orchestration import names
-from fer_platform.orchestration.metadata import captioned_faces
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource
+from fer_platform.defs.models.metadata import captioned_faces
+from fer_platform.orchestration.resources import ImagesResource, LakeResource
 
 GRID_ROWS = 24
 
@@ -41,13 +42,12 @@ def face_of(faces: FaceSet) -> dict:
 
 @asset(
     name=names.SPLIT_OVERLAP,
-    group_name="models",
     kinds={"polars", "adls"},
     check_specs=[AssetCheckSpec(names.NO_TEST_IMAGES_IN_TRAIN, asset=names.SPLIT_OVERLAP, blocking=False)],
 )
-def split_overlap(context: AssetExecutionContext, images: ImageFolderResource, lake: LakeResource) -> MaterializeResult:
+def split_overlap(context: AssetExecutionContext, images: ImagesResource, lake: LakeResource) -> MaterializeResult:
     """Test images that are byte-identical to a train image, or the same face re-encoded, brightened or shifted
-    (see fer_platform.models.overlap), in FER_LAKE_URL/quality/split_overlap.parquet; a grid shows each test
+    (see fer_platform.models.quality.overlap), in FER_LAKE_URL/quality/split_overlap.parquet; a grid shows each test
     face beside its train twin with both labels. The check warns with the count (such copies inflate scores)."""
     train = load_split(images.root, "train")
     test = load_split(images.root, "test", train.classes)
@@ -79,11 +79,11 @@ def split_overlap(context: AssetExecutionContext, images: ImageFolderResource, l
     )
 
 
-@asset(name=names.LABEL_ISSUES, group_name="models", kinds={"pytorch", "adls"})
+@asset(name=names.LABEL_ISSUES, kinds={"pytorch", "adls"})
 def label_issues(
     context: AssetExecutionContext,
-    images: ImageFolderResource,
-    emotion_model_settings: EmotionModelResource,
+    images: ImagesResource,
+    emotion_model_settings: EmotionModelSettings,
     lake: LakeResource,
 ) -> MaterializeResult:
     """Every train/ image ranked by confident learning (cleanlab) on out-of-sample probabilities from 5 folds,

@@ -1,19 +1,21 @@
-"""The models stage's resource: how ``emotion_model`` trains and which version is served."""
+"""The models stage's own resource, ``emotion_model_settings``: how ``emotion_model`` trains and which version is
+served, built for the platform being loaded."""
 
 import dataclasses
 from typing import Optional
 
 import torch
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Definitions, definitions
 from pydantic import Field
 
 from fer_platform.embeddings.model import resolve_device
-from fer_platform.models.label_issues import FOLDS
-from fer_platform.models.train import Recipe, recipe_for
+from fer_platform.models.quality.label_issues import FOLDS
+from fer_platform.models.training.recipe import Recipe, recipe_for
+from fer_platform.orchestration.loading import loading_platform
 from fer_platform.settings import Device, ModelArch, TrainSchedule
 
 
-class EmotionModelResource(ConfigurableResource):
+class EmotionModelSettings(ConfigurableResource):
     """How ``emotion_model`` trains and which version is served (FER_MODEL_ARCH, FER_TRAIN_BUDGET_MINUTES,
     FER_TRAIN_MAX_EPOCHS, FER_TRAIN_SCHEDULE, FER_EXCLUDE_LABEL_ISSUES, FER_MODEL_VERSION, FER_DEVICE,
     FER_WEIGHTS); ``seed`` is run config only."""
@@ -42,3 +44,23 @@ class EmotionModelResource(ConfigurableResource):
         return recipe_for(
             self.arch, target, self.budget_minutes, self.max_epochs, self.weights, self.seed, self.schedule
         )
+
+
+@definitions
+def models_resources() -> Definitions:
+    """``emotion_model_settings`` from FER_MODEL_ARCH, FER_TRAIN_*, FER_EXCLUDE_LABEL_ISSUES, FER_MODEL_VERSION."""
+    settings = loading_platform().settings
+    return Definitions(
+        resources={
+            "emotion_model_settings": EmotionModelSettings(
+                arch=settings.model_arch,
+                budget_minutes=settings.train_budget_minutes,
+                max_epochs=settings.train_max_epochs,
+                schedule=settings.train_schedule,
+                exclude_label_issues=settings.exclude_label_issues,
+                version=settings.model_version,
+                device=settings.device,
+                weights=settings.weights,
+            )
+        }
+    )

@@ -17,7 +17,6 @@ REPLICA_RETRY = RetryPolicy(max_retries=3, delay=1, backoff=Backoff.EXPONENTIAL,
     name=names.AZURE_REPLICA,
     partitions_def=EMOTION_PARTITIONS,
     deps=[names.EMBEDDINGS_TABLE],
-    group_name="replica",
     kinds={"postgres", "azure"},
     retry_policy=REPLICA_RETRY,
 )

@@ -12,7 +12,6 @@ from fer_platform.table.schema import DEFAULT_TABLE
 @asset(
     name=names.VECTOR_INDEX,
     deps=[names.AZURE_REPLICA],
-    group_name="search",
     kinds={"postgres"},
     automation_condition=served_automation(),
     freshness_policy=SERVED_FRESHNESS,

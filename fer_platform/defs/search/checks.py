@@ -2,7 +2,7 @@
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
-from fer_platform.defs.search.resources import SearchSettings
+from fer_platform.defs.search.resources import SearchResource
 from fer_platform.orchestration import names
 from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.search.query import recall_at_k, sample_vectors
@@ -15,7 +15,7 @@ K = 10
 
 @asset_check(asset=names.VECTOR_INDEX, blocking=True)
 def recall_at_10(
-    context: AssetCheckExecutionContext, replica: PostgresResource, search: SearchSettings
+    context: AssetCheckExecutionContext, replica: PostgresResource, search: SearchResource
 ) -> AssetCheckResult:
     """recall@10 of HNSW vs exact search on 100 stored vectors >= 0.98 at FER_EF_SEARCH, without
     and with an emotion filter (iterative index scans)."""

@@ -6,15 +6,16 @@ import uuid
 import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
-from fer_platform.definitions import build_definitions, build_resources
+from fer_platform.definitions import build_definitions
+from fer_platform.orchestration.resources import shared_resources
 from fer_platform.factory import Platform
 from fer_platform.orchestration.names import EMBED_JOB, LANDING_RUN_TAG, PIPELINE_JOB
 from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform.storage.queue import EventQueue
-from fer_platform_tests.images.event_messages import blob_event, message, sequencer
-from fer_platform_tests.helpers import asset_metadata, run_partition, table_rows
+from fer_platform.images.landings.queue import EventQueue
+from fer_platform_tests.support.event_messages import blob_event, message, sequencer
+from fer_platform_tests.support.helpers import asset_metadata, run_partition, table_rows
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def instance(fer_env, monkeypatch):
 
 def tick(instance: DagsterInstance, cursor: str | None) -> SensorResult:
     settings = load_settings()
-    resources = {k: v for k, v in build_resources(Platform(settings)).items() if k in ("images", "postgres")}
+    resources = {k: v for k, v in shared_resources(Platform(settings)).items() if k in ("images", "postgres")}
     ctx = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     return build_definitions(settings).resolve_sensor_def("new_images_sensor")(ctx)
 

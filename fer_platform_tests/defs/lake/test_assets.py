@@ -7,10 +7,10 @@ from dagster import build_op_context
 
 from fer_platform.defs.lake.checks import integrity_result, lake_paths_integrity
 from fer_platform.orchestration.names import PIPELINE_JOB
-from fer_platform.orchestration.resources import ImageFolderResource, LakeResource
+from fer_platform.orchestration.resources import ImagesResource, LakeResource
 from fer_platform.storage.location import open_location
-from fer_platform_tests.constants import AZURITE_KEY
-from fer_platform_tests.helpers import asset_metadata, check_results, run_partition
+from fer_platform_tests.support.constants import AZURITE_KEY
+from fer_platform_tests.support.helpers import asset_metadata, check_results, run_partition
 
 LAKE_CHECKS = {
     "lake_image_count_matches_raw": True,
@@ -81,7 +81,7 @@ def test_partial_upload_is_finished_without_resending(azure_env, image_root):
 def test_integrity_check_fails_on_the_seeds_mismatched_prefixes(azure_env):
     pipeline("happy")
     lake = LakeResource(lake_url=azure_env["FER_LAKE_URL"])
-    images = ImageFolderResource(
+    images = ImagesResource(
         image_root=azure_env["FER_IMAGE_ROOT"], source_url=azure_env["FER_SOURCE_URL"], split="train", settle_s=0
     )
     # What the seed's Data Factory wrote: paths rewritten to raw/imagenes/train/, images under raw/images/fer2013/.

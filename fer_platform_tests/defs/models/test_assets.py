@@ -9,15 +9,16 @@ import pytest
 from dagster import DagsterInstance, Definitions, asset, define_asset_job
 
 from fer_platform.definitions import build_definitions
-from fer_platform.models.registry import EMOTION_MODEL, model_prefix, model_registry
+from fer_platform.lake.layout import model_prefix
+from fer_platform.models.lifecycle.registry import EMOTION_MODEL, model_registry
 from fer_platform.orchestration import names
 from fer_platform.orchestration.names import EMOTION_MODEL_JOB, EXPRESSION_JOB, NOT_WORSE_THAN_SERVED
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
 from fer_platform.table.expression import EXPRESSION_TABLE
-from fer_platform_tests.constants import TEST_EMOTIONS
-from fer_platform_tests.databases import copy_database
-from fer_platform_tests.helpers import asset_metadata, check_results, run_partition
+from fer_platform_tests.support.constants import TEST_EMOTIONS
+from fer_platform_tests.support.servers.databases import copy_database
+from fer_platform_tests.support.helpers import asset_metadata, check_results, run_partition
 
 METRICS_KEYS = {"accuracy", "macro_f1", "recall_per_emotion", "epochs", "stopped_by", "train_seconds"}
 

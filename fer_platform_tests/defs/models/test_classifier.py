@@ -5,7 +5,7 @@ import torch
 from dagster import DagsterInstance
 
 from fer_platform.definitions import build_definitions
-from fer_platform.models.registry import (
+from fer_platform.models.lifecycle.registry import (
     EMOTION_CLASSIFIER,
     ModelNotFoundError,
     load_version,
@@ -16,8 +16,8 @@ from fer_platform.orchestration.names import CLASSIFIER_JOB
 from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform_tests.constants import TEST_EMOTIONS
-from fer_platform_tests.helpers import asset_metadata
+from fer_platform_tests.support.constants import TEST_EMOTIONS
+from fer_platform_tests.support.helpers import asset_metadata
 
 
 def test_classifier_metadata_and_versions(search_env):

@@ -26,7 +26,7 @@ from fer_platform.orchestration import names
 from fer_platform.orchestration.automation import DAILY_CRON
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS, register_emotions
 from fer_platform.settings import load_settings
-from fer_platform_tests.constants import TEST_EMOTIONS
+from fer_platform_tests.support.constants import TEST_EMOTIONS
 
 EXPRESSION = AssetKey(names.EXPRESSION_VECTORS)
 INDEX = AssetKey(names.VECTOR_INDEX)

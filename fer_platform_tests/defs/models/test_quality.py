@@ -12,7 +12,7 @@ from fer_platform.orchestration.names import EMOTION_MODEL_JOB
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform_tests.helpers import asset_metadata
+from fer_platform_tests.support.helpers import asset_metadata
 
 QUALITY = [AssetKey("split_overlap"), AssetKey("label_issues")]
 

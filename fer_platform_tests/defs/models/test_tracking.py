@@ -8,7 +8,7 @@ from fer_platform.definitions import build_definitions
 from fer_platform.orchestration.names import EMOTION_MODEL_JOB
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
-from fer_platform_tests.helpers import asset_metadata, check_results
+from fer_platform_tests.support.helpers import asset_metadata, check_results
 
 
 def test_training_is_tracked_and_champion_follows_promotion(fer_env, tmp_path, monkeypatch):

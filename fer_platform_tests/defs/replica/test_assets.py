@@ -14,7 +14,7 @@ from fer_platform.orchestration.names import SYNC_JOB
 from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.postgres.connection import DatabaseUnreachableError
 from fer_platform.replica.sync import partition_checksum, replace_partition, stream_partition
-from fer_platform_tests.helpers import asset_metadata, check_results, data_directory, run_partition, table_rows
+from fer_platform_tests.support.helpers import asset_metadata, check_results, data_directory, run_partition, table_rows
 
 REPLICA_CHECKS = {"replica_rows_match_source": True, "replica_content_matches_source": True}
 
@@ -89,7 +89,7 @@ def stream_then_die(conn, table, emotion):
         os.kill(os.getpid(), signal.SIGKILL)
 sync.stream_partition = stream_then_die
 from fer_platform.orchestration.names import SYNC_JOB
-from fer_platform_tests.helpers import run_partition
+from fer_platform_tests.support.helpers import run_partition
 run_partition("happy", job_name=SYNC_JOB)
 """
 

@@ -10,8 +10,8 @@ from fer_platform.definitions import build_definitions
 from fer_platform.orchestration import names
 from fer_platform.settings import load_settings
 from fer_platform.table.schema import ensure_table
-from fer_platform_tests.helpers import check_results
-from fer_platform_tests.search.random_rows import insert
+from fer_platform_tests.support.helpers import check_results
+from fer_platform_tests.support.random_rows import insert
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""The embeddings stage's IO manager (``pgvector_io_manager``): ``embeddings_table``'s output is a ``PartitionDelta``
+applied to ``imagenes_fer`` in one transaction (``COPY ... FROM STDIN (FORMAT BINARY)``); a downstream asset's
+input is the rows of the emotion partitions it asks for, as a polars DataFrame (the classifier's training rows).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from dagster import ConfigurableIOManager, InputContext, OutputContext
+from pydantic import Field
+
+from fer_platform.orchestration.metadata import distribution_table
+from fer_platform.orchestration.resources import PostgresResource
+from fer_platform.table.rows import PartitionDelta, emotion_counts, partition_row_count, read_partitions, write_delta
+from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
+
+
+class PgVectorIOManager(ConfigurableIOManager):
+    """Stores embeddings in a pgvector table, one emotion partition per write."""
+
+    postgres: PostgresResource
+    table: str = Field(default=DEFAULT_TABLE, description="Embeddings table (created if missing).")
+
+    def handle_output(self, context: OutputContext, obj: PartitionDelta) -> None:
+        with self.postgres.connect(vector=False) as conn:
+            ensure_table(conn, self.table)
+        with self.postgres.connect() as conn:
+            written = write_delta(conn, self.table, obj)
+            total = partition_row_count(conn, self.table, obj.emotion)
+            counts = emotion_counts(conn, self.table)
+        context.add_output_metadata(
+            {
+                "rows_written": written,
+                "partition_rows": total,
+                "table_rows": sum(counts.values()),
+                "emotion_distribution": distribution_table(counts),
+                "table": self.table,
+            }
+        )
+
+    def load_input(self, context: InputContext) -> pl.DataFrame:
+        """``id, emotion, filepath, vector`` of the partitions the downstream asset asked for."""
+        emotions = context.asset_partition_keys if context.has_asset_partitions else None
+        with self.postgres.connect() as conn:
+            ensure_table(conn, self.table)
+            return read_partitions(conn, self.table, emotions)

@@ -1,0 +1,31 @@
+"""label_issues' ranking: confident learning ranks a flipped label first; too few images per fold are refused
+with the counts."""
+
+import numpy as np
+import pytest
+import torch
+
+from fer_platform.models.faces import NotEnoughImagesError, load_split
+from fer_platform.models.quality.label_issues import rank_label_issues, stratified_folds, without_issues
+from fer_platform_tests.support.textures import save, textures
+
+
+def test_a_flipped_label_ranks_first_and_can_be_left_out(tmp_path):
+    save(tmp_path / "train" / "a" / "x.png", textures(1, 3)[0])
+    save(tmp_path / "train" / "b" / "y.png", textures(1, 4)[0])
+    faces = load_split(tmp_path, "train")
+    faces = type(faces)(faces.pixels.repeat(4, 1, 1), torch.tensor([0, 1, 0, 1, 0, 1, 1, 1]), faces.classes,
+                        [f"f{i}" for i in range(8)], "x", {}, tuple(f"h{i}" for i in range(8)))
+    probabilities = np.array([[0.9, 0.1], [0.1, 0.9]] * 4, dtype=np.float32)  # image 6 is class 0 by its looks
+    ranked = rank_label_issues(faces, probabilities)
+    assert ranked.row(0, named=True) | {"score": None} == {
+        "filepath": "f6", "given_label": "b", "suggested_label": "a", "score": None, "is_issue": True
+    }
+    assert ranked["is_issue"].sum() == 1 and "f6" not in without_issues(faces, ranked).files
+
+
+def test_too_few_images_for_the_folds_are_refused_with_the_counts():
+    with pytest.raises(NotEnoughImagesError, match="at least 5 images per emotion.*counts: angry=6, happy=3"):
+        stratified_folds(torch.tensor([0] * 6 + [1] * 3), 5, seed=0, classes=["angry", "happy"])
+    folds = stratified_folds(torch.tensor([0] * 10 + [1] * 5), 5, seed=0)
+    assert sorted(torch.cat(folds).tolist()) == list(range(15)) and all(len(f) == 3 for f in folds)

@@ -1,0 +1,36 @@
+"""split_overlap's search: planted copies of train images in test/ are found (identical and near: re-encoded,
+brightened, shifted) and nothing else."""
+
+import numpy as np
+import polars as pl
+from PIL import Image, ImageEnhance
+
+from fer_platform.models.faces import load_split
+from fer_platform.models.quality.overlap import find_overlap, without_overlap
+from fer_platform_tests.support.textures import save, textures
+
+
+def test_planted_copies_are_found_and_distinct_images_are_not(tmp_path):
+    train = textures(40, seed=1)
+    for i, img in enumerate(train):
+        save(tmp_path / "train" / ("a" if i % 2 else "b") / f"t{i}.png", img)
+    for i, img in enumerate(textures(20, seed=2)):  # distinct test images
+        save(tmp_path / "test" / "a" / f"d{i}.png", img)
+    (tmp_path / "test" / "b").mkdir(parents=True)
+    (tmp_path / "test" / "b" / "same.png").write_bytes((tmp_path / "train" / "b" / "t0.png").read_bytes())
+    save(tmp_path / "test" / "b" / "jpeg.jpg", train[2], "JPEG", quality=60)
+    brighter = np.array(ImageEnhance.Brightness(Image.fromarray(train[4])).enhance(1.15))
+    save(tmp_path / "test" / "b" / "bright.png", brighter)
+    save(tmp_path / "test" / "a" / "shifted.png", np.roll(train[3], (2, -1), axis=(0, 1)))
+    train_set = load_split(tmp_path, "train")
+    test_set = load_split(tmp_path, "test", train_set.classes)
+    found = find_overlap(train_set, test_set)
+    assert dict(zip(found["test_filepath"], found["train_filepath"])) == {
+        "test/a/shifted.png": "train/a/t3.png",
+        "test/b/bright.png": "train/b/t4.png",
+        "test/b/jpeg.jpg": "train/b/t2.png",
+        "test/b/same.png": "train/b/t0.png",
+    }
+    assert dict(zip(found["test_filepath"], found["kind"]))["test/b/same.png"] == "identical"
+    assert found.filter(pl.col("kind") == "near")["distance"].max() < 0.05
+    assert len(without_overlap(test_set, found).files) == 20

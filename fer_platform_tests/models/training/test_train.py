@@ -1,0 +1,143 @@
+"""Training on a tiny synthetic set: reproducible, stopped by its budget at the best checkpoint, refusing too
+little data; the augmentation keeps shapes and ranges; a saved model loads back or fails clearly."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fer_platform.models.training.augment import augment
+from fer_platform.models.faces import NotEnoughImagesError, load_split, require_trainable
+from fer_platform.models.model import EmotionModel, ModelFileError, ten_crops
+from fer_platform.models.network import resolve_arch
+from fer_platform.models.training.recipe import Recipe
+from fer_platform.models.training.train import stratified_split, train_model
+from fer_platform.sample_data import write_sample_dataset
+
+EMOTIONS = ("angry", "happy", "sad")
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces")
+    write_sample_dataset(root, per_class=20, test_per_class=2, emotions=EMOTIONS)
+    return load_split(root, "train")
+
+
+def test_load_split_reads_every_face_and_digests_the_bytes(faces, tmp_path):
+    assert faces.pixels.shape == (60, 48, 48) and faces.pixels.dtype == torch.uint8
+    assert faces.classes == list(EMOTIONS) and faces.counts() == dict.fromkeys(EMOTIONS, 20)
+    other = tmp_path / "other"
+    write_sample_dataset(other, per_class=20, test_per_class=2, emotions=EMOTIONS, seed=1)
+    assert load_split(other, "train").digest != faces.digest
+
+
+def test_a_larger_or_colour_image_is_brought_to_48x48_gray(tmp_path):
+    from PIL import Image
+
+    for emotion in ("a", "b"):
+        (tmp_path / "train" / emotion).mkdir(parents=True)
+        Image.new("RGB", (200, 120), (200, 10, 10)).save(tmp_path / "train" / emotion / "x.jpg")
+    (tmp_path / "train" / "a" / "broken.png").write_bytes(b"\x89PNG truncated")
+    loaded = load_split(tmp_path, "train")
+    assert loaded.pixels.shape == (2, 48, 48) and list(loaded.failures) == ["train/a/broken.png"]
+
+
+def test_too_few_images_or_one_class_are_refused_with_the_counts(faces):
+    with pytest.raises(NotEnoughImagesError, match=r"below 25 per emotion \(angry=20, happy=20, sad=20\)"):
+        require_trainable(faces, Path("/data/train"), minimum=25)
+    single = type(faces)(faces.pixels[:20], faces.labels[:20], ["angry"], faces.files[:20], "x", {})
+    with pytest.raises(NotEnoughImagesError, match="at least two emotions.*angry=20"):
+        require_trainable(single, Path("/data/train"))
+
+
+def test_stratified_split_keeps_every_class_in_validation(faces):
+    train, validation = stratified_split(faces.labels, 0.1, torch.Generator().manual_seed(0))
+    assert len(train) + len(validation) == 60 and not set(train.tolist()) & set(validation.tolist())
+    assert sorted(faces.labels[validation].tolist()) == [0, 0, 1, 1, 2, 2]
+
+
+def test_augmentation_is_seeded_and_keeps_pixels_in_range(faces):
+    first = augment(faces.pixels[:16], torch.Generator().manual_seed(3))
+    again = augment(faces.pixels[:16], torch.Generator().manual_seed(3))
+    assert first.shape == (16, 1, 40, 40) and torch.equal(first, again)
+    assert 0 <= float(first.min()) and float(first.max()) <= 1
+    assert not torch.equal(first, augment(faces.pixels[:16], torch.Generator().manual_seed(4)))
+
+
+def test_ten_crops_are_corners_centre_and_mirrors():
+    x = torch.arange(48 * 48, dtype=torch.float32).view(1, 1, 48, 48)
+    crops = ten_crops(x)
+    assert crops.shape == (10, 1, 40, 40)
+    assert torch.equal(crops[0], x[0, :, :40, :40]) and torch.equal(crops[5], x[0, :, :40, :40].flip(-1))
+    assert torch.equal(crops[4], x[0, :, 4:44, 4:44])
+
+
+def test_training_is_reproducible_on_cpu(faces):
+    recipe = Recipe(arch="vgg_small", budget_s=600, max_epochs=2)
+    first = train_model(faces, recipe, torch.device("cpu"))
+    second = train_model(faces, recipe, torch.device("cpu"))
+    assert first.validation_accuracy == second.validation_accuracy and first.stopped_by == "max_epochs"
+    for name, tensor in first.model.network.state_dict().items():
+        assert torch.equal(tensor, second.model.network.state_dict()[name]), name
+
+
+def test_the_budget_ends_training_at_the_best_checkpoint(faces):
+    epochs_seen = []
+    trained = train_model(
+        faces,
+        Recipe(arch="vgg_small", budget_s=1.5, max_epochs=300),
+        torch.device("cpu"),
+        lambda epoch, accuracy: epochs_seen.append(epoch),
+    )
+    assert trained.stopped_by == "budget" and 1 <= trained.epochs < 300
+    assert trained.validation_accuracy[trained.best_epoch - 1] == max(trained.validation_accuracy)
+    assert trained.train_seconds < 30
+
+
+def test_a_run_the_budget_ends_anneals_to_zero_and_records_its_curve(faces):
+    """auto on a budget that ends training long before 300 epochs: one_cycle, warm-up in epoch 1, then a
+    falling learning rate that is near zero by the last epoch; every epoch's loss, accuracy and rate kept."""
+    trained = train_model(faces, Recipe(arch="vgg_small", budget_s=8, max_epochs=300, batch_size=8), torch.device("cpu"))
+    assert trained.schedule == "one_cycle" and "of 300 epochs" in trained.schedule_reason
+    rates = [c["learning_rate"] for c in trained.curve]
+    assert rates[0] < 0.01  # the warm-up starts below the rate
+    assert len(rates) >= 4 and all(a >= b for a, b in zip(rates[1:], rates[2:])) and rates[-1] < 0.5 * 0.01
+    assert [c["validation_accuracy"] for c in trained.curve] == trained.validation_accuracy
+    assert all(c["train_loss"] > 0 for c in trained.curve)
+
+
+def test_plateau_asked_for_keeps_the_recipes_constant_start(faces):
+    trained = train_model(
+        faces, Recipe(arch="vgg_small", budget_s=8, max_epochs=300, schedule="plateau"), torch.device("cpu")
+    )
+    assert trained.schedule == "plateau" and {c["learning_rate"] for c in trained.curve[:5]} == {0.01}
+
+
+def test_a_saved_model_loads_back_and_a_damaged_one_fails_clearly(faces):
+    trained = train_model(faces, Recipe(arch="vgg_small", budget_s=600, max_epochs=1), torch.device("cpu"))
+    data = trained.model.to_bytes()
+    loaded = EmotionModel.from_bytes(data)
+    probabilities, features = loaded.infer(faces.pixels[:5])
+    expected, _ = trained.model.infer(faces.pixels[:5])
+    assert probabilities == pytest.approx(expected, abs=1e-6) and features.shape == (5, 512)
+    assert probabilities.sum(axis=1) == pytest.approx([1.0] * 5, abs=1e-5)
+    with pytest.raises(ModelFileError, match="not a loadable emotion model"):
+        EmotionModel.from_bytes(data[: len(data) // 3])
+
+
+def test_auto_architecture_depends_on_the_device():
+    assert resolve_arch("auto", torch.device("cpu")) == "vgg_small"
+    assert resolve_arch("auto", torch.device("cuda")) == "vgg"
+    with pytest.raises(ValueError, match="unknown FER_MODEL_ARCH 'vit'"):
+        resolve_arch("vit", torch.device("cpu"))
+
+
+def test_the_seed_backbone_can_be_fine_tuned(faces):
+    """resnet18_imagenet (here from random weights: no ImageNet file offline) trains and predicts like the VGG."""
+    few = type(faces)(faces.pixels[::6], faces.labels[::6], faces.classes, faces.files[::6], "x", {})
+    trained = train_model(
+        few, Recipe(arch="resnet18_imagenet", budget_s=600, max_epochs=1, weights="random"), torch.device("cpu")
+    )
+    probabilities, features = EmotionModel.from_bytes(trained.model.to_bytes()).infer(few.pixels[:2])
+    assert probabilities.shape == (2, 3) and features.shape == (2, 512) and trained.epochs == 1
