@@ -168,10 +168,10 @@ def serve(host: str, port: int, wait: bool) -> None:
     """Serve the search API and page (needs FER_API_KEY and a replica with imagenes_fer rows)."""
     import uvicorn  # heavy imports only for this command
 
+    from fer_platform.models.lifecycle.registry import ModelNotFoundError
     from fer_platform.service.app import ApiKeyMissingError, create_app
     from fer_platform.service.http import header_timeout_protocol
     from fer_platform.service.readiness import ServiceNotReadyError
-    from fer_platform.models.lifecycle.registry import ModelNotFoundError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()

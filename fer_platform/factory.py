@@ -16,12 +16,11 @@ from pathlib import Path
 import torch
 
 from fer_platform.embeddings.model import LoadedModel, load_model, resolve_device
-from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, model_registry
+from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, ModelRegistry, model_registry
 from fer_platform.models.training.recipe import Recipe, recipe_for
 from fer_platform.postgres.connection import conninfo
 from fer_platform.settings import FerSettings
 from fer_platform.storage.location import Location, open_location
-from fer_platform.models.lifecycle.registry import ModelRegistry
 
 
 @dataclass(frozen=True)

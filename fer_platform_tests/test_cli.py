@@ -18,8 +18,8 @@ from fer_platform.cli import main
 from fer_platform.service.app import create_app
 from fer_platform.service.schemas import SearchAnswer
 from fer_platform.settings import load_settings
-from fer_platform_tests.support.servers.deployment import free_port, start, stop, wait_for_port
 from fer_platform_tests.support.populated import API_KEY
+from fer_platform_tests.support.servers.deployment import free_port, start, stop, wait_for_port
 
 BIN = Path(sys.executable).parent
 
@@ -42,6 +42,7 @@ def test_sample_data_command(tmp_path):
     assert len(list(tmp_path.rglob("*.png"))) == 6
 
 
+@pytest.mark.slow  # the whole demo on embedded servers
 def test_demo_on_embedded_defaults(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FER_", "DAGSTER_"))}
     # No FER_WEIGHTS and no cached ImageNet weights: offline, the demo falls back to random weights, loudly.

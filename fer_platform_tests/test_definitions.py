@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 from dagster import DagsterInstance
 
 from fer_platform.definitions import build_definitions, load_defs
@@ -38,6 +39,7 @@ def test_loading_registers_the_emotion_folders_in_dagster_home(fer_env, image_ro
         assert sorted(instance.get_dynamic_partitions("emotion")) == ["angry", "happy", "joy", "sad"]
 
 
+@pytest.mark.slow  # a fresh interpreter loads the definitions
 def test_module_defs_loads_on_defaults(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FER_")} | {"FER_HOME": str(tmp_path)}
     out = subprocess.run(
@@ -50,6 +52,7 @@ def test_module_defs_loads_on_defaults(tmp_path):
     assert out.stdout.strip() == "Definitions"
 
 
+@pytest.mark.slow  # Dagster CLI subprocesses
 def test_dagster_cli_materializes_a_partition_on_a_fresh_home(fer_env, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -71,6 +74,7 @@ def test_dagster_cli_materializes_a_partition_on_a_fresh_home(fer_env, tmp_path)
         assert conn.execute("SELECT count(*) FROM imagenes_fer WHERE emotion = 'sad'").fetchone()[0] == 4
 
 
+@pytest.mark.slow  # Dagster CLI subprocesses
 def test_workspace_and_dg_config_load(fer_env, tmp_path):
     # As the README says: a DAGSTER_HOME of one's own (the repository's dagster.yaml is the deployment's).
     env = os.environ | {"DAGSTER_HOME": str(tmp_path)}
@@ -82,6 +86,7 @@ def test_workspace_and_dg_config_load(fer_env, tmp_path):
         assert proc.returncode == 0, (cmd, proc.stdout[-2000:], proc.stderr[-2000:])
 
 
+@pytest.mark.slow  # Dagster CLI subprocesses
 def test_dg_list_defs_lists_every_definition_of_the_snapshot(fer_env, tmp_path):
     env = os.environ | {"DAGSTER_HOME": str(tmp_path)}
     proc = subprocess.run(

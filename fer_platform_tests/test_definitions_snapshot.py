@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dagster import Definitions
 
 from fer_platform import definitions as definitions_module
@@ -66,6 +67,7 @@ print(json.dumps({"package": fer_platform.__file__, "assets": sorted(k.to_user_s
 """
 
 
+@pytest.mark.slow  # a copy of the package loaded in a fresh interpreter
 def test_a_module_dropped_into_defs_is_loaded_with_no_other_edit(fer_env, tmp_path):
     """A copy of the project (its package and pyproject.toml) under tmp_path gets a new defs/ module; a fresh
     process that imports the copy loads it. Nothing is written into the source tree."""

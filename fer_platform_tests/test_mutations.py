@@ -26,6 +26,7 @@ def test_every_claim_has_a_mutation():
     assert {"blocking check recall_at_10", "blocking check not_worse_than_served"} <= claims
 
 
+@pytest.mark.slow  # collects the whole suite in a subprocess
 def test_every_named_test_exists():
     tests = sorted({t for m in MUTATIONS for t in m.tests})
     collected = subprocess.run(

@@ -24,7 +24,7 @@ FIRST_CHUNK_BATCHES = 4
 
 
 class VectorStore(Protocol):
-    """Vectors by content sha256 for one model (``table.vector_store.PgVectorStore``)."""
+    """Vectors by content sha256 for one model (``embeddings.vector_store.PgVectorStore``)."""
 
     def lookup(self, digests: Sequence[str]) -> dict[str, np.ndarray]: ...
 

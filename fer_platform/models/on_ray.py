@@ -18,10 +18,10 @@ import torch
 
 from fer_platform.embeddings.model import resolve_device
 from fer_platform.images.reading import read_faces
-from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.faces import load_split
 from fer_platform.models.lifecycle.registry import EMOTION_MODEL
 from fer_platform.models.model import EmotionModel
+from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.train import Trained, train_model
 from fer_platform.ray_cluster import RayStallError, actor_pipeline

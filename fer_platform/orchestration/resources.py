@@ -23,11 +23,11 @@ from fer_platform.embeddings.cached import Embedder
 from fer_platform.embeddings.embedder import BatchEmbedder
 from fer_platform.embeddings.model import LoadedModel, load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
+from fer_platform.factory import Platform
 from fer_platform.images.landings.landing import Copy, download
 from fer_platform.images.manifest import scan_emotion
 from fer_platform.images.on_ray import land_on_ray, scan_on_ray
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
-from fer_platform.factory import Platform
 from fer_platform.ray_cluster import Cluster, connected
 from fer_platform.settings import Device, Precision, Split
 from fer_platform.storage.location import DEFAULT_CONCURRENCY, Location, open_location

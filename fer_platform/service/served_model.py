@@ -1,7 +1,7 @@
 """The version of a registered model (emotion_model, emotion_classifier) the service serves, reloaded without a
 restart when the promotion changes.
 
-The served version follows ``models.registry.served_version``: the pinned one
+The served version follows ``models.lifecycle.registry.served_version``: the pinned one
 (``FER_MODEL_VERSION``, ``FER_CLASSIFIER_VERSION``; it must exist: the service
 refuses to start otherwise, naming those that do), else the registry's promoted
 one. The pointer is re-read at most every ``RELOAD_INTERVAL_S``; a version that
@@ -18,10 +18,9 @@ import time
 import torch
 
 from fer_platform.models.head import EmotionHead
+from fer_platform.models.lifecycle.registry import ModelNotFoundError, ModelRegistry, load_version, served_version
 from fer_platform.models.model import EmotionModel, ModelFileError
-from fer_platform.models.lifecycle.registry import load_version, served_version
 from fer_platform.storage.location import StorageUnavailableError
-from fer_platform.models.lifecycle.registry import ModelNotFoundError, ModelRegistry
 
 log = logging.getLogger(__name__)
 RELOAD_INTERVAL_S = 2.0

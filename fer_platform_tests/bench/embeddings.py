@@ -22,13 +22,13 @@ from PIL import Image
 from fer_platform.embeddings.embedder import forward
 from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
 from fer_platform.embeddings.partition import embed_partition
+from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform.images.folders import discover_emotions
-from fer_platform.orchestration.resources import ImagesResource, EmbedderResource
+from fer_platform.orchestration.resources import EmbedderResource, ImagesResource
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints, write_delta
 from fer_platform.table.schema import ensure_table
-from fer_platform.embeddings.vector_store import PgVectorStore
 
 
 class NoStore:

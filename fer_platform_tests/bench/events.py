@@ -23,15 +23,15 @@ from pathlib import Path
 from azure.storage.blob import BlobServiceClient
 from dagster import DagsterInstance
 
+from fer_platform.images.landings.queue import EventQueue
 from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS
 from fer_platform.storage.location import Location, open_location
-from fer_platform.images.landings.queue import EventQueue
-from fer_platform_tests.support.servers.azurite import start_azurite
 from fer_platform_tests.bench.sensor import landing_latency, timed_tick
-from fer_platform_tests.support.servers.databases import create_database
 from fer_platform_tests.support.event_messages import blob_event, message, sequencer
+from fer_platform_tests.support.servers.azurite import start_azurite
+from fer_platform_tests.support.servers.databases import create_database
 
 LANDED = 10
 

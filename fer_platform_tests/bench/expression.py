@@ -30,9 +30,9 @@ from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.table.expression import EXPRESSION_TABLE
+from fer_platform_tests.support.populated import environment
 from fer_platform_tests.support.servers.databases import create_database, dagster_storage_url
 from fer_platform_tests.support.servers.deployment import instance_home, loopback_ports, running_platform
-from fer_platform_tests.support.populated import environment
 
 EMOTIONS = ("happy", "sad")
 PER_CLASS = 30

@@ -18,13 +18,13 @@ from pathlib import Path
 import psycopg
 from azure.storage.blob import BlobServiceClient
 
+from fer_platform.lake.transfer import sync_prefix
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.storage.location import Location, open_location
-from fer_platform.lake.transfer import sync_prefix
 from fer_platform.table.rows import read_partition
-from fer_platform_tests.support.servers.azurite import start_azurite
 from fer_platform_tests.bench.replica import fill_source
+from fer_platform_tests.support.servers.azurite import start_azurite
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.faces import load_split
+from fer_platform.models.lifecycle.promotion import evaluate_model
 from fer_platform.models.quality.label_issues import out_of_sample_probabilities, rank_label_issues, without_issues
 from fer_platform.models.quality.overlap import find_overlap
-from fer_platform.models.lifecycle.promotion import evaluate_model
+from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.train import train_model
 from fer_platform.sample_data import write_sample_dataset

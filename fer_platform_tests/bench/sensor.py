@@ -26,18 +26,18 @@ import psycopg
 from dagster import DagsterInstance, build_sensor_context
 
 from fer_platform.definitions import build_definitions
-from fer_platform.orchestration.resources import shared_resources
 from fer_platform.factory import Platform
+from fer_platform.images.landings.queue import EventQueue
 from fer_platform.orchestration.partitions import register_emotions
+from fer_platform.orchestration.resources import shared_resources
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform.images.landings.queue import EventQueue
+from fer_platform_tests.support.event_messages import blob_event, message, sequencer
 from fer_platform_tests.support.servers.azurite import start_azurite
 from fer_platform_tests.support.servers.databases import create_database, dagster_storage_url
 from fer_platform_tests.support.servers.deployment import instance_home, loopback_ports, running_platform, wait_for_runs
-from fer_platform_tests.support.event_messages import blob_event, message, sequencer
 
 
 def make_folders(root: Path, files: int) -> None:

@@ -23,14 +23,14 @@ import psycopg
 from dagster import DagsterInstance
 
 from fer_platform.definitions import build_definitions
-from fer_platform.orchestration.resources import shared_resources
+from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform.factory import Platform
 from fer_platform.orchestration.names import CLASSIFIER_JOB
 from fer_platform.orchestration.partitions import register_emotions
+from fer_platform.orchestration.resources import shared_resources
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
-from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform_tests.bench.embeddings import partition_code_path
 
 EMOTION = "happy"

@@ -14,6 +14,7 @@ from fer_platform.orchestration.names import PIPELINE_STAGES
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
+from fer_platform_tests.support.helpers import table_rows
 from fer_platform_tests.support.servers.deployment import (
     COMPOSE,
     graphql,
@@ -25,7 +26,8 @@ from fer_platform_tests.support.servers.deployment import (
     set_sensor_cursor,
     wait_for_runs,
 )
-from fer_platform_tests.support.helpers import table_rows
+
+pytestmark = pytest.mark.slow  # the compose file's own dagster commands and the daemon
 
 COMPOSE_TOOLS = (["docker", "compose"], ["docker-compose"])
 

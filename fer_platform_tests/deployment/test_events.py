@@ -8,15 +8,17 @@ import uuid
 import psycopg
 import pytest
 
-from fer_platform.storage.location import open_location
 from fer_platform.images.landings.queue import EventQueue
+from fer_platform.storage.location import open_location
+from fer_platform_tests.support.event_messages import blob_event, message, sequencer
 from fer_platform_tests.support.servers.deployment import (
     platform_env,
     running_platform,
     sensor_runs,
     wait_for_runs,
 )
-from fer_platform_tests.support.event_messages import blob_event, message, sequencer
+
+pytestmark = pytest.mark.slow  # the daemon following blob events end to end
 
 
 def nearest(dsn: str, filepath: str) -> str | None:

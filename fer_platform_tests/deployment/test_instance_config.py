@@ -17,6 +17,8 @@ from fer_platform.orchestration.names import PIPELINE_JOB
 from fer_platform.settings import load_settings
 from fer_platform_tests.support.servers.deployment import instance_home
 
+pytestmark = pytest.mark.slow  # Dagster's queued-run daemon on a PostgreSQL instance
+
 
 @pytest.fixture
 def instance(tmp_path, dagster_pg_url, monkeypatch):

@@ -8,6 +8,8 @@ import pytest
 
 from fer_platform_tests.support.servers.deployment import free_port, running_webserver
 
+pytestmark = pytest.mark.slow  # the Dagster webserver and Chromium
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",

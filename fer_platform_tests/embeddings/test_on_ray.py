@@ -7,6 +7,8 @@ import pytest
 
 from fer_platform_tests.support.servers.netns import run_isolated
 
+pytestmark = pytest.mark.slow  # a Ray cluster of three nodes in a network namespace
+
 INNER = Path(__file__).parent / "on_ray_cluster.py"
 
 

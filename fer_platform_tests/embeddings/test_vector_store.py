@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from dagster import DagsterInstance
 
+from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.sample_data import write_sample_dataset
-from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform_tests.support.helpers import embeddings_metadata, run_partition, table_rows
 
 # Runs the happy partition in a real process whose second chunk stops in the middle of its COPY: after the first
@@ -27,7 +27,7 @@ import json, sys, time
 from pathlib import Path
 import psycopg
 from fer_platform.embeddings import cached
-from fer_platform.table import vector_store
+from fer_platform.embeddings import vector_store
 cached.CHUNK_SECONDS = 1e9  # two chunks: the first 4 batches, then the rest
 mark, rows_before_kill = Path(sys.argv[1]), int(sys.argv[2])
 chunks = []
@@ -91,6 +91,7 @@ def stored_digests(dsn: str) -> list[str]:
         return sorted(row[0] for row in conn.execute("SELECT content_sha256 FROM fer_vector_store"))
 
 
+@pytest.mark.slow  # SIGKILL of an embedding subprocess
 def test_a_run_killed_mid_copy_keeps_whole_chunks_and_resumes_with_the_rest(fer_env, image_root, tmp_path):
     """SIGKILL lands while a chunk's COPY is under way (8 of its rows received by the server, its transaction
     open): the store keeps the committed chunk whole and nothing of the killed one; the re-run embeds the rest."""

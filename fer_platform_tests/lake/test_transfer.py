@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from fer_platform.storage.location import StorageUnavailableError, open_location
 from fer_platform.lake.transfer import needs_transfer, sync_prefix
+from fer_platform.storage.location import StorageUnavailableError, open_location
 from fer_platform_tests.support.faulty_proxy import FaultyProxy
 
 
@@ -33,6 +33,7 @@ def test_mirror_is_incremental_and_keeps_awkward_names(tmp_path):
     assert sync_prefix(src=src, src_prefix="train/happy/", dst=dst, dst_prefix="raw/train/happy/").sent == []
 
 
+@pytest.mark.slow  # waits out the retries
 def test_unreachable_store_fails_clearly_after_retries(tmp_path, monkeypatch):
     (tmp_path / "src" / "train" / "happy").mkdir(parents=True)
     (tmp_path / "src" / "train" / "happy" / "a.png").write_bytes(b"x")
@@ -72,6 +73,7 @@ def test_lake_assets_retry_with_backoff():
     assert STORAGE_RETRY.max_retries == 3 and STORAGE_RETRY.backoff is not None
 
 
+@pytest.mark.slow  # waits out the retries
 def test_503_mid_copy_is_retried_with_backoff(tmp_path, monkeypatch, azurite):
     """The second blob PUT gets one 503: the Azure SDK backs off and retries, and every file lands once."""
     src_dir = tmp_path / "src" / "train" / "fear"

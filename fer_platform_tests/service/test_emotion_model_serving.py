@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, ModelNotFoundError, model_registry
 from fer_platform.models.model import EmotionModel
-from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, model_registry
 from fer_platform.service.app import create_app
 from fer_platform.service.served_model import RELOAD_INTERVAL_S
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform.models.lifecycle.registry import ModelNotFoundError
 from fer_platform_tests.support.constants import TEST_EMOTIONS
 from fer_platform_tests.support.populated import API_KEY
 from fer_platform_tests.support.service.clients import query_image, upload

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from fer_platform_tests.support.constants import TEST_EMOTIONS
-from fer_platform_tests.support.servers.deployment import REPO, free_port, start, stop, wait_for_port
 from fer_platform_tests.support.populated import API_KEY
+from fer_platform_tests.support.servers.deployment import REPO, free_port, start, stop, wait_for_port
+
+pytestmark = pytest.mark.slow  # Chromium driving the page
 
 DRIVER = Path(__file__).with_name("page_scenarios.mjs")
 MAX_UPLOAD_BYTES = 5_000_000  # the default FER_MAX_UPLOAD_BYTES

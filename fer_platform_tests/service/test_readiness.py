@@ -33,6 +33,7 @@ def test_an_empty_replica_refuses_to_start_naming_the_fix(keyed, replica_dsn, mo
     assert conninfo_to_dict(replica_dsn)["dbname"] in message and PASSWORD not in message
 
 
+@pytest.mark.slow  # waits out the retries
 def test_an_unreachable_replica_refuses_to_start_or_waits_with_a_503(keyed, monkeypatch):
     monkeypatch.setenv("FER_REPLICA_DSN", f"host=127.0.0.1 port={free_port()} dbname=fer user=u password={PASSWORD}")
     started = time.monotonic()

@@ -14,8 +14,8 @@ from fer_platform.orchestration.names import CLASSIFIER_JOB, EMOTION_MODEL_JOB, 
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform_tests.support.constants import TEST_EMOTIONS
-from fer_platform_tests.support.servers.databases import create_database
 from fer_platform_tests.support.helpers import run_partition
+from fer_platform_tests.support.servers.databases import create_database
 
 API_KEY = "test-key-0123456789"
 UNSET = (

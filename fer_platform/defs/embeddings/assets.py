@@ -5,13 +5,13 @@ from dagster import AssetExecutionContext, Output, asset
 
 from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.plan import EmbeddingPlan
+from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
-from fer_platform.orchestration.resources import ImagesResource, PostgresResource, RayResource, EmbedderResource
+from fer_platform.orchestration.resources import EmbedderResource, ImagesResource, PostgresResource, RayResource
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints
 from fer_platform.table.schema import DEFAULT_TABLE, MAX_EMOTION_CHARS, ensure_table
-from fer_platform.embeddings.vector_store import PgVectorStore
 
 # One model loop at a time per deployment (dagster.yaml sets the pool's limit).
 EMBEDDING_POOL = "fer_embedding"

@@ -6,12 +6,12 @@ import polars as pl
 from dagster import AssetExecutionContext, Backoff, Jitter, MaterializeResult, Output, RetryPolicy, asset
 
 from fer_platform.lake.layout import EMBEDDINGS_PREFIX, image_path
+from fer_platform.lake.transfer import TransferReport, sync_prefix
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, LakeResource, PostgresResource
 from fer_platform.progress import Progress
 from fer_platform.storage.location import open_location
-from fer_platform.lake.transfer import TransferReport, sync_prefix
 from fer_platform.table.rows import read_partition
 from fer_platform.table.schema import DEFAULT_TABLE
 

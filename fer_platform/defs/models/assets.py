@@ -8,15 +8,12 @@ import polars as pl
 import torch
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from fer_platform.defs.models.metadata import evaluation_metadata, learning_curve_plot
 from fer_platform.defs.models.resources import EmotionModelSettings
-from fer_platform.models.lifecycle.card import model_card, training_metrics
-from fer_platform.models.training.checkpoints import Checkpoints
+from fer_platform.lake.layout import LABEL_ISSUES_PATH, model_prefix
 from fer_platform.models.evaluation import Evaluation, confusion_image
 from fer_platform.models.faces import FaceSet, load_split, require_trainable
-from fer_platform.lake.layout import LABEL_ISSUES_PATH, model_prefix
-from fer_platform.models.quality.label_issues import without_issues
-from fer_platform.models.quality.overlap import find_overlap, without_overlap
-from fer_platform.models.on_ray import train_on_ray
+from fer_platform.models.lifecycle.card import model_card, training_metrics
 from fer_platform.models.lifecycle.promotion import evaluate_model
 from fer_platform.models.lifecycle.registry import (
     EMOTION_CLASSIFIER,
@@ -26,10 +23,13 @@ from fer_platform.models.lifecycle.registry import (
     served_version,
 )
 from fer_platform.models.lifecycle.tracking import track_training
+from fer_platform.models.on_ray import train_on_ray
+from fer_platform.models.quality.label_issues import without_issues
+from fer_platform.models.quality.overlap import find_overlap, without_overlap
+from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.train import Trained, train_model
 from fer_platform.orchestration import names
-from fer_platform.defs.models.metadata import evaluation_metadata, learning_curve_plot
 from fer_platform.orchestration.resources import ImagesResource, LakeResource, RayResource
 from fer_platform.progress import Progress
 from fer_platform.storage.location import Location

@@ -9,9 +9,9 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asse
 
 from fer_platform.defs.models.resources import EmotionModelSettings
 from fer_platform.models.faces import load_split
-from fer_platform.models.model import ModelFileError
 from fer_platform.models.lifecycle.promotion import evaluate_model, not_worse, promote
 from fer_platform.models.lifecycle.registry import EMOTION_MODEL, load_version, model_registry, served_version
+from fer_platform.models.model import ModelFileError
 from fer_platform.orchestration import names
 from fer_platform.orchestration.resources import ImagesResource, LakeResource
 

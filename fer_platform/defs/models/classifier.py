@@ -7,25 +7,25 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, asset, define_asset_job
 
+from fer_platform.defs.models.metadata import evaluation_metadata
 from fer_platform.embeddings.cached import embed_through_store
+from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import list_emotion_files
-from fer_platform.models.head import EPOCHS, evaluate, fit_head
 from fer_platform.lake.layout import model_prefix
+from fer_platform.models.head import EPOCHS, evaluate, fit_head
 from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, register_classifier
 from fer_platform.orchestration import names
-from fer_platform.defs.models.metadata import evaluation_metadata
 from fer_platform.orchestration.resources import (
+    EmbedderResource,
     ImagesResource,
     LakeResource,
     PostgresResource,
     RayResource,
-    EmbedderResource,
 )
 from fer_platform.progress import Progress
 from fer_platform.table.rows import model_counts
 from fer_platform.table.schema import DEFAULT_TABLE
-from fer_platform.embeddings.vector_store import PgVectorStore
 
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 

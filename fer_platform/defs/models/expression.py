@@ -10,9 +10,9 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
 from fer_platform.defs.models.resources import EmotionModelSettings
 from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.face import face_pixels
+from fer_platform.models.lifecycle.registry import EMOTION_MODEL, load_version, model_registry, served_version
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.on_ray import expressions_on_ray
-from fer_platform.models.lifecycle.registry import EMOTION_MODEL, load_version, model_registry, served_version
 from fer_platform.orchestration import names
 from fer_platform.orchestration.automation import SERVED_FRESHNESS, served_automation
 from fer_platform.orchestration.metadata import failures_table

@@ -15,13 +15,13 @@ from dagster import (
     asset,
 )
 
+from fer_platform.defs.models.metadata import captioned_faces
 from fer_platform.defs.models.resources import EmotionModelSettings
-from fer_platform.models.faces import FaceSet, load_split
 from fer_platform.lake.layout import LABEL_ISSUES_PATH, SPLIT_OVERLAP_PATH
+from fer_platform.models.faces import FaceSet, load_split
 from fer_platform.models.quality.label_issues import out_of_sample_probabilities, rank_label_issues
 from fer_platform.models.quality.overlap import find_overlap
 from fer_platform.orchestration import names
-from fer_platform.defs.models.metadata import captioned_faces
 from fer_platform.orchestration.resources import ImagesResource, LakeResource
 
 GRID_ROWS = 24

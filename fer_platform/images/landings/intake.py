@@ -20,8 +20,8 @@ import psycopg
 from fer_platform.images.landings.event_log import assign_runs, open_runs, record_events, recorded_blobs
 from fer_platform.images.landings.events import BlobEvent, UndecodableMessage, message_events, ours, parse_event
 from fer_platform.images.landings.landing import in_ledger, ledger_paths
-from fer_platform.storage.location import Location, open_location
 from fer_platform.images.landings.queue import EventQueue, QueueMessage
+from fer_platform.storage.location import Location, open_location
 
 VISIBILITY_S = 300  # a received message stays hidden this long; a tick that dies lets it come back
 MAX_DELIVERIES = 5

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from fer_platform.models.evaluation import Evaluation, evaluate_probabilities
 from fer_platform.models.faces import FaceSet
-from fer_platform.models.model import EmotionModel
-from fer_platform.models.lifecycle.registry import EMOTION_MODEL
+from fer_platform.models.lifecycle.registry import EMOTION_MODEL, ModelRegistry
 from fer_platform.models.lifecycle.tracking import follow_promotion
-from fer_platform.models.lifecycle.registry import ModelRegistry
+from fer_platform.models.model import EmotionModel
 
 LOG = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Callable
 import torch
 
 from fer_platform.lake.layout import model_prefix
-from fer_platform.models.lifecycle.card import model_card
 from fer_platform.models.head import EmotionHead
+from fer_platform.models.lifecycle.card import model_card
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.training.train import Trained
 from fer_platform.storage.location import Location

@@ -3,7 +3,7 @@ Learning: Estimating Uncertainty in Dataset Labels", JAIR 70; the ``cleanlab`` l
 
 Every ``train/`` image gets out-of-sample predicted probabilities: the images are split into ``k`` stratified
 folds and each fold is scored by an ``emotion_model`` network trained on the other folds only (the recipe of
-``models.train``, a short budget per fold, so no image is scored by a model that saw its label).
+``models.training.train``, a short budget per fold, so no image is scored by a model that saw its label).
 ``cleanlab.filter.find_label_issues`` then flags the images whose given label disagrees with what the others
 teach, and ``cleanlab.rank.get_label_quality_scores`` ranks every image (lower = more likely wrong).
 """

@@ -10,8 +10,8 @@ validation slice of ``train/`` (FER2013's folders have no PublicTest split),
 early stopping after 20 epochs without a better validation accuracy, and a time
 budget; training always ends at the best validation checkpoint. Seeded: on a CPU
 the same data, seed and thread count give the same weights. A run the budget ends
-anneals to it instead of waiting on the plateau (``models.schedule``); with
-``models.checkpoints`` every epoch is saved and a killed run resumes exactly.
+anneals to it instead of waiting on the plateau (``models.training.schedule``); with
+``models.training.checkpoints`` every epoch is saved and a killed run resumes exactly.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Callable, Optional
 import torch
 from torch import nn
 
-from fer_platform.models.training.augment import augment
 from fer_platform.models.faces import FaceSet
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.network import build_network
+from fer_platform.models.training.augment import augment
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.schedule import annealed_lr, epochs_that_fit, resolve, warmup_lr
 
@@ -166,7 +166,7 @@ class Trainer:
         self, on_epoch: Optional[Callable[[int, float], None]] = None, checkpoints: Checkpoints | None = None
     ) -> Trained:
         """Epochs until the budget, early stopping or the limit; the network ends at the best checkpoint. With
-        ``checkpoints`` (``models.checkpoints.Checkpoints``), the state is saved after every epoch and a saved
+        ``checkpoints`` (``models.training.checkpoints.Checkpoints``), the state is saved after every epoch and a saved
         one is resumed, its seconds counted against the budget."""
         saved = checkpoints.load() if checkpoints else None
         done, spent, seen, (best_state, best_epoch), curve = (
@@ -211,5 +211,5 @@ def train_model(
     checkpoints: Checkpoints | None = None,
 ) -> Trained:
     """Train on ``faces`` until the budget, early stopping or the epoch limit; returns the best checkpoint.
-    ``checkpoints`` (``models.checkpoints.Checkpoints``) makes the run resumable."""
+    ``checkpoints`` (``models.training.checkpoints.Checkpoints``) makes the run resumable."""
     return Trainer(faces, recipe, device).run(on_epoch, checkpoints)

@@ -11,8 +11,14 @@ from PIL import Image
 
 from fer_platform.embeddings.model import SEED_TRANSFORM, build_resnet18
 from fer_platform.images.decode import to_8bit
-from fer_platform_tests.support.helpers import asset_metadata, check_results, embeddings_metadata, run_partition, table_rows
 from fer_platform_tests.support.bad_images import write_bad_files, write_unusual_good_files
+from fer_platform_tests.support.helpers import (
+    asset_metadata,
+    check_results,
+    embeddings_metadata,
+    run_partition,
+    table_rows,
+)
 
 ALL_CHECKS = {"rows_match_manifest": True, "filepaths_unique": True, "vectors_valid": True}
 

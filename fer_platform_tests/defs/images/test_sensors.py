@@ -7,13 +7,13 @@ import pytest
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from fer_platform.definitions import build_definitions
-from fer_platform.orchestration.resources import shared_resources
 from fer_platform.factory import Platform
+from fer_platform.images.landings.queue import EventQueue
 from fer_platform.orchestration.names import EMBED_JOB, LANDING_RUN_TAG, PIPELINE_JOB
 from fer_platform.orchestration.partitions import register_emotions
+from fer_platform.orchestration.resources import shared_resources
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform.images.landings.queue import EventQueue
 from fer_platform_tests.support.event_messages import blob_event, message, sequencer
 from fer_platform_tests.support.helpers import asset_metadata, run_partition, table_rows
 

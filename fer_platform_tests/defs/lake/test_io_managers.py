@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 from dagster import (
     AssetKey,
     PartitionKeyRange,
@@ -16,8 +17,8 @@ from dagster import (
 )
 
 from fer_platform.defs.lake.io_managers import LakeIOManager
-from fer_platform_tests.support.parquet_frames import METADATA, frame, manager_on, write
 from fer_platform_tests.support.in_flight import bytes_in_flight, kill_when
+from fer_platform_tests.support.parquet_frames import METADATA, frame, manager_on, write
 
 PARTITIONS = StaticPartitionsDefinition(["happy", "sad"])
 
@@ -64,6 +65,7 @@ write(manager_on(sys.argv[1]), "happy", frame("happy", 60_000))  # about 120 MB 
 """
 
 
+@pytest.mark.slow  # SIGKILL of a writer subprocess
 def test_a_run_killed_mid_write_leaves_the_previous_partition_whole(lake_url):
     manager = manager_on(lake_url)
     previous = frame("happy", 4)

@@ -17,8 +17,10 @@ from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
 from fer_platform.table.expression import EXPRESSION_TABLE
 from fer_platform_tests.support.constants import TEST_EMOTIONS
-from fer_platform_tests.support.servers.databases import copy_database
 from fer_platform_tests.support.helpers import asset_metadata, check_results, run_partition
+from fer_platform_tests.support.servers.databases import copy_database
+
+pytestmark = pytest.mark.slow  # trains emotion_model versions
 
 METRICS_KEYS = {"accuracy", "macro_f1", "recall_per_emotion", "epochs", "stopped_by", "train_seconds"}
 

@@ -19,6 +19,8 @@ from fer_platform.storage.location import open_location
 from fer_platform_tests.support.constants import TEST_EMOTIONS
 from fer_platform_tests.support.helpers import asset_metadata
 
+pytestmark = pytest.mark.slow  # trains emotion_classifier versions on a platform of its own
+
 
 def test_classifier_metadata_and_versions(search_env):
     heads = model_registry(open_location(load_settings().resolved_lake_url), EMOTION_CLASSIFIER)

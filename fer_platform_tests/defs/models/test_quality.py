@@ -5,6 +5,7 @@ import io
 import shutil
 
 import polars as pl
+import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
 
 from fer_platform.definitions import build_definitions
@@ -13,6 +14,8 @@ from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
 from fer_platform_tests.support.helpers import asset_metadata
+
+pytestmark = pytest.mark.slow  # trains label_issues folds
 
 QUALITY = [AssetKey("split_overlap"), AssetKey("label_issues")]
 

@@ -1,6 +1,7 @@
 """train_emotion_model with MLFLOW_TRACKING_URI: the run is in MLflow and champion follows the promotion."""
 
 import mlflow
+import pytest
 from dagster import DagsterInstance
 from mlflow import MlflowClient
 
@@ -9,6 +10,8 @@ from fer_platform.orchestration.names import EMOTION_MODEL_JOB
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform_tests.support.helpers import asset_metadata, check_results
+
+pytestmark = pytest.mark.slow  # trains emotion_model against an MLflow server
 
 
 def test_training_is_tracked_and_champion_follows_promotion(fer_env, tmp_path, monkeypatch):

@@ -94,6 +94,7 @@ run_partition("happy", job_name=SYNC_JOB)
 """
 
 
+@pytest.mark.slow  # SIGKILL of a sync subprocess
 def test_a_sync_killed_mid_copy_keeps_the_replica_rows_and_reruns(fer_env, image_root):
     sync("happy")
     replica = fer_env["FER_REPLICA_DSN"]
@@ -131,6 +132,7 @@ def test_checksum_is_order_independent_and_content_sensitive(fer_env):
         assert partition_checksum(conn, "imagenes_fer", "happy") == base
 
 
+@pytest.mark.slow  # waits out the retries
 def test_unreachable_replica_fails_clearly_after_retries(fer_env, monkeypatch):
     monkeypatch.setenv("FER_REPLICA_DSN", "postgresql://fer:secret-pw@127.0.0.1:1/fer_vct?connect_timeout=2")
     result = run_partition("happy", job_name=SYNC_JOB)

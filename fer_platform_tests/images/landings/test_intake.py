@@ -14,8 +14,8 @@ import pytest
 from fer_platform.images.landings.event_log import blobs_to_land
 from fer_platform.images.landings.intake import MAX_DELIVERIES, reconcile, take_events
 from fer_platform.images.landings.landing import record
-from fer_platform.storage.location import open_location
 from fer_platform.images.landings.queue import EventQueue, QueueUnavailableError
+from fer_platform.storage.location import open_location
 from fer_platform_tests.support.constants import AZURITE_KEY, REPO
 from fer_platform_tests.support.event_messages import blob_event, message, sequencer
 
@@ -139,6 +139,7 @@ def test_reconciliation_finds_images_whose_events_were_lost(source, conn, tmp_pa
     assert reconcile(conn, location, tmp_path, "train") == 0
 
 
+@pytest.mark.slow  # waits out the retries
 def test_an_unreachable_account_is_named_without_its_key(monkeypatch):
     port = 9  # discard: nothing listens there on loopback
     monkeypatch.setenv(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fer_platform.storage.location import open_location
 from fer_platform.models.lifecycle.registry import ModelNotFoundError, ModelRegistry
+from fer_platform.storage.location import open_location
 from fer_platform_tests.support.in_flight import bytes_in_flight, kill_when
 
 PREFIX = "models/probe"
@@ -64,6 +64,7 @@ def test_concurrent_writers_get_distinct_versions(lake_url, monkeypatch):
     assert all(models.read(v, "model.pt") == bytes([models.metrics(v)["i"]]) for v in names)
 
 
+@pytest.mark.slow  # SIGKILL of a writer subprocess
 def test_a_writer_killed_mid_write_leaves_the_registry_as_it_was(lake_url):
     """The writer has claimed v0002 and is SIGKILLed alive while model.pt's bytes are out but unseen (a non-empty
     temporary; blocks uploaded, not committed): versions and the promotion pointer are as they were."""

@@ -10,13 +10,15 @@ import time
 import pytest
 import torch
 
-from fer_platform.models.training.checkpoints import CHECKPOINT, Checkpoints
 from fer_platform.models.faces import load_split
+from fer_platform.models.training.checkpoints import CHECKPOINT, Checkpoints
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.train import train_model
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.storage.location import open_location
 from fer_platform_tests.support.constants import REPO
+
+pytestmark = pytest.mark.slow  # trainings killed and resumed in subprocesses
 
 RECIPE = Recipe(arch="vgg_small", budget_s=600, max_epochs=5, schedule="plateau")
 MODEL = "emotion_model"

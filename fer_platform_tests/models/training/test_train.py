@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fer_platform.models.training.augment import augment
 from fer_platform.models.faces import NotEnoughImagesError, load_split, require_trainable
 from fer_platform.models.model import EmotionModel, ModelFileError, ten_crops
 from fer_platform.models.network import resolve_arch
+from fer_platform.models.training.augment import augment
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.train import stratified_split, train_model
 from fer_platform.sample_data import write_sample_dataset
@@ -95,6 +95,7 @@ def test_the_budget_ends_training_at_the_best_checkpoint(faces):
     assert trained.train_seconds < 30
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_run_the_budget_ends_anneals_to_zero_and_records_its_curve(faces):
     """auto on a budget that ends training long before 300 epochs: one_cycle, warm-up in epoch 1, then a
     falling learning rate that is near zero by the last epoch; every epoch's loss, accuracy and rate kept."""
@@ -107,6 +108,7 @@ def test_a_run_the_budget_ends_anneals_to_zero_and_records_its_curve(faces):
     assert all(c["train_loss"] > 0 for c in trained.curve)
 
 
+@pytest.mark.slow  # trains for seconds
 def test_plateau_asked_for_keeps_the_recipes_constant_start(faces):
     trained = train_model(
         faces, Recipe(arch="vgg_small", budget_s=8, max_epochs=300, schedule="plateau"), torch.device("cpu")
@@ -133,6 +135,7 @@ def test_auto_architecture_depends_on_the_device():
         resolve_arch("vit", torch.device("cpu"))
 
 
+@pytest.mark.slow  # trains for seconds
 def test_the_seed_backbone_can_be_fine_tuned(faces):
     """resnet18_imagenet (here from random weights: no ImageNet file offline) trains and predicts like the VGG."""
     few = type(faces)(faces.pixels[::6], faces.labels[::6], faces.classes, faces.files[::6], "x", {})
