@@ -1,1 +1,1 @@
-"""Stage 4, lake: where images and Parquet embeddings live under FER_LAKE_URL."""
+"""Stage 4, lake: every path under FER_LAKE_URL (``layout``) and the incremental transfers into it (``transfer``)."""

@@ -1,1 +1,2 @@
-"""Dagster pieces every stage shares: resources, IO managers, partitions, names and UI metadata."""
+"""Dagster pieces two or more stages share: resources, the settings a load is for, partitions, names, automation
+and UI metadata."""

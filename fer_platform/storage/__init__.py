@@ -1,1 +1,1 @@
-"""Object storage shared by every stage: local folders, Azure Blob and ADLS Gen2 locations, and transfers."""
+"""Object storage shared by every stage: local folders, Azure Blob and ADLS Gen2 locations."""

@@ -1,1 +1,2 @@
-"""Stage 6, search: vector_index (HNSW on the replica), recall_at_10, its job and its automation sensor."""
+"""Stage 6, search: vector_index (HNSW on the replica), recall_at_10, build_search_index, the automation sensor
+and ``search``."""
