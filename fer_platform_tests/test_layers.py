@@ -104,9 +104,13 @@ def test_a_type_only_cycle_is_found(tmp_path):
     recipe = copy / "fer_platform" / "models" / "training" / "recipe.py"
     recipe.write_text(
         recipe.read_text()
-        + "\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fer_platform.models.training import checkpoints\n"
+        + "\nfrom typing import TYPE_CHECKING\n"
+        + "if TYPE_CHECKING:\n    from fer_platform.models.training import checkpoints\n"
     )
-    script = "import sys, json; from fer_platform_tests.test_layers import import_cycles; print(json.dumps(import_cycles('fer_platform')))"
+    script = (
+        "import json; from fer_platform_tests.test_layers import import_cycles; "
+        "print(json.dumps(import_cycles('fer_platform')))"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", script],
         cwd=copy,
@@ -116,4 +120,5 @@ def test_a_type_only_cycle_is_found(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout) == [["fer_platform.models.training.checkpoints", "fer_platform.models.training.recipe"]]
+    cycle = ["fer_platform.models.training.checkpoints", "fer_platform.models.training.recipe"]
+    assert json.loads(proc.stdout) == [cycle]

@@ -1,5 +1,6 @@
 """Materialization metadata that several stages show in the Dagster UI: failed files, a distribution, faces,
-an inline picture. A stage's own plots live in its ``defs/<stage>/`` folder (the models': ``defs/models/metadata.py``)."""
+an inline picture. A stage's own plots live in its ``defs/<stage>/`` folder (the models':
+``defs/models/metadata.py``)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def test_passes_after_a_real_materialization(shared_search_env: dict[str, str], 
     assert result.success and check_results(result)[names.EXPRESSION_VECTORS_COMPLETE] is True
     stored = replica.execute("SELECT count(*) FROM imagenes_fer WHERE emotion = 'happy'").fetchone()[0]
     meta = check_only("happy")
-    assert meta["passed"] is True and meta["served_version"] == Platform(load_settings()).model_registry(EMOTION_MODEL).promoted()
+    promoted = Platform(load_settings()).model_registry(EMOTION_MODEL).promoted()
+    assert meta["passed"] is True and meta["served_version"] == promoted
     assert (meta["replica_rows"], meta["vectors"], meta["missing"], meta["extra"]) == (stored, stored, 0, 0)
     assert meta["not_served_version"] == 0 and stored > 0
 
