@@ -79,6 +79,9 @@ class FerSettings(BaseSettings):
     reconcile_hours: float = Field(
         default=24.0, ge=0, description="With FER_EVENTS_QUEUE: a listing at most this often (0 = never)."
     )
+    verify_cron: str = Field(
+        default="0 3 * * *", description="When verify_images re-reads every image (cron, the daemon's time zone)."
+    )
     settle_s: float = Field(
         default=5.0, ge=0, description="A folder with a file modified this recently waits for the next tick."
     )

@@ -24,7 +24,7 @@ SNAPSHOT = TESTS / "snapshots" / "definitions.json"
 
 
 def public_names(defs: Definitions) -> dict:
-    """Asset keys, asset checks (and which block), jobs, sensors and resource keys, sorted; each asset's group."""
+    """Asset keys, asset checks (and which block), jobs, sensors, schedules and resource keys, sorted; each asset's group."""
     graph = defs.resolve_asset_graph()
     return {
         "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
@@ -36,6 +36,7 @@ def public_names(defs: Definitions) -> dict:
         ),
         "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
         "sensors": sorted(sensor.name for sensor in defs.sensors),
+        "schedules": sorted(schedule.name for schedule in defs.schedules),
         "resources": sorted(defs.resources),
     }
 

@@ -4,11 +4,19 @@ A manifest is a polars DataFrame with one row per file (see ``MANIFEST_SCHEMA``)
 ``error`` is null for files that decode and holds the reason otherwise. File
 paths are POSIX paths relative to the image root (``train/happy/im0.png``), the
 form stored in ``imagenes_fer.filepath``.
+
+Each row also holds the file's stat fingerprint (size, mtime in ns, inode) as it was when the file was read, so
+that a later scan reads only the files whose fingerprint changed (``update_manifest``): a landing of k files into
+a folder of N costs N ``stat`` calls (no reads) and k reads. A change that keeps size, mtime and inode (a tool
+that restores mtimes after rewriting in place) is what the scheduled ``verify_images`` job finds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +34,11 @@ MANIFEST_SCHEMA = {
     "width": pl.Int32,
     "height": pl.Int32,
     "error": pl.String,
+    "mtime_ns": pl.Int64,
+    "inode": pl.Int64,
 }
+# What tells a file changed without reading it.
+FINGERPRINT = ("size_bytes", "mtime_ns", "inode")
 
 
 # Names that copy tools, browsers and editors give files still being written.
@@ -47,8 +59,11 @@ def list_emotion_files(image_root: Path, split: str, emotion: str) -> list[Path]
 
 
 def describe_file(path: Path, image_root: Path, emotion: str) -> dict:
-    """One manifest row for ``path``: reads it once, hashes it and tries to decode it."""
-    data = path.read_bytes()
+    """One manifest row for ``path``: reads it once, hashes it and tries to decode it. The fingerprint is the
+    open file's, taken before reading, so a write that lands during the read changes it for the next scan."""
+    with path.open("rb") as handle:
+        stat = os.fstat(handle.fileno())
+        data = handle.read()
     row = {
         "filepath": path.relative_to(image_root).as_posix(),
         "emotion": emotion,
@@ -57,6 +72,8 @@ def describe_file(path: Path, image_root: Path, emotion: str) -> dict:
         "width": None,
         "height": None,
         "error": None,
+        "mtime_ns": stat.st_mtime_ns,
+        "inode": stat.st_ino,
     }
     if len(row["filepath"]) > MAX_FILEPATH_CHARS:
         row["error"] = f"file path longer than {MAX_FILEPATH_CHARS} characters"
@@ -69,7 +86,67 @@ def describe_file(path: Path, image_root: Path, emotion: str) -> dict:
     return row
 
 
+# Reads and describes files given by their paths relative to the image root (in process or on Ray workers).
+Describe = Callable[[list[str]], list[dict]]
+
+
+def describe_here(image_root: Path, emotion: str) -> Describe:
+    """``Describe`` in this process."""
+    return lambda paths: [describe_file(image_root / path, image_root, emotion) for path in paths]
+
+
+def stat_folder(image_root: Path, split: str, emotion: str) -> pl.DataFrame:
+    """``filepath`` and the fingerprint of every image candidate of the folder, from ``stat`` alone."""
+    folder = image_root / split / emotion
+    if not folder.is_dir():
+        raise FileNotFoundError(f"emotion folder {str(folder)!r} does not exist")
+    rows = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if is_image_candidate(entry.name) and entry.is_file(follow_symlinks=True):
+                stat = entry.stat(follow_symlinks=True)
+                rows.append((f"{split}/{emotion}/{entry.name}", stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    schema = {"filepath": pl.String, **{name: pl.Int64 for name in FINGERPRINT}}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+@dataclass(frozen=True)
+class ManifestUpdate:
+    """The folder's manifest now, the rows read in this scan (new or changed files) and the paths now gone."""
+
+    manifest: pl.DataFrame
+    described: pl.DataFrame
+    removed: list[str]
+
+
+def update_manifest(
+    image_root: Path, split: str, emotion: str, previous: pl.DataFrame, describe: Describe
+) -> ManifestUpdate:
+    """The manifest of one folder, reading only the files whose fingerprint differs from ``previous`` (the
+    manifest stored by the last scan; empty for a first scan)."""
+    listed = stat_folder(image_root, split, emotion)
+    kept = previous.join(listed, on=["filepath", *FINGERPRINT], how="semi")
+    to_read = listed.join(kept, on="filepath", how="anti").get_column("filepath").sort().to_list()
+    described = pl.DataFrame(describe(to_read), schema=MANIFEST_SCHEMA)
+    manifest = pl.concat([kept.select(MANIFEST_SCHEMA.keys()).cast(MANIFEST_SCHEMA), described]).sort("filepath")
+    removed = previous.join(listed, on="filepath", how="anti").get_column("filepath").sort().to_list()
+    return ManifestUpdate(manifest, described, removed)
+
+
 def scan_emotion(image_root: Path, split: str, emotion: str) -> pl.DataFrame:
-    """The manifest of one emotion folder."""
-    rows = [describe_file(p, image_root, emotion) for p in list_emotion_files(image_root, split, emotion)]
-    return pl.DataFrame(rows, schema=MANIFEST_SCHEMA)
+    """The manifest of one emotion folder, every file read (a first scan, and ``verify_images``)."""
+    empty = pl.DataFrame(schema=MANIFEST_SCHEMA)
+    return update_manifest(image_root, split, emotion, empty, describe_here(image_root, emotion)).manifest
+
+
+def drifted(stored: pl.DataFrame, found: pl.DataFrame) -> dict[str, str]:
+    """Files whose stored fingerprint still matches but whose content does not (what an incremental scan
+    cannot see): path -> what differs."""
+    same = stored.join(found, on=["filepath", *FINGERPRINT], how="inner", suffix="_found")
+    differs = same.filter(
+        (pl.col("sha256") != pl.col("sha256_found")) | (pl.col("error").eq_missing(pl.col("error_found")).not_())
+    )
+    return {
+        path: f"sha256 {old[:12]}... stored, {new[:12]}... on disk, size, mtime and inode unchanged"
+        for path, old, new in differs.select("filepath", "sha256", "sha256_found").sort("filepath").rows()
+    }

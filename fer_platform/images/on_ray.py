@@ -5,7 +5,7 @@ The orchestrator only lists names (the source container's blobs, the image root'
 workers read each blob with their own credentials and write it into the image root, which every node mounts
 at the same path (the shared volume of ``docker-compose.yml``, Azure Files on AKS), then hash and decode each
 file there. Both produce exactly what the in-process path produces (``landing.download``,
-``manifest.scan_emotion``); a pipeline that stops making progress fails after the stall limit.
+``manifest.describe_here``); a pipeline that stops making progress fails after the stall limit.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
-
 from fer_platform.images.landings.landing import Copy
-from fer_platform.images.manifest import MANIFEST_SCHEMA, list_emotion_files
+from fer_platform.images.manifest import Describe
 from fer_platform.images.reading import describe_batch, land_batch
 from fer_platform.ray_cluster import task_pipeline
 
@@ -24,17 +22,21 @@ SCAN_BATCH = 64  # files hashed and decoded per task
 LAND_BATCH = 32  # blobs copied per task
 
 
-def scan_on_ray(image_root: Path, split: str, emotion: str, tasks: int, stall_s: float) -> pl.DataFrame:
-    """``manifest.scan_emotion`` with the reading done by ``tasks`` Ray tasks at a time on the connected cluster."""
-    rows = [{"filepath": p.relative_to(image_root).as_posix()} for p in list_emotion_files(image_root, split, emotion)]
-    described: list[dict] = []
-    if rows:
-        for batch in task_pipeline(
-            rows, describe_batch, SCAN_BATCH, tasks, stall_s, "the Ray manifest scan",
-            image_root=str(image_root), emotion=emotion,
-        ):
-            described.extend(json.loads(row) for row in batch["row"])
-    return pl.DataFrame(sorted(described, key=lambda row: row["filepath"]), schema=MANIFEST_SCHEMA)
+def describe_on_ray(image_root: Path, emotion: str, tasks: int, stall_s: float) -> Describe:
+    """A ``manifest.Describe`` whose files are read, hashed and decoded by ``tasks`` Ray tasks at a time on the
+    connected cluster (only the files a scan must read: ``manifest.update_manifest`` picks them)."""
+
+    def describe(paths: list[str]) -> list[dict]:
+        described: list[dict] = []
+        if paths:
+            for batch in task_pipeline(
+                [{"filepath": path} for path in paths], describe_batch, SCAN_BATCH, tasks, stall_s,
+                "the Ray manifest scan", image_root=str(image_root), emotion=emotion,
+            ):
+                described.extend(json.loads(row) for row in batch["row"])
+        return described
+
+    return describe
 
 
 def land_on_ray(source_url: str, image_root: Path, tasks: int, stall_s: float) -> Copy:

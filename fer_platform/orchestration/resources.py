@@ -25,8 +25,8 @@ from fer_platform.embeddings.model import LoadedModel, load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
 from fer_platform.factory import Platform
 from fer_platform.images.landings.landing import Copy, download
-from fer_platform.images.manifest import scan_emotion
-from fer_platform.images.on_ray import land_on_ray, scan_on_ray
+from fer_platform.images.manifest import Describe, describe_here, scan_emotion
+from fer_platform.images.on_ray import describe_on_ray, land_on_ray
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
 from fer_platform.ray_cluster import Cluster, connected
 from fer_platform.settings import Device, Precision, Split
@@ -84,14 +84,16 @@ class ImagesResource(ConfigurableResource):
     def source(self) -> Location:
         return open_location(self.source_url)
 
-    def scan(self, emotion: str, ray: RayResource) -> tuple[pl.DataFrame, dict]:
-        """The manifest of one emotion folder, hashed and decoded in this process or, with FER_RAY_ADDRESS set,
-        by tasks on the Ray workers (which mount the image root); and the metadata that says where."""
+    @contextmanager
+    def describing(self, emotion: str, ray: RayResource) -> Iterator[tuple[Describe, dict]]:
+        """What reads, hashes and decodes the files a scan must read: this process or, with FER_RAY_ADDRESS set,
+        tasks on the Ray workers (which mount the image root, connected for the block); and the metadata that
+        says where."""
         if ray.address is None:
-            return self.manifest(emotion), {"engine": "in_process"}
+            yield describe_here(self.root, emotion), {"engine": "in_process"}
+            return
         with ray.connected() as cluster:
-            manifest = scan_on_ray(self.root, self.split, emotion, ray.task_pool(cluster), ray.stall_s)
-            return manifest, cluster.metadata()
+            yield describe_on_ray(self.root, emotion, ray.task_pool(cluster), ray.stall_s), cluster.metadata()
 
     @contextmanager
     def landing(self, ray: RayResource) -> Iterator[tuple[Copy, dict]]:

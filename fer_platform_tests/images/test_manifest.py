@@ -1,6 +1,9 @@
+import os
+import shutil
+
 import pytest
 
-from fer_platform.images.manifest import scan_emotion
+from fer_platform.images.manifest import describe_here, drifted, scan_emotion, update_manifest
 from fer_platform_tests.support.bad_images import write_bad_files
 
 
@@ -28,3 +31,61 @@ def test_long_file_path_is_an_error_not_a_crash(image_root):
 def test_missing_folder_is_named(image_root):
     with pytest.raises(FileNotFoundError, match="nope"):
         scan_emotion(image_root, "train", "nope")
+
+
+def counting(image_root, emotion: str):
+    """``describe_here`` that records which files it was asked to read."""
+    read: list[str] = []
+    describe = describe_here(image_root, emotion)
+
+    def counted(paths: list[str]) -> list[dict]:
+        read.extend(paths)
+        return describe(paths)
+
+    return counted, read
+
+
+def test_an_update_reads_only_new_and_changed_files(image_root):
+    folder = image_root / "train" / "happy"
+    first = scan_emotion(image_root, "train", "happy")
+    shutil.copy(folder / "im0.png", folder / "new.png")
+    (folder / "im1.png").write_bytes((folder / "im2.png").read_bytes())  # content and mtime change
+    (folder / "im2.png").unlink()
+    describe, read = counting(image_root, "happy")
+    update = update_manifest(image_root, "train", "happy", first, describe)
+    assert read == ["train/happy/im1.png", "train/happy/new.png"]
+    assert update.removed == ["train/happy/im2.png"]
+    assert update.manifest.equals(scan_emotion(image_root, "train", "happy"))
+    again, read_again = counting(image_root, "happy")
+    assert update_manifest(image_root, "train", "happy", update.manifest, again).described.is_empty()
+    assert read_again == []
+
+
+def test_a_replaced_file_with_the_same_size_and_mtime_is_read_again(image_root):
+    folder = image_root / "train" / "happy"
+    first = scan_emotion(image_root, "train", "happy")
+    stat = (folder / "im0.png").stat()
+    replacement = folder / "replacement.tmp"
+    replacement.write_bytes(bytes(reversed((folder / "im0.png").read_bytes())))
+    os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    replacement.replace(folder / "im0.png")  # a new inode under the old name, size and mtime
+    describe, read = counting(image_root, "happy")
+    update_manifest(image_root, "train", "happy", first, describe)
+    assert read == ["train/happy/im0.png"]
+
+
+def test_drift_is_a_content_change_under_an_unchanged_fingerprint(image_root):
+    folder = image_root / "train" / "happy"
+    stored = scan_emotion(image_root, "train", "happy")
+    target = folder / "im0.png"
+    stat = target.stat()
+    with target.open("r+b") as handle:  # rewritten in place: same inode, same size
+        data = bytearray(handle.read())
+        data[-1] ^= 0xFF
+        handle.seek(0)
+        handle.write(bytes(data))
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    shutil.copy(folder / "im1.png", folder / "late.png")  # new since the scan: not drift
+    found = scan_emotion(image_root, "train", "happy")
+    drift = drifted(stored, found)
+    assert list(drift) == ["train/happy/im0.png"] and "unchanged" in drift["train/happy/im0.png"]

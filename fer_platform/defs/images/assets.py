@@ -5,6 +5,8 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Out
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.landings.landing import land_from_events, land_from_source
+from fer_platform.images.manifest import ManifestUpdate, update_manifest
+from fer_platform.images.stored_manifest import read_manifest, store_update
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table, image_grid
 from fer_platform.orchestration.names import LANDING_RUN_TAG
@@ -61,6 +63,23 @@ def landed_images(
     )
 
 
+def scan_metadata(update: ManifestUpdate) -> dict:
+    """What the scan found and what it cost: files read (hashed and decoded) against files only stat-ed."""
+    manifest, described = update.manifest, update.described
+    bad = manifest.filter(pl.col("error").is_not_null())
+    return {
+        "files": len(manifest),
+        "decodable": len(manifest) - len(bad),
+        "failed": len(bad),
+        "bytes": int(manifest.get_column("size_bytes").sum() or 0),
+        "files_hashed": len(described),
+        "bytes_read": int(described.get_column("size_bytes").sum() or 0),
+        "files_unchanged": len(manifest) - len(described),
+        "files_removed": len(update.removed),
+        "failed_files": failures_table(dict(bad.select("filepath", "error").iter_rows())),
+    }
+
+
 @asset(
     name=names.RAW_IMAGES,
     deps=[names.LANDED_IMAGES],
@@ -68,25 +87,26 @@ def landed_images(
     kinds={"polars"},
 )
 def raw_images(
-    context: AssetExecutionContext, images: ImagesResource, ray: RayResource
+    context: AssetExecutionContext, images: ImagesResource, postgres: PostgresResource, ray: RayResource
 ) -> Output[pl.DataFrame]:
-    """Manifest of one emotion folder of the image root: relative file path, emotion, size, sha256, and why a
-    file is unusable. The image root is the authority; what landed in the source container is already in it.
-    With FER_RAY_ADDRESS set, the files are hashed and decoded by tasks on the Ray workers."""
-    manifest, engine = images.scan(context.partition_key, ray)
-    bad = manifest.filter(pl.col("error").is_not_null())
-    for path, reason in bad.select("filepath", "error").iter_rows():
+    """Manifest of one emotion folder of the image root: relative file path, emotion, size, sha256, why a file is
+    unusable, and its stat fingerprint. Only files that are new or whose size, mtime or inode changed since the
+    manifest stored on the source database (``fer_image_manifest``) are read; the others are only stat-ed, so a
+    landing of k files into a folder of N reads k files (``verify_images`` re-reads them all on a schedule). The
+    image root is the authority; what landed in the source container is already in it. With FER_RAY_ADDRESS set,
+    the files are hashed and decoded by tasks on the Ray workers."""
+    scope = images.scope(context.partition_key)
+    with postgres.connect(vector=False) as conn:
+        previous = read_manifest(conn, scope)
+    with images.describing(context.partition_key, ray) as (describe, engine):
+        update = update_manifest(images.root, images.split, context.partition_key, previous, describe)
+    with postgres.connect(vector=False) as conn:
+        store_update(conn, update)
+    for path, reason in update.described.filter(pl.col("error").is_not_null()).select("filepath", "error").rows():
         context.log.warning(f"unusable image {path!r}: {reason}")
-    return Output(
-        manifest,
-        metadata={
-            "files": len(manifest),
-            "decodable": len(manifest) - len(bad),
-            "failed": len(bad),
-            "bytes": int(manifest.get_column("size_bytes").sum() or 0),
-            "folder": MetadataValue.path(str(images.root / images.scope(context.partition_key))),
-            "failed_files": failures_table(dict(bad.select("filepath", "error").iter_rows())),
-            "sample_faces": sample_faces(images, manifest),
-            **engine,
-        },
-    )
+    metadata = scan_metadata(update) | {
+        "folder": MetadataValue.path(str(images.root / scope)),
+        "sample_faces": sample_faces(images, update.manifest),
+        **engine,
+    }
+    return Output(update.manifest, metadata=metadata)

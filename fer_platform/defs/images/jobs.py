@@ -1,0 +1,59 @@
+"""``verify_images``: every file of the image root read again and compared with the stored manifest.
+
+``raw_images`` reads only the files whose stat fingerprint changed; this job is the check on that shortcut, run
+on a schedule (FER_VERIFY_CRON, daily by default) and from the UI. It reads one emotion folder at a time, so its
+memory follows the largest folder, not the collection. A file whose content changed under an unchanged
+fingerprint fails the run, named, and its stored row is dropped, so the next ``raw_images`` run reads it again.
+"""
+
+import polars as pl
+from dagster import Failure, MetadataValue, OpExecutionContext, job, op
+
+from fer_platform.images.folders import discover_emotions
+from fer_platform.images.manifest import FINGERPRINT, MANIFEST_SCHEMA, drifted, update_manifest
+from fer_platform.images.stored_manifest import forget, read_manifest
+from fer_platform.orchestration import names
+from fer_platform.orchestration.metadata import failures_table
+from fer_platform.orchestration.resources import ImagesResource, PostgresResource, RayResource
+
+
+def verify_folder(images: ImagesResource, postgres: PostgresResource, ray: RayResource, emotion: str) -> tuple:
+    """(files read, drifted files, files whose change no scan has stored yet) of one emotion folder."""
+    scope = images.scope(emotion)
+    with postgres.connect(vector=False) as conn:
+        stored = read_manifest(conn, scope)
+    with images.describing(emotion, ray) as (describe, _):
+        found = update_manifest(images.root, images.split, emotion, pl.DataFrame(schema=MANIFEST_SCHEMA), describe)
+    drift = drifted(stored, found.manifest)
+    pending = len(found.manifest.join(stored, on=["filepath", *FINGERPRINT], how="anti"))
+    if drift:
+        with postgres.connect(vector=False) as conn:
+            forget(conn, drift)
+    return len(found.manifest), drift, pending
+
+
+@op(name="verify_image_hashes")
+def verify_image_hashes(
+    context: OpExecutionContext, images: ImagesResource, postgres: PostgresResource, ray: RayResource
+) -> None:
+    """Re-read every image of the split and fail, naming them, on files that changed without a new fingerprint."""
+    files, pending, drift = 0, 0, {}
+    for emotion in discover_emotions(images.root, images.split):
+        read, found, waiting = verify_folder(images, postgres, ray, emotion)
+        files, pending = files + read, pending + waiting
+        drift.update(found)
+        context.log.info(f"{emotion}: {read} file(s) read, {len(found)} drifted, {waiting} not scanned yet")
+    metadata = {"files_read": files, "drifted": len(drift), "not_scanned_yet": pending}
+    if drift:
+        raise Failure(
+            description=f"{len(drift)} image(s) changed without a change of size, mtime or inode, so raw_images "
+            f"did not read them again: {', '.join(list(drift)[:10])}; their manifest rows were dropped, "
+            f"re-run {names.PIPELINE_JOB} for their emotions",
+            metadata=metadata | {"drifted_files": failures_table(drift)},
+        )
+    context.add_output_metadata(metadata | {"drifted_files": MetadataValue.md("none")})
+
+
+@job(name=names.VERIFY_IMAGES_JOB, description="Re-read every image and compare it with the stored manifest.")
+def verify_images() -> None:
+    verify_image_hashes()

@@ -1,0 +1,69 @@
+"""``fer_image_manifest``: the manifest the last scan of each emotion folder stored, on the source database.
+
+It is what lets ``raw_images`` read only the files that changed (``manifest.update_manifest``): one row per file
+with its hash, decodability and stat fingerprint. A scan writes only what it read and what disappeared, in one
+transaction, so a run killed before that commit re-reads the same files, and one killed after it finds them
+unchanged. ``verify_images`` compares it with a full re-read and removes rows that drifted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+import psycopg
+
+from fer_platform.images.manifest import MANIFEST_SCHEMA, ManifestUpdate
+
+TABLE = "fer_image_manifest"
+COLUMNS = tuple(MANIFEST_SCHEMA)
+CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+    filepath text PRIMARY KEY,
+    emotion text NOT NULL,
+    size_bytes bigint NOT NULL,
+    sha256 text NOT NULL,
+    width integer,
+    height integer,
+    error text,
+    mtime_ns bigint NOT NULL,
+    inode bigint NOT NULL,
+    scanned_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS {TABLE}_emotion ON {TABLE} (emotion)"""
+UPSERT = (
+    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+    f"ON CONFLICT (filepath) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "filepath")
+    + ", scanned_at = now()"
+)
+
+
+def ensure_manifest_table(conn: psycopg.Connection) -> None:
+    """Create the table and its index when missing."""
+    conn.execute(CREATE)
+
+
+def read_manifest(conn: psycopg.Connection, scope: str) -> pl.DataFrame:
+    """The stored manifest of the folder ``scope`` (``<split>/<emotion>/``); empty before its first scan."""
+    ensure_manifest_table(conn)
+    emotion = scope.strip("/").split("/")[-1]
+    rows = conn.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE emotion = %s AND starts_with(filepath, %s)",
+        (emotion, scope),
+    ).fetchall()
+    return pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row")
+
+
+def store_update(conn: psycopg.Connection, update: ManifestUpdate) -> None:
+    """Write the rows the scan read and delete the paths that are gone, in one transaction."""
+    with conn.transaction():
+        ensure_manifest_table(conn)
+        forget(conn, update.removed)
+        with conn.cursor() as cur:
+            cur.executemany(UPSERT, update.described.select(COLUMNS).rows())
+
+
+def forget(conn: psycopg.Connection, paths: Iterable[str]) -> int:
+    """Delete the rows of ``paths`` (their files are read again by the next scan); how many there were."""
+    ensure_manifest_table(conn)
+    return conn.execute(f"DELETE FROM {TABLE} WHERE filepath = ANY(%s)", (list(paths),)).rowcount
