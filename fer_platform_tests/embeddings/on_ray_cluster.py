@@ -14,6 +14,7 @@ import time
 import uuid
 
 import numpy as np
+import polars as pl
 import psycopg
 import pytest
 from dagster import DagsterInstance
@@ -23,8 +24,8 @@ from fer_platform.definitions import build_definitions
 from fer_platform.embeddings.embedder import embed_files
 from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
-from fer_platform.images.manifest import scan_emotion
-from fer_platform.images.on_ray import scan_on_ray
+from fer_platform.images.manifest import MANIFEST_SCHEMA, scan_emotion, update_manifest
+from fer_platform.images.on_ray import describe_on_ray
 from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, SYNC_JOB
 from fer_platform.ray_cluster import connected
 from fer_platform.sample_data import write_sample_dataset
@@ -193,8 +194,11 @@ def test_landed_blobs_are_copied_and_scanned_by_the_workers(on_ray, cluster, ima
     assert all((image_root / name).read_bytes() == data for name, data in landings.items())
     scanned = asset_metadata(result, "raw_images")
     assert scanned["engine"] == "ray" and scanned["files"] == before + 4 and scanned["failed"] == 1
+    assert scanned["files_hashed"] == before + 4  # a first scan reads every file, on the workers
     with connected(cluster.address):
-        on_workers = scan_on_ray(image_root, "train", "angry", tasks=2, stall_s=120)
+        describe = describe_on_ray(image_root, "angry", tasks=2, stall_s=120)
+        empty = pl.DataFrame(schema=MANIFEST_SCHEMA)
+        on_workers = update_manifest(image_root, "train", "angry", empty, describe).manifest
     assert on_workers.equals(scan_emotion(image_root, "train", "angry"))
     assert len(table_rows(on_ray["FER_PG_DSN"], "angry")) == before + 3
 
