@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from dagster import AssetSelection, AutomationCondition, FreshnessPolicy
+from dagster import AssetSelection, AutomationCondition, DefaultScheduleStatus, FreshnessPolicy, ScheduleDefinition
+
+from fer_platform.orchestration.loading import loading_platform
 
 # The daily safety net (UTC): a promotion made outside Dagster (`fer-platform promote`, a FER_MODEL_VERSION
 # pin) updates no asset, so nothing else would tell expression_vectors to follow the served version.
@@ -61,3 +63,15 @@ def served_automation(ignore_checks_of: Sequence[str] = ()) -> AutomationConditi
         & ~dep_not_checked.with_label("any_dep_partition_not_checked")
     )
     return (trigger & gate).with_label("served")
+
+
+def verification_schedule(job_name: str, description: str) -> ScheduleDefinition:
+    """``<job_name>_schedule``: a verification job at FER_VERIFY_CRON (read at load), running by default. Landings
+    check only what they touched; these jobs re-read what is stored, so they run at a quiet hour, not per run."""
+    return ScheduleDefinition(
+        name=f"{job_name}_schedule",
+        job_name=job_name,
+        cron_schedule=loading_platform().settings.verify_cron,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=description,
+    )

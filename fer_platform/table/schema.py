@@ -10,6 +10,8 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from fer_platform.table.aggregates import ensure_aggregates
+
 # The seed's ResNet18 with fc = Identity: every stored vector has this many floats.
 EMBEDDING_DIM = 512
 DEFAULT_TABLE = "imagenes_fer"
@@ -77,6 +79,7 @@ def ensure_table(conn: psycopg.Connection, table: str = DEFAULT_TABLE) -> None:
         store_vectors_inline(conn, table)
         for statement in INDEXES:
             conn.execute(sql.SQL(statement).format(**ids))
+        ensure_aggregates(conn, table)
 
 
 def store_vectors_inline(conn: psycopg.Connection, table: str) -> None:

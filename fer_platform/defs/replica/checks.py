@@ -1,21 +1,26 @@
-"""Blocking checks that the replica's partition equals the source's."""
+"""Blocking checks that the replica's partition equals the source's, from the aggregates both servers maintain in
+the transactions that change rows: two numbers per side, whatever the partition holds (``verify_replica``
+recomputes them from the rows on a schedule)."""
 
 from dagster import AssetCheckResult, asset_check
 
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import PostgresResource
-from fer_platform.replica.sync import PartitionChecksum, partition_checksum
+from fer_platform.table.aggregates import PartitionAggregate, partition_aggregate
 from fer_platform.table.schema import DEFAULT_TABLE
 
 
-def both_sides(postgres: PostgresResource, replica: PostgresResource, emotion: str):
-    """(source, replica) checksums of one partition."""
+def both_sides(
+    postgres: PostgresResource, replica: PostgresResource, emotion: str
+) -> tuple[PartitionAggregate, PartitionAggregate]:
+    """(source, replica) maintained aggregates of one partition."""
     with postgres.connect(vector=False) as s, replica.connect(vector=False) as r:
-        return partition_checksum(s, DEFAULT_TABLE, emotion), partition_checksum(r, DEFAULT_TABLE, emotion)
+        return partition_aggregate(s, DEFAULT_TABLE, emotion), partition_aggregate(r, DEFAULT_TABLE, emotion)
 
 
-def comparison(source: PartitionChecksum, replica: PartitionChecksum) -> dict:
+def comparison(source: PartitionAggregate, replica: PartitionAggregate) -> dict:
+    """The figures of both sides, as check metadata."""
     return {
         "source_rows": source.rows,
         "replica_rows": replica.rows,

@@ -1,11 +1,14 @@
-"""The seed's one-off initial migration as a Dagster job (and ``fer-platform migrate``)."""
+"""The seed's one-off initial migration as a Dagster job (and ``fer-platform migrate``), and ``verify_replica``,
+the scheduled recomputation of what the blocking checks compare."""
 
-from dagster import Config, OpExecutionContext, job, op
+from dagster import Config, Failure, OpExecutionContext, job, op
 
 from fer_platform.orchestration import names
+from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.replica.migrate import migrate
-from fer_platform.table.schema import DEFAULT_TABLE
+from fer_platform.replica.verification import server_differences, stale_figures
+from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 
 
 class MigrationConfig(Config):
@@ -36,3 +39,32 @@ def pg_dump_restore(
 )
 def initial_migration() -> None:
     pg_dump_restore()
+
+
+@op(name="verify_replica_aggregates")
+def verify_replica_aggregates(
+    context: OpExecutionContext, postgres: PostgresResource, replica: PostgresResource
+) -> None:
+    """Recompute every partition's aggregates from the rows on both servers; fail naming what differs."""
+    with postgres.connect(vector=False) as source, replica.connect(vector=False) as target:
+        ensure_table(target, DEFAULT_TABLE)
+        stale = stale_figures(source, DEFAULT_TABLE, "source") | stale_figures(target, DEFAULT_TABLE, "replica")
+        apart = server_differences(source, target, DEFAULT_TABLE)
+    metadata = {"stale_figures": len(stale), "partitions_differing": len(apart)}
+    context.log.info(f"{len(stale)} stale figure(s), {len(apart)} partition(s) differing between the servers")
+    if stale or apart:
+        named = stale | {f"differs:{e}": what for e, what in apart.items()}
+        raise Failure(
+            description=f"replica verification failed for {', '.join(sorted(named))}; stale figures were "
+            f"recomputed, re-run {names.SYNC_JOB} for the emotions named",
+            metadata=metadata | {"differences": failures_table(named, "partition")},
+        )
+    context.add_output_metadata(metadata)
+
+
+@job(
+    name=names.VERIFY_REPLICA_JOB,
+    description="Recompute the per-partition aggregates from the rows on both servers and compare them.",
+)
+def verify_replica() -> None:
+    verify_replica_aggregates()

@@ -7,13 +7,16 @@ import sys
 
 import psycopg
 import pytest
-from dagster import build_op_context
+from dagster import DagsterInstance, build_op_context
 
+from fer_platform.definitions import build_definitions
 from fer_platform.defs.replica.checks import replica_content_matches_source, replica_rows_match_source
-from fer_platform.orchestration.names import SYNC_JOB
+from fer_platform.orchestration.names import SYNC_JOB, VERIFY_REPLICA_JOB
 from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.postgres.connection import DatabaseUnreachableError
-from fer_platform.replica.sync import partition_checksum, replace_partition, stream_partition
+from fer_platform.replica.sync import apply_rows, stream_rows
+from fer_platform.settings import load_settings
+from fer_platform.table.aggregates import from_rows, partition_aggregate
 from fer_platform_tests.support.helpers import asset_metadata, check_results, data_directory, run_partition, table_rows
 
 REPLICA_CHECKS = {"replica_rows_match_source": True, "replica_content_matches_source": True}
@@ -38,7 +41,10 @@ def test_replica_equals_source_and_follows_changes(fer_env, image_root):
     (folder / "im1.png").write_bytes((image_root / "train" / "angry" / "im1.png").read_bytes())
     (folder / "im2.png").unlink()
     result = sync("happy")
-    assert asset_metadata(result, "azure_replica")["copied_rows"] == 4
+    meta = asset_metadata(result, "azure_replica")
+    # Only the delta moves: added and im1 are copied, im2 (and im1's old id) removed, im0 and im3 not read.
+    assert (meta["copied_rows"], meta["compared_whole"]) == (2, False)
+    assert meta["removed_rows"] == meta["changed_ids"] - 2 and meta["changed_ids"] in (3, 4)
     src, rep = table_rows(source, "happy"), table_rows(replica, "happy")
     assert src.keys() == rep.keys() == {f"train/happy/{n}.png" for n in ("im0", "im1", "im3", "added")}
     for path, (row_id, digest, vector) in src.items():
@@ -61,13 +67,13 @@ def test_failure_mid_sync_keeps_the_replica_rows(fer_env):
         conn.commit()
 
     def broken_stream(conn):
-        for chunk in stream_partition(conn, "imagenes_fer", "happy"):
+        for chunk in stream_rows(conn, "imagenes_fer", "happy", None):
             yield chunk[: len(chunk) // 2]
             raise ConnectionResetError("source went away")
 
     with psycopg.connect(source) as src, psycopg.connect(replica) as rep:
-        with pytest.raises(ConnectionResetError):
-            replace_partition(rep, "imagenes_fer", "happy", broken_stream(src))
+        with pytest.raises(ConnectionResetError), rep.transaction():
+            apply_rows(rep, "imagenes_fer", "happy", None, broken_stream(src))
     after = table_rows(replica, "happy")
     assert after.keys() == before.keys()
 
@@ -82,13 +88,14 @@ def exact_rows(dsn: str, emotion: str) -> dict[str, tuple[int, str, bytes]]:
 KILLED_SYNC = """
 import os, signal
 from fer_platform.replica import sync
-original = sync.stream_partition
-def stream_then_die(conn, table, emotion):
-    for chunk in original(conn, table, emotion):
+original = sync.stream_rows
+def stream_then_die(*args):
+    for chunk in original(*args):
         yield chunk[: len(chunk) // 2]
         os.kill(os.getpid(), signal.SIGKILL)
-sync.stream_partition = stream_then_die
-from fer_platform.orchestration.names import SYNC_JOB
+sync.stream_rows = stream_then_die
+from fer_platform.definitions import build_definitions
+from fer_platform.orchestration.names import SYNC_JOB, VERIFY_REPLICA_JOB
 from fer_platform_tests.support.helpers import run_partition
 run_partition("happy", job_name=SYNC_JOB)
 """
@@ -124,12 +131,13 @@ def test_checksum_check_catches_one_altered_vector(fer_env):
 def test_checksum_is_order_independent_and_content_sensitive(fer_env):
     sync("happy")
     with psycopg.connect(fer_env["FER_PG_DSN"]) as conn:
-        base = partition_checksum(conn, "imagenes_fer", "happy")
+        base = from_rows(conn, "imagenes_fer", "happy")["happy"]
         conn.execute("UPDATE imagenes_fer SET filepath = filepath || 'x' WHERE filepath = 'train/happy/im0.png'")
-        assert partition_checksum(conn, "imagenes_fer", "happy") != base
+        assert from_rows(conn, "imagenes_fer", "happy")["happy"] != base
+        assert partition_aggregate(conn, "imagenes_fer", "happy") == from_rows(conn, "imagenes_fer", "happy")["happy"]
         conn.rollback()
         conn.execute("CLUSTER imagenes_fer USING imagenes_fer_emotion_idx")
-        assert partition_checksum(conn, "imagenes_fer", "happy") == base
+        assert from_rows(conn, "imagenes_fer", "happy")["happy"] == base
 
 
 @pytest.mark.slow  # waits out the retries
@@ -153,3 +161,21 @@ def test_unreachable_error_never_shows_the_password():
         with resource.connect():
             pass
     assert "hunter2" not in str(err.value) and "u@127.0.0.1:1/db" in str(err.value)
+
+
+def test_verify_replica_recomputes_and_names_what_differs(fer_env):
+    sync("happy")
+    defs = build_definitions(load_settings())
+    verify = defs.resolve_job_def(VERIFY_REPLICA_JOB)
+    assert verify.execute_in_process(instance=DagsterInstance.ephemeral()).success
+    with psycopg.connect(fer_env["FER_REPLICA_DSN"], autocommit=True) as conn:
+        conn.execute("ALTER TABLE imagenes_fer DISABLE TRIGGER imagenes_fer_aggregates_delete")
+        conn.execute("DELETE FROM imagenes_fer WHERE filepath = 'train/happy/im3.png'")  # figures left stale
+        conn.execute("ALTER TABLE imagenes_fer ENABLE TRIGGER imagenes_fer_aggregates_delete")
+    failed = verify.execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not failed.success
+    message = str([e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"][0].event_specific_data.error)
+    assert "replica:happy" in message and "differs:happy" in message and "source:" not in message
+    repaired = asset_metadata(sync("happy"), "azure_replica")  # recomputed figures: the sync compares it whole
+    assert repaired["compared_whole"] is True and repaired["copied_rows"] >= 1
+    assert verify.execute_in_process(instance=DagsterInstance.ephemeral()).success
