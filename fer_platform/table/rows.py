@@ -107,14 +107,18 @@ PARTITION_ARRAYS = """
 SELECT coalesce(array_agg(id ORDER BY id), '{{}}'),
        coalesce(array_agg(filepath::text ORDER BY id), '{{}}'),
        coalesce(string_agg(substring(vector_send(vector) FROM 5), ''::bytea ORDER BY id), ''::bytea)
-FROM {table} WHERE emotion = %s
+FROM {table} WHERE emotion = %(emotion)s AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
 """
 
 
-def read_partition(conn: psycopg.Connection, table: str, emotion: str) -> pl.DataFrame:
-    """``id, emotion, filepath, vector`` (``Array(Float32, 512)``) of one emotion, ordered by id."""
+def read_partition(
+    conn: psycopg.Connection, table: str, emotion: str, only: Optional[Sequence[int]] = None
+) -> pl.DataFrame:
+    """``id, emotion, filepath, vector`` (``Array(Float32, 512)``) of one emotion (only the ids ``only`` when
+    given: a delta), ordered by id."""
     ids, paths, blob = conn.execute(
-        sql.SQL(PARTITION_ARRAYS).format(table=sql.Identifier(table)), (emotion,)
+        sql.SQL(PARTITION_ARRAYS).format(table=sql.Identifier(table)),
+        {"emotion": emotion, "ids": None if only is None else list(only)},
     ).fetchone()
     vectors = np.frombuffer(blob, dtype=">f4").astype(np.float32).reshape(len(ids), EMBEDDING_DIM)
     return pl.DataFrame(

@@ -19,9 +19,9 @@ from pgvector.psycopg import register_vector
 
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.replica.migrate import find_tools, migrate
-from fer_platform.replica.change_log import ensure_change_log, ensure_objects
 from fer_platform.replica.sync import ensure_sync_state, sync_partition
 from fer_platform.sample_data import FER2013_EMOTIONS
+from fer_platform.table.change_log import ensure_change_log, ensure_objects
 from fer_platform.table.rows import PartitionDelta, write_delta
 from fer_platform.table.schema import ensure_table
 

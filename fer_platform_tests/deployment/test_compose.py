@@ -5,11 +5,11 @@ import shutil
 import subprocess
 import time
 
-import polars as pl
 import psycopg
 import pytest
 
 from fer_platform.definitions import build_definitions
+from fer_platform.lake.delta import embeddings_target, read_partition
 from fer_platform.orchestration.names import PIPELINE_STAGES
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
@@ -162,10 +162,9 @@ def test_images_dropped_in_a_folder_are_embedded_by_the_daemon(azure_env, image_
         assert wait_for_check(url, "vector_index", "recall_at_10", timeout=180) == "SUCCEEDED"
     replica = table_rows(azure_env["FER_REPLICA_DSN"], "happy")
     assert {"train/happy/new_0.png", "train/happy/new_1.png"} <= set(replica) and len(replica) == 6
-    lake = open_location(azure_env["FER_LAKE_URL"])
-    with lake.fs.open(lake.path("raw/embeddings/fer2013/emotion=happy/part-0.parquet")) as f:
-        parquet = pl.read_parquet(f)
-    assert "raw/images/fer2013/train/happy/new_1.png" in parquet["filepath"].to_list()
+    lake = embeddings_target(open_location(azure_env["FER_LAKE_URL"]))
+    exported = read_partition(lake, "happy", columns=["filepath"])
+    assert "raw/images/fer2013/train/happy/new_1.png" in exported["filepath"].to_list()
 
 
 TERMINATE = """

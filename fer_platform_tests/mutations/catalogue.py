@@ -21,9 +21,6 @@ class Mutation:
 
 
 HARDENING = "fer_platform_tests/service/test_hardening.py"
-IO_MANAGER_KILL = "fer_platform_tests/defs/lake/test_io_managers.py::" + (
-    "test_a_run_killed_mid_write_leaves_the_previous_partition_whole"
-)
 SNAPSHOT = "fer_platform_tests/test_definitions_snapshot.py::test_public_names_equal_the_snapshot"
 
 
@@ -82,7 +79,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                out.flush()\n                os.fsync(out.fileno())\n"
         "            os.replace(temporary, target)\n        finally:\n            temporary.unlink(missing_ok=True)\n",
         '        with open(target, "wb") as out:\n            out.write(data)\n',
-        ("fer_platform_tests/storage/test_location.py", IO_MANAGER_KILL),
+        ("fer_platform_tests/storage/test_location.py",),
     ),
     Mutation(
         "Azure lake write deletes the old blob first",
@@ -91,7 +88,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "        if not self.is_local:\n            self.fs.pipe_file(target, data)\n",
         "        if not self.is_local:\n            if self.fs.exists(target):\n"
         "                self.fs.rm_file(target)\n            self.fs.pipe_file(target, data)\n",
-        ("fer_platform_tests/storage/test_location.py", IO_MANAGER_KILL),
+        ("fer_platform_tests/storage/test_location.py",),
     ),
     Mutation(
         "a version claimed without O_EXCL",
@@ -129,8 +126,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "replica partition replaced statement by statement",
         "replica sync transaction",
         "fer_platform/replica/sync.py",
-        '    with conn.transaction():\n        conn.execute("SELECT pg_advisory_xact_lock',
-        '    conn.autocommit = True\n    if True:\n        conn.execute("SELECT pg_advisory_xact_lock',
+        "    with source.transaction(), replica.transaction():",
+        "    replica.autocommit = True\n    with source.transaction():",
         ("fer_platform_tests/defs/replica/test_assets.py",),
     ),
     Mutation(

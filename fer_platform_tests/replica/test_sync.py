@@ -5,9 +5,9 @@ import pytest
 from pgvector.psycopg import register_vector
 
 from fer_platform.replica import sync as sync_module
-from fer_platform.replica.change_log import CHANGES, ensure_change_log
 from fer_platform.replica.sync import ensure_sync_state, sync_partition
 from fer_platform.table.aggregates import from_rows, stored
+from fer_platform.table.change_log import CHANGES, ensure_change_log
 from fer_platform_tests.support.random_rows import connect_table, insert_partition
 
 TABLE = "imagenes_fer"

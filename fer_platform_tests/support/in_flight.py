@@ -70,3 +70,16 @@ def kill_when(writer: subprocess.Popen, ready: Callable[[], int], timeout_s: flo
         returncode = writer.wait()
     assert returncode == -signal.SIGKILL, f"the writer was not killed mid-write (rc {returncode})"
     return seen
+
+
+def objects_in_flight(location: Location, prefix: str, before: set[str]) -> set[str]:
+    """Names under ``prefix`` not in ``before``, those being written included: local files (object_store stages
+    a file beside its final name) and Azure blobs that have only uncommitted blocks."""
+    if location.is_local:
+        root = Path(location.path(prefix))
+        found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+        return found - before
+    container, _, folder = location.path(prefix).partition("/")
+    service = BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"])
+    blobs = service.get_container_client(container).list_blobs(name_starts_with=folder, include=["uncommittedblobs"])
+    return {b.name for b in blobs} - before

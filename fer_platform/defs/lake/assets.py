@@ -1,10 +1,12 @@
-"""Stage 4, lake: images to the source container (Blob) and the lake, embeddings to Parquet."""
+"""Stage 4, lake: images to the source container (Blob) and the lake, embeddings to a Delta Lake table."""
 
 import time
 
 import polars as pl
 from dagster import AssetExecutionContext, Backoff, Jitter, MaterializeResult, Output, RetryPolicy, asset
 
+from fer_platform.lake.delta import EmbeddingsChange, applied_horizon, embeddings_target
+from fer_platform.lake.export import replica_change
 from fer_platform.lake.layout import EMBEDDINGS_PREFIX, image_path
 from fer_platform.lake.transfer import TransferReport, sync_prefix
 from fer_platform.orchestration import names
@@ -12,7 +14,6 @@ from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, LakeResource, PostgresResource
 from fer_platform.progress import Progress
 from fer_platform.storage.location import open_location
-from fer_platform.table.rows import read_partition
 from fer_platform.table.schema import DEFAULT_TABLE
 
 # Storage that is down or throttling gets 2 + 4 + 8 s (+/- jitter); a re-run sends only what is missing.
@@ -109,21 +110,35 @@ def lakehouse_images(
     name=names.LAKEHOUSE_EMBEDDINGS,
     partitions_def=EMOTION_PARTITIONS,
     deps=[names.AZURE_REPLICA, names.LAKEHOUSE_IMAGES],
-    kinds={"parquet", "adls"},
+    kinds={"delta", "parquet", "adls"},
     io_manager_key="lake_io_manager",
     metadata={"lake_prefix": EMBEDDINGS_PREFIX},
     retry_policy=STORAGE_RETRY,
 )
 def lakehouse_embeddings(
     context: AssetExecutionContext, replica: PostgresResource, lake: LakeResource
-) -> Output[pl.DataFrame]:
-    """The replica's rows of the emotion as zstd Parquet in raw/embeddings/fer2013/emotion=<e>/.
+) -> Output[EmbeddingsChange]:
+    """The replica's rows of the emotion in the Delta table raw/embeddings/fer2013/ (partition emotion=<e>/).
 
-    filepath is the image's path in the lake (relative to FER_LAKE_URL), built by the
-    same function that names the images in lakehouse_images.
+    Only the rows the replica's change log names since the horizon the table committed are read and merged
+    (one commit, horizon included); the first export replaces the partition. filepath is the image's path in
+    the lake (relative to FER_LAKE_URL), built by the same function that names the images in lakehouse_images.
     """
     start = time.perf_counter()
+    emotion = context.partition_key
+    location = lake.lake()
+    location.ensure()
+    applied = applied_horizon(embeddings_target(location), emotion)
     with replica.connect(vector=False) as conn:
-        frame = read_partition(conn, DEFAULT_TABLE, context.partition_key)
-    frame = frame.with_columns(image_path(pl.col("filepath")).alias("filepath"))
-    return Output(frame, metadata={"rows": len(frame), "export_s": round(time.perf_counter() - start, 3)})
+        change = replica_change(conn, DEFAULT_TABLE, emotion, applied)
+    whole = change.ids is None
+    context.log.info(f"{emotion}: {len(change.rows)} row(s) read, {'whole partition' if whole else 'by delta'}")
+    return Output(
+        change,
+        metadata={
+            "rows_read": len(change.rows),
+            "changed_ids": -1 if whole else len(change.ids or ()),
+            "whole_partition": whole,
+            "export_s": round(time.perf_counter() - start, 3),
+        },
+    )

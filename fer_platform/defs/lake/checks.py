@@ -1,15 +1,16 @@
-"""Blocking lakehouse checks: counts, and path integrity both ways."""
+"""Blocking lakehouse checks: counts (from maintained figures on both sides), and path integrity both ways."""
 
 from collections import Counter
 
 import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 
+from fer_platform.lake.delta import embeddings_target, partition_rows, read_partition
 from fer_platform.lake.layout import image_path, is_image_path
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, LakeResource, PostgresResource
-from fer_platform.table.rows import partition_row_count
+from fer_platform.table.aggregates import partition_aggregate
 from fer_platform.table.schema import DEFAULT_TABLE
 
 MAX_EXAMPLES = 20
@@ -54,24 +55,21 @@ def lake_image_count_matches_raw(
 
 
 @asset_check(asset=names.LAKEHOUSE_EMBEDDINGS, blocking=True, partitions_def=EMOTION_PARTITIONS)
-def parquet_rows_match_replica(
-    context, replica: PostgresResource, lakehouse_embeddings: pl.DataFrame
-) -> AssetCheckResult:
-    """Parquet rows == replica rows for the emotion."""
+def parquet_rows_match_replica(context, replica: PostgresResource, lake: LakeResource) -> AssetCheckResult:
+    """Rows of the emotion in the Delta table (its log's file statistics) == the replica's maintained row count:
+    no data file and no replica row is read."""
     with replica.connect(vector=False) as conn:
-        expected = partition_row_count(conn, DEFAULT_TABLE, context.partition_key)
-    return AssetCheckResult(
-        passed=lakehouse_embeddings.height == expected,
-        metadata={"replica_rows": expected, "parquet_rows": lakehouse_embeddings.height},
-    )
+        expected = partition_aggregate(conn, DEFAULT_TABLE, context.partition_key).rows
+    found = partition_rows(embeddings_target(lake.lake()), context.partition_key)
+    return AssetCheckResult(passed=found == expected, metadata={"replica_rows": expected, "parquet_rows": found})
 
 
 @asset_check(asset=names.LAKEHOUSE_EMBEDDINGS, blocking=True, partitions_def=EMOTION_PARTITIONS)
-def lake_paths_integrity(
-    context, lake: LakeResource, images: ImagesResource, lakehouse_embeddings: pl.DataFrame
-) -> AssetCheckResult:
-    """Every Parquet filepath resolves to a lake image, and every lake image has exactly one row."""
+def lake_paths_integrity(context, lake: LakeResource, images: ImagesResource) -> AssetCheckResult:
+    """Every filepath of the partition resolves to a lake image, and every lake image has exactly one row (reads
+    the partition's filepath column and lists its image folder)."""
     scope = image_path(images.scope(context.partition_key))
-    paths = lakehouse_embeddings["filepath"].to_list()
+    rows = read_partition(embeddings_target(lake.lake()), context.partition_key, columns=["filepath"])
+    paths = rows["filepath"].to_list() if len(rows) else []
     in_scope = [p for p in paths if not is_image_path(p) or p.startswith(scope)]
     return integrity_result(in_scope, lake_images(lake, images, context.partition_key))

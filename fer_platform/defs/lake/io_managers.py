@@ -1,18 +1,18 @@
-"""The lake stage's IO manager (``lake_io_manager``): each partition of a polars DataFrame asset as zstd Parquet at
-``<lake>/<prefix>/emotion=<key>/part-0.parquet`` (Hive style, ``lake.layout``), and the requested partitions read
-back (the lake checks). The same code serves a local folder, Azurite and ADLS Gen2, through the fsspec location
-of ``LakeResource``.
+"""The lake stage's IO manager (``lake_io_manager``): the embeddings as one Delta Lake table at ``<lake>/<prefix>/``
+partitioned by emotion (``lake.delta``). An output is an ``EmbeddingsChange`` committed as one Delta commit (a
+merge of the changed rows, or the partition replaced on a first export); an input is the requested partitions
+read back with ``vector`` as ``Array(Float32, 512)``. The same code serves a local folder, Azurite and ADLS Gen2.
 """
 
 from __future__ import annotations
 
-import io
-
 import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
+from fer_platform.lake.delta import EmbeddingsChange, commit_change, embeddings_target, partition_rows, read_partition
 from fer_platform.lake.layout import partition_file
 from fer_platform.orchestration.resources import LakeResource
+from fer_platform.table.schema import EMBEDDING_DIM
 
 
 def asset_prefix(context: OutputContext | InputContext) -> str:
@@ -23,24 +23,34 @@ def asset_prefix(context: OutputContext | InputContext) -> str:
 
 
 class LakeIOManager(ConfigurableIOManager):
-    """Stores each partition of a polars DataFrame asset as one Parquet file in the lake."""
+    """Commits each partition's change to the Delta table under the asset's ``lake_prefix``."""
 
     lake: LakeResource
 
-    def handle_output(self, context: OutputContext, obj: pl.DataFrame) -> None:
+    def handle_output(self, context: OutputContext, obj: EmbeddingsChange) -> None:
         location = self.lake.lake()
         location.ensure()
-        name = partition_file(asset_prefix(context), context.asset_partition_key)
-        buffer = io.BytesIO()
-        obj.write_parquet(buffer, compression="zstd")
-        location.write_atomic(name, buffer.getvalue())  # a killed run never leaves a truncated part-0.parquet
-        context.add_output_metadata({"lake_path": f"{self.lake.lake_url.rstrip('/')}/{name}", "rows": len(obj)})
+        prefix = asset_prefix(context)
+        target = embeddings_target(location, prefix)
+        report = commit_change(target, obj)
+        legacy = location.path(partition_file(prefix, obj.emotion))
+        if obj.ids is None and location.fs.exists(legacy):
+            location.fs.rm(legacy)  # the single Parquet file of releases before the Delta table
+        context.add_output_metadata(
+            {
+                "lake_path": f"{self.lake.lake_url.rstrip('/')}/{prefix}",
+                "delta_version": report.version if report.version is not None else -1,
+                "rows_written": report.rows_written,
+                "rows_deleted": report.rows_deleted,
+                "files_added": report.files_added,
+                "rows": partition_rows(target, obj.emotion),
+            }
+        )
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
-        location = self.lake.lake()
-        prefix = asset_prefix(context.upstream_output or context)
-        frames = []
-        for key in context.asset_partition_keys:
-            with location.fs.open(location.path(partition_file(prefix, key)), "rb") as f:
-                frames.append(pl.read_parquet(f))
-        return pl.concat(frames) if frames else pl.DataFrame()
+        target = embeddings_target(self.lake.lake(), asset_prefix(context.upstream_output or context))
+        frames = [read_partition(target, key) for key in context.asset_partition_keys]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return pl.DataFrame()
+        return pl.concat(frames).with_columns(pl.col("vector").cast(pl.Array(pl.Float32, EMBEDDING_DIM)))

@@ -6,8 +6,8 @@ from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.postgres.dsn import describe
-from fer_platform.replica.change_log import ensure_change_log
 from fer_platform.replica.sync import ensure_sync_state, sync_partition
+from fer_platform.table.change_log import ensure_change_log
 from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 
 # A server that is down, restarting or firewalled gets 1 + 2 + 4 s (+/- jitter) to come back.

@@ -1,7 +1,6 @@
 """The lakehouse stages end to end against a real Azurite and two real PostgreSQL databases."""
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import build_op_context
 
@@ -11,6 +10,7 @@ from fer_platform.orchestration.resources import ImagesResource, LakeResource
 from fer_platform.storage.location import open_location
 from fer_platform_tests.support.constants import AZURITE_KEY
 from fer_platform_tests.support.helpers import asset_metadata, check_results, run_partition
+from fer_platform_tests.support.parquet_frames import frame, manager_on, write
 
 LAKE_CHECKS = {
     "lake_image_count_matches_raw": True,
@@ -35,25 +35,31 @@ def test_images_and_parquet_land_in_the_lake(azure_env, image_root):
     lake = open_location(azure_env["FER_LAKE_URL"])
     names = set(lake.listing("raw/images/fer2013/train/happy/"))
     assert f"raw/images/fer2013/train/happy/{odd}" in names and len(names) == 5
-    with lake.fs.open(lake.path("raw/embeddings/fer2013/emotion=happy/part-0.parquet"), "rb") as f:
-        table = pq.read_table(f)
-    vector_type = table.schema.field("vector").type
-    assert pa.types.is_fixed_size_list(vector_type) and vector_type.list_size == 512
-    assert vector_type.value_type == pa.float32()
-    frame = pl.from_arrow(table)
-    assert set(frame["filepath"]) == names and frame.columns == ["id", "emotion", "filepath", "vector"]
-    # Any reader joins filepath to FER_LAKE_URL: polars straight from az:// with the emulator.
+    meta = asset_metadata(result, "lakehouse_embeddings")
+    assert (meta["whole_partition"], meta["rows_read"], meta["rows"]) == (True, 5, 5)
+    # Any Delta reader joins filepath to FER_LAKE_URL: polars straight from the table, with the emulator.
     endpoint = azure_env["AZURE_STORAGE_CONNECTION_STRING"].split("BlobEndpoint=")[1].split(";")[0]
-    polars_read = pl.read_parquet(
-        f"{azure_env['FER_LAKE_URL']}/raw/embeddings/fer2013/emotion=happy/part-0.parquet",
-        storage_options={
-            "account_name": "devstoreaccount1",
-            "account_key": AZURITE_KEY,
-            "endpoint": endpoint,
-            "allow_http": "true",
-        },
-    )
-    assert polars_read.height == 5
+    options = {"account_name": "devstoreaccount1", "account_key": AZURITE_KEY, "endpoint": endpoint}
+    table_url = azure_env["FER_LAKE_URL"].replace("az://", "abfs://") + "/raw/embeddings/fer2013"
+    frame = pl.read_delta(table_url, storage_options=options | {"allow_http": "true"})
+    vector_type = frame.schema["vector"]
+    assert vector_type == pl.List(pl.Float32) and set(frame["vector"].list.len()) == {512}
+    assert set(frame["filepath"]) == names and set(frame.columns) == {"id", "emotion", "filepath", "vector"}
+    # and its data files stay plain Parquet, Hive-partitioned by emotion.
+    data_files = [n for n in lake.listing("raw/embeddings/fer2013/emotion=happy/") if n.endswith(".parquet")]
+    with lake.fs.open(lake.path(data_files[0]), "rb") as f:
+        assert pq.read_table(f).num_rows == 5
+
+
+def test_a_landing_merges_only_its_rows_into_the_delta_table(azure_env, image_root):
+    pipeline("angry")
+    (image_root / "train" / "angry" / "im0.png").unlink()
+    (image_root / "train" / "angry" / "new.png").write_bytes((image_root / "train" / "happy" / "im0.png").read_bytes())
+    meta = asset_metadata(pipeline("angry"), "lakehouse_embeddings")
+    assert (meta["whole_partition"], meta["rows_read"], meta["changed_ids"]) == (False, 1, 2)
+    assert (meta["rows_written"], meta["rows_deleted"], meta["rows"]) == (1, 1, 4)
+    again = asset_metadata(pipeline("angry"), "lakehouse_embeddings")
+    assert (again["rows_read"], again["changed_ids"], again["delta_version"]) == (0, 0, -1)  # no commit
 
 
 def test_rerun_sends_nothing_and_changes_flow_through(azure_env, image_root):
@@ -85,9 +91,12 @@ def test_integrity_check_fails_on_the_seeds_mismatched_prefixes(azure_env):
         image_root=azure_env["FER_IMAGE_ROOT"], source_url=azure_env["FER_SOURCE_URL"], split="train", settle_s=0
     )
     # What the seed's Data Factory wrote: paths rewritten to raw/imagenes/train/, images under raw/images/fer2013/.
-    seed_rows = pl.DataFrame({"filepath": [f"raw/imagenes/train/happy/im{i}.png" for i in range(4)]})
+    seed_rows = frame("happy", 4).with_columns(
+        pl.format("raw/imagenes/train/happy/im{}.png", pl.col("id")).alias("filepath")
+    )
+    write(manager_on(azure_env["FER_LAKE_URL"]), "happy", seed_rows)  # the partition replaced by the seed's rows
     context = build_op_context(partition_key="happy", resources={"lake": lake, "images": images})
-    result = lake_paths_integrity(context, lakehouse_embeddings=seed_rows)
+    result = lake_paths_integrity(context)
     assert result.passed is False
     assert result.metadata["paths_not_in_lake"].value == 4
     assert result.metadata["lake_images_without_exactly_one_row"].value == 4

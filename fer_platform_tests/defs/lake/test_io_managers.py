@@ -1,5 +1,5 @@
-"""The lake IO manager: same code for a local folder and Azurite, one partition or many; a run killed while it
-writes leaves the previous partition file whole."""
+"""The lake IO manager: the Delta table, with the same code for a local folder and Azurite, one partition or many;
+a change is one commit, and a run killed while it writes leaves the previous version readable."""
 
 import os
 import subprocess
@@ -15,12 +15,16 @@ from dagster import (
     build_input_context,
     build_output_context,
 )
+from deltalake import DeltaTable
 
 from fer_platform.defs.lake.io_managers import LakeIOManager
-from fer_platform_tests.support.in_flight import bytes_in_flight, kill_when
+from fer_platform.lake.delta import applied_horizon, embeddings_target
+from fer_platform.lake.maintenance import maintain
+from fer_platform_tests.support.in_flight import kill_when, objects_in_flight
 from fer_platform_tests.support.parquet_frames import METADATA, frame, manager_on, write
 
 PARTITIONS = StaticPartitionsDefinition(["happy", "sad"])
+PREFIX = "raw/embeddings/fer2013"
 
 
 def read(manager: LakeIOManager, emotion: str) -> pl.DataFrame:
@@ -31,16 +35,21 @@ def read(manager: LakeIOManager, emotion: str) -> pl.DataFrame:
         asset_partitions_def=PARTITIONS,
         partition_key=emotion,
     )
-    return manager.load_input(context)
+    return manager.load_input(context).sort("id")
+
+
+def table_of(manager: LakeIOManager) -> DeltaTable:
+    return embeddings_target(manager.lake.lake()).open()
 
 
 def test_roundtrip_one_and_many_partitions(lake_url):
     manager = manager_on(lake_url)
-    written = {"happy": frame("happy", 3), "sad": frame("sad", 2)}
+    written = {"happy": frame("happy", 3), "sad": frame("sad", 2, start=10)}
     for key, df in written.items():
         write(manager, key, df)
     location = manager.lake.lake()
-    assert location.fs.exists(location.path("raw/embeddings/fer2013/emotion=sad/part-0.parquet"))
+    assert location.fs.exists(location.path(f"{PREFIX}/_delta_log/00000000000000000000.json"))
+    assert table_of(manager).metadata().partition_columns == ["emotion"]
     upstream = build_output_context(asset_key=AssetKey("lakehouse_embeddings"), definition_metadata=METADATA)
     both = manager.load_input(
         build_input_context(
@@ -57,11 +66,38 @@ def test_roundtrip_one_and_many_partitions(lake_url):
     )
 
 
-PARTITION_FILE = "raw/embeddings/fer2013/emotion=happy/part-0.parquet"
+def test_a_change_is_one_merge_commit_with_its_horizon(lake_url):
+    manager = manager_on(lake_url)
+    write(manager, "happy", frame("happy", 6), horizon=100)
+    write(manager, "sad", frame("sad", 2, start=50), horizon=100)
+    before = table_of(manager).version()
+    added = frame("happy", 2, start=6)
+    meta = write(manager, "happy", added, ids=[1, 6, 7], horizon=130)  # id 1 deleted, 6 and 7 new
+    assert (meta["rows_written"], meta["rows_deleted"], meta["rows"]) == (2, 1, 7)
+    assert table_of(manager).version() == before + 1
+    assert applied_horizon(embeddings_target(manager.lake.lake()), "happy") == 130
+    assert applied_horizon(embeddings_target(manager.lake.lake()), "sad") == 100
+    assert read(manager, "happy")["id"].to_list() == [0, 2, 3, 4, 5, 6, 7]
+    assert read(manager, "sad")["id"].to_list() == [50, 51]  # another partition is never touched
+    replay = write(manager, "happy", added, ids=[1, 6, 7], horizon=130)  # a re-run after a kill: applied once
+    assert replay["rows"] == 7 and read(manager, "happy")["id"].to_list() == [0, 2, 3, 4, 5, 6, 7]
+    assert write(manager, "happy", frame("happy", 0), ids=[])["delta_version"] == -1  # nothing: no commit
+
+
+def test_a_whole_partition_replaces_the_file_of_earlier_releases(tmp_path):
+    manager = manager_on(str(tmp_path))
+    legacy = tmp_path / PREFIX / "emotion=happy" / "part-0.parquet"
+    legacy.parent.mkdir(parents=True)
+    frame("happy", 9).write_parquet(legacy)
+    write(manager, "happy", frame("happy", 3))
+    assert not legacy.exists() and read(manager, "happy").height == 3
+    assert pl.read_parquet(str(tmp_path / PREFIX / "emotion=happy" / "*.parquet")).height == 3  # still Parquet
+
+
 BIG_WRITER = """
 import sys
 from fer_platform_tests.support.parquet_frames import frame, manager_on, write
-write(manager_on(sys.argv[1]), "happy", frame("happy", 60_000))  # about 120 MB of Parquet
+write(manager_on(sys.argv[1]), "happy", frame("happy", 90_000), horizon=2)  # about 180 MB of Parquet
 """
 
 
@@ -70,12 +106,26 @@ def test_a_run_killed_mid_write_leaves_the_previous_partition_whole(lake_url):
     manager = manager_on(lake_url)
     previous = frame("happy", 4)
     write(manager, "happy", previous)
+    version = table_of(manager).version()
+    location = manager.lake.lake()
+    before = objects_in_flight(location, PREFIX, set())
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     writer = subprocess.Popen([sys.executable, "-c", BIG_WRITER, lake_url], env=env)
-    location = manager.lake.lake()
-    in_flight = kill_when(writer, lambda: bytes_in_flight(location, PARTITION_FILE))  # alive, bytes written
-    assert in_flight > 0 and bytes_in_flight(location, PARTITION_FILE) >= in_flight  # left as it was, unseen
-    assert read(manager, "happy").equals(previous)  # readers still see the old file, whole
+    assert kill_when(writer, lambda: len(objects_in_flight(location, PREFIX, before))) > 0
+    assert table_of(manager).version() == version  # no commit: the log is as it was
+    assert read(manager, "happy").equals(previous.sort("id"))  # readers still see the previous version, whole
     rerun = frame("happy", 7)
     write(manager, "happy", rerun)  # and the re-run replaces it
     assert read(manager, "happy").equals(rerun)
+
+
+def test_maintenance_compacts_and_keeps_every_row(lake_url):
+    manager = manager_on(lake_url)
+    write(manager, "happy", frame("happy", 3))
+    for start in (3, 5, 7):
+        write(manager, "happy", frame("happy", 2, start=start), ids=[start, start + 1])
+    files = len(table_of(manager).file_uris())
+    report = maintain(embeddings_target(manager.lake.lake()))
+    assert report.files_removed == files and report.files_added == 1
+    assert len(table_of(manager).file_uris()) == 1
+    assert read(manager, "happy")["id"].to_list() == list(range(9))

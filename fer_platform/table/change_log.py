@@ -1,11 +1,12 @@
-"""The source's change log: which rows of which emotion changed, and in which transaction.
+"""A table's change log: which rows of which emotion changed, and in which transaction.
 
-Statement-level triggers on the source table append ``(table_name, emotion, id, xid)`` for every row a statement
-inserted, deleted or updated (``COPY`` included), in the writer's own transaction: a row change and its log entry
-commit or vanish together. A ``TRUNCATE`` appends one marker with no emotion and no id, which sends every
-partition back to a full comparison. The replica sync reads the ids logged at or after the horizon it applied
-last (an index range scan: O(changes), whatever is stored), and prunes what it applied. Only the source carries
-the triggers; ``migrate`` drops them from a restored replica.
+Statement-level triggers append ``(table_name, emotion, id, xid)`` for every row a statement inserted, deleted or
+updated (``COPY`` included), in the writer's own transaction: a row change and its log entry commit or vanish
+together. A ``TRUNCATE`` (or a restore, ``mark_rewritten``) appends one marker with no emotion and no id, which
+sends every partition back to a whole comparison. A consumer reads the ids logged at or after the horizon it
+applied last (an index range scan: O(changes), whatever is stored) and prunes what it applied. Two consumers
+share this: the replica sync reads the source's log (its horizon in ``fer_sync_state`` on the replica), and the
+lake reads the replica's log (its horizon inside the Delta table's commits).
 """
 
 from __future__ import annotations
@@ -72,36 +73,38 @@ def ensure_change_log(conn: psycopg.Connection, table: str) -> None:
             conn.execute(statement)
 
 
-def drop_change_log(conn: psycopg.Connection, table: str) -> None:
-    """Remove the triggers from ``table`` (a replica restored from a dump of the source must not log)."""
-    for kind in TRIGGERS:
-        statement = sql.SQL("DROP TRIGGER IF EXISTS {name} ON {table}").format(
-            name=sql.Identifier(trigger_name(table, kind)), table=sql.Identifier(table)
-        )
-        conn.execute(statement)
+def mark_rewritten(conn: psycopg.Connection, table: str) -> None:
+    """Tell every consumer that ``table`` was rewritten outside the log (a ``pg_restore``): compare whole."""
+    conn.execute(f"INSERT INTO {CHANGES} (table_name) VALUES (%s)", (table,))
 
 
-def changed_ids(conn: psycopg.Connection, table: str, emotion: str, since: str) -> list[int] | None:
+def snapshot_horizon(conn: psycopg.Connection) -> int:
+    """The xmin of the current snapshot: every transaction below it has ended, so every change it logged is
+    visible now or never; a consumer that applied this snapshot resumes from here (REPEATABLE READ)."""
+    return int(conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0])
+
+
+def changed_ids(conn: psycopg.Connection, table: str, emotion: str, since: int) -> list[int] | None:
     """Ids of ``emotion`` logged in transactions at or after the horizon ``since``, as this snapshot sees them;
     None when a TRUNCATE since then means the partition must be compared whole."""
     truncated = conn.execute(
         f"SELECT 1 FROM {CHANGES} WHERE table_name = %s AND emotion IS NULL AND xid >= %s::xid8 LIMIT 1",
-        (table, since),
+        (table, str(since)),
     ).fetchone()
     if truncated:
         return None
     rows = conn.execute(
         f"SELECT DISTINCT id FROM {CHANGES} WHERE table_name = %s AND emotion = %s AND xid >= %s::xid8",
-        (table, emotion, since),
+        (table, emotion, str(since)),
     ).fetchall()
     return sorted(row_id for (row_id,) in rows)
 
 
-def prune(conn: psycopg.Connection, table: str, emotion: str, applied: str) -> int:
+def prune(conn: psycopg.Connection, table: str, emotion: str, applied: int) -> int:
     """Forget the entries of ``emotion`` older than the horizon the replica has applied; returns how many."""
     with conn.transaction():
         cur = conn.execute(
             f"DELETE FROM {CHANGES} WHERE table_name = %s AND emotion = %s AND xid < %s::xid8",
-            (table, emotion, applied),
+            (table, emotion, str(applied)),
         )
     return cur.rowcount
