@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from fer_platform.events_cli import events
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 
@@ -224,6 +225,8 @@ def promote(version: str, name: str) -> None:
     promote_version(model_registry(name), version, lambda line: click.echo(line, err=True))
     click.echo(f"promoted {name} {version}")
 
+
+main.add_command(events)
 
 if __name__ == "__main__":
     main()

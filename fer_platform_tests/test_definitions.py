@@ -25,7 +25,7 @@ def test_defs_hold_the_stages_the_sensor_and_dynamic_emotion_partitions(fer_env)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     models = {"emotion_classifier", "emotion_model", "expression_vectors", "split_overlap", "label_issues"}
     assert keys == {*PIPELINE_STAGES, "vector_index", *models}
-    assert [s.name for s in defs.sensors] == ["new_images_sensor", "search_index_automation"]
+    assert [s.name for s in defs.sensors] == ["new_images_sensor", "landing_events_sensor", "search_index_automation"]
 
 
 def test_loading_registers_the_emotion_folders_in_dagster_home(fer_env, image_root, tmp_path, monkeypatch):

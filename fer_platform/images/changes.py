@@ -1,129 +1,65 @@
-"""What changed in the image source since the sensor last looked: one digest per emotion folder.
+"""Which emotion folders of the image root changed since a run last read them, from folder mtimes alone.
 
-A tick must stay cheap on folders of hundreds of thousands of files, so it
-never reads images: a folder's digest covers the names, sizes and modification
-times of its files (``os.scandir``), plus, when the source container is in
-Azure, the names, sizes and MD5s of blobs that are there but not in the image
-root (images that landed in Blob Storage). Our own uploads therefore never look
-like news. A folder holding a file modified less than ``settle_s`` ago is left
-for a later tick, so a file still being written is not embedded half-written.
+A tick must cost what arrived, not what is stored, so it never lists a folder: it stats each emotion folder
+(one ``stat`` per emotion). Creating, renaming into or deleting a file changes its folder's mtime; the scan of
+``raw_images`` stores the folder mtime it saw before listing (``FolderMark``, ``fer_image_folders``), so a
+folder whose mtime equals its mark holds nothing a run has not read (what a landing downloaded into it
+included: no echo run). A file rewritten in place keeps its folder's mtime; ``verify_images`` finds that.
+
+A folder changed less than ``settle_s`` ago waits for a later tick. When the run found a file modified less
+than ``settle_s`` before it looked (perhaps still being written), the mark says so, and the folder is asked for
+again once that file is ``settle_s`` old: it is read again once it has settled.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fer_platform.images.folders import discover_emotions, is_valid_partition_key
-from fer_platform.images.manifest import is_image_candidate
-from fer_platform.storage.location import Listing
+from fer_platform.images.folders import discover_emotions
+from fer_platform.images.manifest import FolderMark
 
 
-@dataclass(frozen=True)
-class FolderScan:
-    """One emotion folder as a tick sees it."""
-
-    digest: str
-    files: int
-    settling: bool = False
-    names: frozenset[str] = frozenset()
-
-
-def digest_of(entries: list[tuple[str, int, int | str | None]]) -> str:
-    """An order-independent digest of (name, size, version) triples."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, size, version in sorted(entries):
-        h.update(f"{name}\0{size}\0{version}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
-
-
-def scan_folder(folder: Path, settle_s: float, now: float) -> FolderScan:
-    """Names, sizes and mtimes of the image candidates of one folder, without reading them."""
-    entries, settling = [], False
-    with os.scandir(folder) as it:
-        for entry in it:
-            if not is_image_candidate(entry.name) or not entry.is_file(follow_symlinks=False):
-                continue
-            stat = entry.stat(follow_symlinks=False)
-            settling = settling or stat.st_mtime > now - settle_s
-            entries.append((entry.name, stat.st_size, stat.st_mtime_ns))
-    return FolderScan(digest_of(entries), len(entries), settling, frozenset(name for name, _, _ in entries))
-
-
-def scan_local(image_root: Path, split: str, settle_s: float, now: float) -> dict[str, FolderScan]:
-    """Every emotion folder of the split."""
-    return {
-        emotion: scan_folder(image_root / split / emotion, settle_s, now)
-        for emotion in discover_emotions(image_root, split)
-    }
-
-
-def landed_blobs(listing: Listing, split: str) -> dict[str, list[tuple[str, int, str | None]]]:
-    """Blobs under ``<split>/<emotion>/`` grouped by emotion as (name, size, md5)."""
-    grouped: dict[str, list[tuple[str, int, str | None]]] = {}
-    for path, (size, md5) in listing.items():
-        parts = path.split("/")
-        if len(parts) == 3 and parts[0] == split and is_valid_partition_key(parts[1]):
-            if is_image_candidate(parts[2]):
-                grouped.setdefault(parts[1], []).append((parts[2], size, md5))
-    return grouped
-
-
-def merge_blob_only(local: dict[str, FolderScan], blobs: dict[str, list]) -> dict[str, FolderScan]:
-    """Fold into each folder's digest the blobs that the image root does not have."""
-    merged = dict(local)
-    for emotion, entries in blobs.items():
-        scan = local.get(emotion, FolderScan(digest_of([]), 0))
-        only = [e for e in entries if e[0] not in scan.names]
-        if only:
-            digest = digest_of([(scan.digest, 0, None), *[(f"blob:{n}", s, m) for n, s, m in only]])
-            merged[emotion] = FolderScan(digest, scan.files + len(only), scan.settling, scan.names)
-    return merged
-
-
-@dataclass
-class SensorCursor:
-    """What the sensor has already requested: a change counter and the digest per emotion."""
-
-    seq: int = 0
-    digests: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def loads(cls, text: str | None) -> SensorCursor:
-        if not text:
-            return cls()
-        data = json.loads(text)
-        return cls(seq=int(data["seq"]), digests=dict(data["digests"]))
-
-    def dumps(self) -> str:
-        return json.dumps({"seq": self.seq, "digests": self.digests}, sort_keys=True, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class Changes:
-    """The emotions to re-run, those waiting for files to settle, and the next cursor."""
-
-    changed: list[str]
-    settling: list[str]
-    vanished: list[str]
-    cursor: SensorCursor
-
-
-def detect_changes(previous: SensorCursor, scans: dict[str, FolderScan]) -> Changes:
-    """Compare this tick's scans with the cursor; settling folders keep their old digest."""
-    digests, changed, settling = {}, [], []
-    for emotion, scan in sorted(scans.items()):
-        if scan.settling:
-            settling.append(emotion)
-            if emotion in previous.digests:
-                digests[emotion] = previous.digests[emotion]
+def folder_mtimes(image_root: Path, split: str) -> dict[str, int]:
+    """mtime (ns) of every emotion folder of the split: one ``stat`` per folder, none per file."""
+    mtimes = {}
+    for emotion in discover_emotions(image_root, split):
+        try:
+            mtimes[emotion] = os.stat(image_root / split / emotion).st_mtime_ns
+        except FileNotFoundError:  # removed since the split folder was listed
             continue
-        digests[emotion] = scan.digest
-        if previous.digests.get(emotion) != scan.digest:
-            changed.append(emotion)
-    vanished = sorted(set(previous.digests) - set(scans))
-    seq = previous.seq + 1 if changed else previous.seq
-    return Changes(changed, settling, vanished, SensorCursor(seq=seq, digests=digests))
+    return mtimes
+
+
+@dataclass(frozen=True)
+class FolderChanges:
+    """The run key for each folder to read now, the folders still settling, those that vanished."""
+
+    runs: dict[str, str] = field(default_factory=dict)  # emotion -> run key
+    settling: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+
+
+def run_key(emotion: str, mtime_ns: int, mark: FolderMark | None) -> str:
+    """Names the folder state to read; a second look at an unsettled state is a new key (after the mark)."""
+    again = mark is not None and mark.mtime_ns == mtime_ns
+    return f"{emotion}@{mtime_ns}" + (f"~{mark.marked_at_ns}" if again else "")
+
+
+def folder_changes(
+    mtimes: dict[str, int], marks: dict[str, FolderMark], settle_s: float, now_ns: int
+) -> FolderChanges:
+    """Compare the folders' mtimes with the marks the runs stored: what to read, what waits."""
+    changes, settle_ns = FolderChanges(), int(settle_s * 1e9)
+    for emotion, mtime in sorted(mtimes.items()):
+        mark = marks.get(emotion)
+        if mark is not None and mark.mtime_ns == mtime and mark.settled(settle_s):
+            continue
+        since = mark.newest_file_ns if mark is not None and mark.mtime_ns == mtime else mtime
+        if now_ns - since < settle_ns:
+            changes.settling.append(emotion)
+        else:
+            changes.runs[emotion] = run_key(emotion, mtime, mark)
+    changes.vanished.extend(sorted(set(marks) - set(mtimes)))
+    return changes

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,11 +96,27 @@ def describe_here(image_root: Path, emotion: str) -> Describe:
     return lambda paths: [describe_file(image_root / path, image_root, emotion) for path in paths]
 
 
-def stat_folder(image_root: Path, split: str, emotion: str) -> pl.DataFrame:
-    """``filepath`` and the fingerprint of every image candidate of the folder, from ``stat`` alone."""
+@dataclass(frozen=True)
+class FolderMark:
+    """What a scan of a folder saw: the folder's mtime before listing it, the newest file mtime in it, and when
+    it looked (ns since the epoch). The sensor compares folder mtimes with it (``changes.folder_changes``)."""
+
+    mtime_ns: int
+    newest_file_ns: int
+    marked_at_ns: int
+
+    def settled(self, settle_s: float) -> bool:
+        """No file of the scan was younger than ``settle_s`` when the scan looked."""
+        return self.newest_file_ns <= self.marked_at_ns - int(settle_s * 1e9)
+
+
+def stat_folder(image_root: Path, split: str, emotion: str) -> tuple[pl.DataFrame, FolderMark]:
+    """``filepath`` and the fingerprint of every image candidate of the folder, from ``stat`` alone, and the
+    folder's mark (its mtime taken before the listing, so a file added during it changes the mtime again)."""
     folder = image_root / split / emotion
     if not folder.is_dir():
         raise FileNotFoundError(f"emotion folder {str(folder)!r} does not exist")
+    marked_at, folder_mtime = time.time_ns(), os.stat(folder).st_mtime_ns
     rows = []
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -107,16 +124,19 @@ def stat_folder(image_root: Path, split: str, emotion: str) -> pl.DataFrame:
                 stat = entry.stat(follow_symlinks=True)
                 rows.append((f"{split}/{emotion}/{entry.name}", stat.st_size, stat.st_mtime_ns, stat.st_ino))
     schema = {"filepath": pl.String, **{name: pl.Int64 for name in FINGERPRINT}}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    newest = max((row[2] for row in rows), default=0)
+    return pl.DataFrame(rows, schema=schema, orient="row"), FolderMark(folder_mtime, newest, marked_at)
 
 
 @dataclass(frozen=True)
 class ManifestUpdate:
-    """The folder's manifest now, the rows read in this scan (new or changed files) and the paths now gone."""
+    """The folder's manifest now, the rows read in this scan (new or changed files), the paths now gone, and the
+    folder's mark."""
 
     manifest: pl.DataFrame
     described: pl.DataFrame
     removed: list[str]
+    mark: FolderMark
 
 
 def update_manifest(
@@ -124,13 +144,13 @@ def update_manifest(
 ) -> ManifestUpdate:
     """The manifest of one folder, reading only the files whose fingerprint differs from ``previous`` (the
     manifest stored by the last scan; empty for a first scan)."""
-    listed = stat_folder(image_root, split, emotion)
+    listed, mark = stat_folder(image_root, split, emotion)
     kept = previous.join(listed, on=["filepath", *FINGERPRINT], how="semi")
     to_read = listed.join(kept, on="filepath", how="anti").get_column("filepath").sort().to_list()
     described = pl.DataFrame(describe(to_read), schema=MANIFEST_SCHEMA)
     manifest = pl.concat([kept.select(MANIFEST_SCHEMA.keys()).cast(MANIFEST_SCHEMA), described]).sort("filepath")
     removed = previous.join(listed, on="filepath", how="anti").get_column("filepath").sort().to_list()
-    return ManifestUpdate(manifest, described, removed)
+    return ManifestUpdate(manifest, described, removed, mark)
 
 
 def scan_emotion(image_root: Path, split: str, emotion: str) -> pl.DataFrame:

@@ -4,6 +4,9 @@ It is what lets ``raw_images`` read only the files that changed (``manifest.upda
 with its hash, decodability and stat fingerprint. A scan writes only what it read and what disappeared, in one
 transaction, so a run killed before that commit re-reads the same files, and one killed after it finds them
 unchanged. ``verify_images`` compares it with a full re-read and removes rows that drifted.
+
+``fer_image_folders`` keeps, in the same transaction, each folder's mark (``manifest.FolderMark``): what the
+sensor compares folder mtimes with, so that it never lists a folder to know whether a run has read it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterable
 import polars as pl
 import psycopg
 
-from fer_platform.images.manifest import MANIFEST_SCHEMA, ManifestUpdate
+from fer_platform.images.manifest import MANIFEST_SCHEMA, FolderMark, ManifestUpdate
 
 TABLE = "fer_image_manifest"
 COLUMNS = tuple(MANIFEST_SCHEMA)
@@ -29,7 +32,13 @@ CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     inode bigint NOT NULL,
     scanned_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS {TABLE}_emotion ON {TABLE} (emotion)"""
+CREATE INDEX IF NOT EXISTS {TABLE}_emotion ON {TABLE} (emotion);
+CREATE TABLE IF NOT EXISTS fer_image_folders (
+    scope text PRIMARY KEY,
+    mtime_ns bigint NOT NULL,
+    newest_file_ns bigint NOT NULL,
+    marked_at_ns bigint NOT NULL
+)"""
 UPSERT = (
     f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
     f"ON CONFLICT (filepath) DO UPDATE SET "
@@ -54,16 +63,40 @@ def read_manifest(conn: psycopg.Connection, scope: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row")
 
 
-def store_update(conn: psycopg.Connection, update: ManifestUpdate) -> None:
-    """Write the rows the scan read and delete the paths that are gone, in one transaction."""
+def store_update(conn: psycopg.Connection, scope: str, update: ManifestUpdate) -> None:
+    """Write the rows the scan of the folder ``scope`` read, delete the paths that are gone and keep the
+    folder's mark, in one transaction."""
     with conn.transaction():
         ensure_manifest_table(conn)
         forget(conn, update.removed)
         with conn.cursor() as cur:
             cur.executemany(UPSERT, update.described.select(COLUMNS).rows())
+        mark = update.mark
+        conn.execute(
+            "INSERT INTO fer_image_folders (scope, mtime_ns, newest_file_ns, marked_at_ns) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (scope) DO UPDATE SET mtime_ns = excluded.mtime_ns, "
+            "newest_file_ns = excluded.newest_file_ns, marked_at_ns = excluded.marked_at_ns",
+            (scope, mark.mtime_ns, mark.newest_file_ns, mark.marked_at_ns),
+        )
+
+
+def read_marks(conn: psycopg.Connection, split: str) -> dict[str, FolderMark]:
+    """emotion -> the mark its last scan stored, for every folder of ``split`` (one row per emotion)."""
+    ensure_manifest_table(conn)
+    rows = conn.execute(
+        "SELECT scope, mtime_ns, newest_file_ns, marked_at_ns FROM fer_image_folders WHERE starts_with(scope, %s)",
+        (f"{split}/",),
+    ).fetchall()
+    return {scope.strip("/").split("/")[-1]: FolderMark(*mark) for scope, *mark in rows}
 
 
 def forget(conn: psycopg.Connection, paths: Iterable[str]) -> int:
     """Delete the rows of ``paths`` (their files are read again by the next scan); how many there were."""
     ensure_manifest_table(conn)
     return conn.execute(f"DELETE FROM {TABLE} WHERE filepath = ANY(%s)", (list(paths),)).rowcount
+
+
+def unmark(conn: psycopg.Connection, scope: str) -> None:
+    """Drop the folder's mark: the sensor then asks for a run of it whatever its mtime (files changed in place)."""
+    ensure_manifest_table(conn)
+    conn.execute("DELETE FROM fer_image_folders WHERE scope = %s", (scope,))

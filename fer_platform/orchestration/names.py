@@ -22,6 +22,7 @@ EXPRESSION_VECTORS_COMPLETE = "expression_vectors_complete"
 SPLIT_OVERLAP = "split_overlap"
 NO_TEST_IMAGES_IN_TRAIN = "no_test_images_in_train"
 LABEL_ISSUES = "label_issues"
+LANDINGS_DELIVERED = "landings_delivered"
 
 # The seed recipe for one emotion, in data order: what fer_pipeline (and the sensor) runs.
 PIPELINE_STAGES = (

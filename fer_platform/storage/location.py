@@ -38,6 +38,10 @@ class StorageUnavailableError(ConnectionError):
     """A store cannot be reached or a required container is missing; the message says which and why."""
 
 
+class ContainerMissingError(StorageUnavailableError):
+    """The store answers, but the container (or folder) is not there and was not to be created."""
+
+
 @dataclass(frozen=True)
 class Location:
     """A root inside one filesystem; object names below it are POSIX relative paths."""
@@ -64,14 +68,14 @@ class Location:
             if create:
                 self.fs.makedirs(self.root, exist_ok=True)
             elif not self.fs.exists(self.root):
-                raise StorageUnavailableError(f"{self.url!r} does not exist")
+                raise ContainerMissingError(f"{self.url!r} does not exist")
             return
         container = self.root.split("/")[0]
         try:
             client = self._service().get_container_client(container)
             if not client.exists():
                 if not create:
-                    raise StorageUnavailableError(f"container {container!r} of {self.url!r} does not exist")
+                    raise ContainerMissingError(f"container {container!r} of {self.url!r} does not exist")
                 try:
                     client.create_container()
                 except ResourceExistsError:
@@ -141,6 +145,24 @@ class Location:
     def names(self, prefix: str) -> set[str]:
         """The relative names of the objects under ``prefix``, without reading or hashing them."""
         return {name[len(self.root) + 1 :] for name in self._find(prefix)}
+
+    def page(self, prefix: str, token: str | None, size: int) -> tuple[list[str], str | None]:
+        """One page of at most ``size`` relative names under ``prefix`` of an Azure container, from the service's
+        continuation ``token`` (None: the first page); and the token of the next page (None after the last).
+        What lets a caller list a container of millions of blobs a bounded slice at a time."""
+        if self.is_local:
+            raise ValueError(f"{self.url!r} is a local folder: only Azure containers are listed by page")
+        container, _, base = self.root.partition("/")
+        start = f"{base}/{prefix}" if base else prefix
+        try:
+            client = self._service().get_container_client(container)
+            pages = client.list_blobs(name_starts_with=start, results_per_page=size).by_page(continuation_token=token)
+            names = [blob.name[len(base) + 1 :] if base else blob.name for blob in next(pages)]
+        except StopIteration:
+            return [], None
+        except AzureError as exc:
+            raise StorageUnavailableError(f"cannot list {self.url!r}: {str(exc).splitlines()[0]}") from exc
+        return names, pages.continuation_token or None
 
     def _find(self, prefix: str) -> dict[str, dict]:
         """Fresh listing (no fsspec cache: other writers change the store) of the objects under ``prefix``."""

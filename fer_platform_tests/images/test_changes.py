@@ -1,61 +1,40 @@
-"""The sensor's change detection as pure logic: digests, settling, cursor."""
+"""The sensor's change detection as pure logic: folder mtimes against the marks the runs stored, settling."""
 
 import os
 
-from fer_platform.images.changes import (
-    FolderScan,
-    SensorCursor,
-    detect_changes,
-    digest_of,
-    landed_blobs,
-    merge_blob_only,
-    scan_folder,
-)
+import polars as pl
+
+from fer_platform.images.changes import folder_changes, folder_mtimes
+from fer_platform.images.manifest import MANIFEST_SCHEMA, FolderMark, update_manifest
+
+S = 1_000_000_000  # ns
 
 
-def test_digest_ignores_listing_order_and_sees_size_and_version():
-    a = [("a.png", 10, 1), ("b.png", 20, 2)]
-    assert digest_of(a) == digest_of(list(reversed(a)))
-    assert digest_of(a) != digest_of([("a.png", 10, 1), ("b.png", 20, 3)])
-    assert digest_of(a) != digest_of([("a.png", 11, 1), ("b.png", 20, 2)])
+def test_a_folder_is_read_when_its_mtime_differs_from_its_mark_once_settled():
+    marks = {"happy": FolderMark(100 * S, 90 * S, 101 * S), "sad": FolderMark(100 * S, 90 * S, 101 * S)}
+    changes = folder_changes({"happy": 100 * S, "sad": 200 * S, "new": 150 * S}, marks, settle_s=5, now_ns=203 * S)
+    assert changes.runs == {"new": f"new@{150 * S}"}  # happy: as the run saw it; sad: changed 3 s ago
+    assert changes.settling == ["sad"] and changes.vanished == []
+    later = folder_changes({"happy": 100 * S, "sad": 200 * S}, marks | {"gone": marks["sad"]}, 5, 206 * S)
+    assert later.runs == {"sad": f"sad@{200 * S}"} and later.vanished == ["gone"]
 
 
-def test_scan_folder_skips_hidden_and_partial_files_and_flags_fresh_ones(tmp_path):
-    for name in ("a.png", ".hidden.png", "b.png.part", "c.PNG.crdownload"):
-        (tmp_path / name).write_bytes(b"x")
-    os.utime(tmp_path / "a.png", (1_000, 1_000))
-    scan = scan_folder(tmp_path, settle_s=5, now=2_000)
-    assert scan.names == {"a.png"} and scan.files == 1 and not scan.settling
-    assert scan_folder(tmp_path, settle_s=5, now=1_002).settling
+def test_a_file_young_when_the_run_looked_is_read_again_once_settled():
+    unsettled = FolderMark(mtime_ns=100 * S, newest_file_ns=99 * S, marked_at_ns=101 * S)  # 2 s old at the scan
+    assert not unsettled.settled(5) and unsettled.settled(1)
+    assert folder_changes({"happy": 100 * S}, {"happy": unsettled}, 5, 102 * S).settling == ["happy"]
+    again = folder_changes({"happy": 100 * S}, {"happy": unsettled}, 5, 105 * S).runs["happy"]
+    assert again == f"happy@{100 * S}~{101 * S}"  # a new key: Dagster runs it though the folder is the same
 
 
-def test_detect_changes_keeps_settling_digests_and_counts_batches():
-    previous = SensorCursor(seq=4, digests={"happy": "h1", "sad": "s1", "gone": "g1"})
-    scans = {
-        "happy": FolderScan("h2", 3),
-        "sad": FolderScan("s2", 3, settling=True),
-        "new": FolderScan("n1", 1),
-    }
-    changes = detect_changes(previous, scans)
-    assert changes.changed == ["happy", "new"]
-    assert changes.settling == ["sad"] and changes.vanished == ["gone"]
-    assert changes.cursor == SensorCursor(seq=5, digests={"happy": "h2", "sad": "s1", "new": "n1"})
-    assert SensorCursor.loads(changes.cursor.dumps()) == changes.cursor
-    assert detect_changes(changes.cursor, {k: v for k, v in scans.items() if k != "sad"}).cursor.seq == 5
-
-
-def test_only_blobs_missing_locally_change_a_digest():
-    local = {"happy": FolderScan("d", 1, names=frozenset({"a.png"}))}
-    listing = {
-        "train/happy/a.png": (10, "m1"),
-        "train/happy/b.png": (10, "m2"),
-        "train/fear/c.png": (5, None),
-        "test/happy/z.png": (1, None),
-        "train/happy/.part": (1, None),
-        "stray.txt": (1, None),
-    }
-    blobs = landed_blobs(listing, "train")
-    assert sorted(blobs) == ["fear", "happy"]
-    merged = merge_blob_only(local, blobs)
-    assert merged["happy"].digest != "d" and merged["happy"].files == 2 and "fear" in merged
-    assert merge_blob_only(local, {"happy": [("a.png", 10, "m1")]}) == local
+def test_the_scan_marks_the_folder_with_its_mtime_from_before_the_listing(tmp_path):
+    folder = tmp_path / "train" / "happy"
+    folder.mkdir(parents=True)
+    (folder / "a.png").write_bytes(b"x")
+    os.utime(folder / "a.png", ns=(5 * S, 5 * S))
+    os.utime(folder, ns=(3 * S, 3 * S))
+    update = update_manifest(tmp_path, "train", "happy", pl.DataFrame(schema=MANIFEST_SCHEMA), lambda paths: [])
+    assert update.mark.mtime_ns == 3 * S == folder_mtimes(tmp_path, "train")["happy"]
+    assert update.mark.newest_file_ns == 5 * S and update.mark.settled(5)
+    (folder / "b.png").write_bytes(b"y")  # a landing: the folder's mtime moves on, the mark does not
+    assert folder_changes(folder_mtimes(tmp_path, "train"), {"happy": update.mark}, 0, 10**20).runs.keys() == {"happy"}

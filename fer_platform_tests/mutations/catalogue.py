@@ -133,9 +133,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "a run key per tick",
         "run-key dedup",
-        "fer_platform/defs/images/sensors.py",
-        'run_key=f"{emotion}@{seq}:{digest[:16]}",',
-        'run_key=f"{emotion}@{seq}:{digest[:16]}:{id(object())}",',
+        "fer_platform/images/changes.py",
+        'return f"{emotion}@{mtime_ns}" + (f"~{mark.marked_at_ns}" if again else "")',
+        'return f"{emotion}@{mtime_ns}:{id(object())}" + (f"~{mark.marked_at_ns}" if again else "")',
         ("fer_platform_tests/deployment/test_compose.py::test_images_dropped_in_a_folder_are_embedded_by_the_daemon",),
     ),
     Mutation(

@@ -4,7 +4,7 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Output, asset
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
-from fer_platform.images.landings.landing import land_from_events, land_from_source
+from fer_platform.images.landings.landing import land_from_events, land_from_source, record
 from fer_platform.images.manifest import ManifestUpdate, update_manifest
 from fer_platform.images.stored_manifest import read_manifest, store_update
 from fer_platform.orchestration import names
@@ -32,17 +32,19 @@ def landed_images(
     context: AssetExecutionContext, images: ImagesResource, postgres: PostgresResource, ray: RayResource
 ) -> MaterializeResult:
     """Images that landed only in the Azure source container (FER_SOURCE_URL), copied into the image root:
-    where images enter the platform from outside. Found by listing the container, or, with FER_EVENTS_QUEUE
-    set, read from the events the sensor recorded for this run (all unread ones of the emotion in a run started
-    by hand): the container is never listed; a blob deleted before the run reads it is in ``failed_files``. A file deleted from the image root after its upload is not
-    brought back (the landing ledger on the source database remembers it); a local source folder lands nothing.
-    With FER_RAY_ADDRESS set, the Ray workers copy the blobs (this process only lists them)."""
+    where images enter the platform from outside. A run a sensor started reads the events recorded for it
+    (from FER_EVENTS_QUEUE, or from the listing sensor's paged listing of the container): the container is
+    never listed, so a landing of k blobs costs k reads. A run started by hand reads all unread events of the
+    emotion with FER_EVENTS_QUEUE set, else lists the emotion's folder of the container. A blob deleted before
+    the run reads it is in ``failed_files``. A file deleted from the image root after its upload is not brought
+    back (the landing ledger on the source database remembers it); a local source folder lands nothing. With
+    FER_RAY_ADDRESS set, the Ray workers copy the blobs."""
     source, scope = images.source(), images.scope(context.partition_key)
     if source.is_local:
         return MaterializeResult(metadata={"landed": 0, "source": images.source_url, "note": "a local folder"})
     run_key = context.run.tags.get(LANDING_RUN_TAG)
     with postgres.connect(vector=False) as conn, images.landing(ray) as (copy, engine):
-        if images.events_queue:
+        if images.events_queue or run_key:
             landed, gone = land_from_events(conn, images.root, scope, run_key, copy)
         else:
             landed, gone = land_from_source(source, images.root, scope, conn, copy)
@@ -56,6 +58,7 @@ def landed_images(
             "landed": len(landed),
             "source": images.source_url,
             "found_by": "events" if images.events_queue else "listing",
+            "run_key": run_key or "none (started by hand)",
             "landed_files": listed,
             "failed_files": failures_table(dict.fromkeys(gone, "deleted from the source container before the run")),
             **engine,
@@ -100,8 +103,9 @@ def raw_images(
         previous = read_manifest(conn, scope)
     with images.describing(context.partition_key, ray) as (describe, engine):
         update = update_manifest(images.root, images.split, context.partition_key, previous, describe)
-    with postgres.connect(vector=False) as conn:
-        store_update(conn, update)
+    with postgres.connect(vector=False) as conn, conn.transaction():
+        store_update(conn, scope, update)
+        record(conn, set(update.described.get_column("filepath")))  # the ledger: held by the image root
     for path, reason in update.described.filter(pl.col("error").is_not_null()).select("filepath", "error").rows():
         context.log.warning(f"unusable image {path!r}: {reason}")
     metadata = scan_metadata(update) | {

@@ -3,7 +3,9 @@
 ``raw_images`` reads only the files whose stat fingerprint changed; this job is the check on that shortcut, run
 on a schedule (FER_VERIFY_CRON, daily by default) and from the UI. It reads one emotion folder at a time, so its
 memory follows the largest folder, not the collection. A file whose content changed under an unchanged
-fingerprint fails the run, named, and its stored row is dropped, so the next ``raw_images`` run reads it again.
+fingerprint fails the run, named, and its stored row is dropped, so the next ``raw_images`` run reads it again;
+the folder's mark is dropped too, so ``new_images_sensor`` asks for that run (an in-place rewrite leaves the
+folder's mtime as it was).
 """
 
 import polars as pl
@@ -11,7 +13,7 @@ from dagster import Failure, MetadataValue, OpExecutionContext, job, op
 
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import FINGERPRINT, MANIFEST_SCHEMA, drifted, update_manifest
-from fer_platform.images.stored_manifest import forget, read_manifest
+from fer_platform.images.stored_manifest import forget, read_manifest, unmark
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.resources import ImagesResource, PostgresResource, RayResource
@@ -26,9 +28,10 @@ def verify_folder(images: ImagesResource, postgres: PostgresResource, ray: RayRe
         found = update_manifest(images.root, images.split, emotion, pl.DataFrame(schema=MANIFEST_SCHEMA), describe)
     drift = drifted(stored, found.manifest)
     pending = len(found.manifest.join(stored, on=["filepath", *FINGERPRINT], how="anti"))
-    if drift:
+    if drift or pending:  # files a run must read again, in a folder whose mtime may not have changed
         with postgres.connect(vector=False) as conn:
             forget(conn, drift)
+            unmark(conn, scope)
     return len(found.manifest), drift, pending
 
 

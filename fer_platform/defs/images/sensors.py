@@ -1,4 +1,7 @@
-"""The new-images sensor: re-embed (and carry to the replica and the lake) only the emotions that changed."""
+"""The two sensors of the images stage: ``new_images_sensor`` watches the image root (and, without an events
+queue, pages through the Azure source container); ``landing_events_sensor`` follows FER_EVENTS_QUEUE. Two
+sensors, so an outage of the queue never hides the image root. Each tick costs what arrived, and stops
+listing or receiving at ``TICK_BUDGET_S``, whatever is stored."""
 
 import json
 import time
@@ -14,111 +17,21 @@ from dagster import (
     sensor,
 )
 
-from fer_platform.images.changes import (
-    FolderScan,
-    SensorCursor,
-    detect_changes,
-    landed_blobs,
-    merge_blob_only,
-    scan_local,
-)
-from fer_platform.images.landings.event_log import open_runs
-from fer_platform.images.landings.intake import reconcile, take_events
+from fer_platform.defs.images.landing_runs import landing_runs
+from fer_platform.images.changes import folder_changes, folder_mtimes
+from fer_platform.images.landings.intake import take_events
 from fer_platform.images.landings.queue import EventQueue
+from fer_platform.images.landings.reconcile import ListingPass, reconcile_pages
+from fer_platform.images.stored_manifest import read_marks
 from fer_platform.orchestration import names
 from fer_platform.orchestration.loading import loading_platform
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, PostgresResource
 
 SENSOR_NAME = "new_images_sensor"
-
-
-def scan_sources(images: ImagesResource) -> dict[str, FolderScan]:
-    """The image root's emotion folders, plus what landed only in an Azure source container."""
-    scans = scan_local(images.root, images.split, images.settle_s, time.time())
-    source = images.source()
-    if source.is_local:
-        return scans
-    source.ensure()  # raises when the account is unreachable; creates a container nothing was sent to yet
-    return merge_blob_only(scans, landed_blobs(source.listing(f"{images.split}/"), images.split))
-
-
-def run_request(emotion: str, seq: int, digest: str) -> RunRequest:
-    """One run per emotion per change batch; the key makes a repeated evaluation request nothing twice."""
-    return RunRequest(
-        run_key=f"{emotion}@{seq}:{digest[:16]}",
-        partition_key=emotion,
-        tags={"fer/trigger": SENSOR_NAME},
-    )
-
-
-def new_images_sensor(interval_s: int, events: bool) -> SensorDefinition:
-    """The sensor, ticking every ``interval_s`` seconds (FER_SENSOR_INTERVAL_S, given when the definitions are
-    built, so that custom settings reach it): following the events queue when ``events`` (FER_EVENTS_QUEUE),
-    else listing."""
-    return sensor(
-        name=SENSOR_NAME,
-        job_name=names.PIPELINE_JOB,
-        minimum_interval_seconds=interval_s,
-        default_status=DefaultSensorStatus.RUNNING,
-    )(follow_events if events else find_new_images)
-
-
-def reconcile_due(images: ImagesResource, cursor: dict, now: float) -> bool:
-    """A reconciling listing is due: never done by this sensor, or done ``FER_RECONCILE_HOURS`` ago."""
-    hours = images.reconcile_hours
-    return hours > 0 and now - float(cursor.get("reconciled_at", 0)) >= hours * 3600
-
-
-def take(context: SensorEvaluationContext, images: ImagesResource, postgres: PostgresResource, now: float):
-    """The tick's events (and the reconciling listing when due); logs what was ignored and set aside."""
-    cursor = json.loads(context.cursor or "{}")
-    queue = EventQueue(images.source_url, str(images.events_queue))
-    queue.ensure()
-    source = images.source()
-    with postgres.connect(vector=False) as conn:
-        intake = take_events(queue, conn, source.root, images.split)
-        if reconcile_due(images, cursor, now):
-            found = reconcile(conn, source, images.root, images.split)
-            context.log.info(f"reconciliation: {found} image(s) only the listing found (their events were lost)")
-            cursor["reconciled_at"] = now
-            intake.runs = open_runs(conn)
-    for line in intake.poisoned:
-        context.log.warning(f"set aside in {queue.name}-poison: {line}")
-    for reason, count in intake.ignored.items():
-        context.log.info(f"ignored {count} event(s): {reason}")
-    poison = queue.poison_count()
-    summary = (
-        f"{intake.received} message(s), {intake.new_events} new event(s), {len(intake.poisoned)} set aside; "
-        f"poison queue {queue.name}-poison holds {poison}"
-    )
-    return intake, cursor.get("reconciled_at"), summary
-
-
-def follow_events(
-    context: SensorEvaluationContext, images: ImagesResource, postgres: PostgresResource
-) -> SensorResult:
-    """Takes the source container's blob events from FER_EVENTS_QUEUE (``images.intake``): records them, then
-    requests one pipeline run per touched emotion carrying exactly its events (the run reads them, never the
-    container's listing); at most every FER_RECONCILE_HOURS, a listing finds what events were lost. The image
-    root's folders are still watched as without events (local stats, no reads, no container listing)."""
-    start = time.time()
-    changes = detect_changes(
-        SensorCursor.loads(context.cursor), scan_local(images.root, images.split, images.settle_s, start)
-    )
-    intake, reconciled_at, summary = take(context, images, postgres, start)
-    context.log.info(f"{summary}; image root changed: {changes.changed or 'none'}; took {time.time() - start:.2f} s")
-    requests = [
-        RunRequest(run_key=key, partition_key=emotion, tags={"fer/trigger": SENSOR_NAME, names.LANDING_RUN_TAG: key})
-        for key, emotion in intake.runs.items()
-    ] + [run_request(e, changes.cursor.seq, changes.cursor.digests[e]) for e in changes.changed]
-    cursor = json.loads(changes.cursor.dumps()) | ({"reconciled_at": reconciled_at} if reconciled_at else {})
-    return SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=new_partitions(context, {r.partition_key for r in requests}),
-        cursor=json.dumps(cursor, sort_keys=True),
-        skip_reason=None if requests else f"no new images: {summary}",
-    )
+EVENTS_SENSOR_NAME = "landing_events_sensor"
+TICK_BUDGET_S = 10.0  # a tick lists pages or receives messages until this many seconds have passed
+INTAKE_SHARE = 0.5  # of the budget, for the queue; reconciliation gets the rest
 
 
 def new_partitions(context: SensorEvaluationContext, emotions: set) -> list | None:
@@ -128,32 +41,126 @@ def new_partitions(context: SensorEvaluationContext, emotions: set) -> list | No
     return [EMOTION_PARTITIONS.build_add_request(new)] if new else None
 
 
-def find_new_images(context: SensorEvaluationContext, images: ImagesResource) -> SensorResult:
-    """Watches FER_IMAGE_ROOT (and FER_SOURCE_URL when it is an Azure container) for new, changed and
-    removed images; requests one pipeline run per changed emotion and adds new emotion folders as
-    partitions. Folders with a file modified in the last FER_SETTLE_S seconds wait for a later tick.
-    """
-    start = time.perf_counter()
-    scans = scan_sources(images)
-    changes = detect_changes(SensorCursor.loads(context.cursor), scans)
-    files = sum(scan.files for scan in scans.values())
-    context.log.info(
-        f"scanned {files} files in {len(scans)} folders in {time.perf_counter() - start:.2f} s; "
-        f"changed: {changes.changed or 'none'}; settling: {changes.settling or 'none'}"
-    )
+def page_on(context, conn, images: ImagesResource, cursor: dict, deadline: float) -> str:
+    """Go on with the cursor's listing pass of the source container until it ends or ``deadline``; what it
+    did, for the log. A finished pass is forgotten (the next starts from the first page)."""
+    progress = ListingPass(**cursor.pop("pass", {"started_at": time.time()}))
+    done = reconcile_pages(conn, images.source(), images.root, images.split, progress, deadline)
+    if not done:
+        cursor["pass"] = progress.dumps()
+    else:
+        context.log.info(
+            f"listing pass done: {progress.listed} name(s) in {progress.pages} page(s) since "
+            f"{time.strftime('%H:%M:%S', time.gmtime(progress.started_at))} UTC, {progress.found} found"
+        )
+    return f"listing pass {'done' if done else 'goes on'}: {progress.listed} listed, {progress.found} found"
+
+
+def find_new_images(
+    context: SensorEvaluationContext, images: ImagesResource, postgres: PostgresResource
+) -> SensorResult:
+    """Watches FER_IMAGE_ROOT's emotion folders by their mtimes (one stat per folder, never a listing) and
+    requests one pipeline run per folder changed since a run read it; adds new folders as partitions. A folder
+    changed in the last FER_SETTLE_S seconds waits. Without FER_EVENTS_QUEUE and with FER_SOURCE_URL an Azure
+    container, each tick also goes on with a paged listing of the container, and asks for the runs that land
+    what it found."""
+    start, cursor = time.monotonic(), json.loads(context.cursor or "{}")
+    mtimes = folder_mtimes(images.root, images.split)
+    listing, landings, alerts = "", [], []
+    with postgres.connect(vector=False) as conn:
+        changes = folder_changes(mtimes, read_marks(conn, images.split), images.settle_s, time.time_ns())
+        if not images.events_queue and not images.source().is_local:
+            listing = "; " + page_on(context, conn, images, cursor, start + TICK_BUDGET_S)
+            landings, alerts = landing_runs(context, conn, SENSOR_NAME)
+    asked = cursor.get("requested", {})
+    folders = [
+        RunRequest(run_key=key, partition_key=emotion, tags={"fer/trigger": SENSOR_NAME})
+        for emotion, key in changes.runs.items()
+        if asked.get(emotion) != key
+    ]
+    cursor["requested"] = {e: k for e, k in (asked | changes.runs).items() if e in mtimes}
     for emotion in changes.vanished:
         context.log.warning(f"folder {emotion!r} disappeared; its rows are kept until the folder returns")
-    seq = changes.cursor.seq
-    return SensorResult(
-        run_requests=[run_request(e, seq, changes.cursor.digests[e]) for e in changes.changed],
-        dynamic_partitions_requests=new_partitions(context, set(scans)),
-        cursor=changes.cursor.dumps(),
-        skip_reason=None if changes.changed else f"no new, changed or removed images among {files} files",
+    summary = (
+        f"{len(mtimes)} folder(s) stat-ed, changed: {sorted(changes.runs) or 'none'}, "
+        f"settling: {changes.settling or 'none'}{listing}; took {time.monotonic() - start:.2f} s"
     )
+    context.log.info(summary)
+    requests = folders + landings
+    return SensorResult(
+        run_requests=requests,
+        asset_events=alerts,
+        dynamic_partitions_requests=new_partitions(context, set(mtimes) | {r.partition_key for r in requests}),
+        cursor=json.dumps(cursor, sort_keys=True),
+        skip_reason=None if requests else f"no new images: {summary}",
+    )
+
+
+def reconcile_due(images: ImagesResource, cursor: dict, now: float) -> bool:
+    """A reconciling pass goes on, or is due: never done, or done ``FER_RECONCILE_HOURS`` ago."""
+    hours = images.reconcile_hours
+    started = "pass" in cursor
+    return started or (hours > 0 and now - float(cursor.get("reconciled_at", 0)) >= hours * 3600)
+
+
+def follow_events(
+    context: SensorEvaluationContext, images: ImagesResource, postgres: PostgresResource
+) -> SensorResult:
+    """Takes the source container's blob events from FER_EVENTS_QUEUE in batches until half the tick's budget
+    is spent, records them, then requests one pipeline run per touched emotion carrying exactly its events (the
+    run reads them, never the container's listing). At most every FER_RECONCILE_HOURS, a paged listing of the
+    container, a bounded slice per tick, finds what events were lost."""
+    if not images.events_queue:
+        return SensorResult(skip_reason="FER_EVENTS_QUEUE is not set: new_images_sensor lists the source container")
+    start, cursor = time.monotonic(), json.loads(context.cursor or "{}")
+    queue = EventQueue(images.source_url, images.events_queue)
+    queue.ensure()
+    with postgres.connect(vector=False) as conn:
+        intake = take_events(queue, conn, images.source().root, images.split, start + TICK_BUDGET_S * INTAKE_SHARE)
+        listing = ""
+        if reconcile_due(images, cursor, time.time()):
+            listing = "; " + page_on(context, conn, images, cursor, start + TICK_BUDGET_S)
+            if "pass" not in cursor:
+                cursor["reconciled_at"] = time.time()
+        requests, alerts = landing_runs(context, conn, EVENTS_SENSOR_NAME)
+    for line in intake.poisoned:
+        context.log.warning(f"set aside in {queue.name}-poison: {line}")
+    for reason, count in intake.ignored.items():
+        context.log.info(f"ignored {count} event(s): {reason}")
+    summary = (
+        f"{intake.received} message(s), {intake.new_events} new event(s), {len(intake.poisoned)} set aside; "
+        f"poison queue {queue.name}-poison holds {queue.poison_count()}{listing}; "
+        f"took {time.monotonic() - start:.2f} s"
+    )
+    context.log.info(summary)
+    return SensorResult(
+        run_requests=requests,
+        asset_events=alerts,
+        dynamic_partitions_requests=new_partitions(context, {r.partition_key for r in requests}),
+        cursor=json.dumps(cursor, sort_keys=True),
+        skip_reason=None if requests else f"no new images: {summary}",
+    )
+
+
+def images_sensor(name: str, interval_s: int, evaluate, running: bool = True) -> SensorDefinition:
+    """A sensor of the pipeline job, ticking every ``interval_s`` (FER_SENSOR_INTERVAL_S), running by default
+    when ``running``."""
+    return sensor(
+        name=name, job_name=names.PIPELINE_JOB, minimum_interval_seconds=interval_s,
+        default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
+    )(evaluate)
 
 
 @definitions
 def images_sensors() -> Definitions:
-    """The sensor for the platform being loaded: its interval and mode are settings, read at load, never at import."""
+    """The sensors for the platform being loaded: interval and mode are settings, read at load, never at import.
+    ``landing_events_sensor`` is always defined (one set of public names) and runs by default only with
+    FER_EVENTS_QUEUE set; started by hand without it, it skips, saying why."""
     settings = loading_platform().settings
-    return Definitions(sensors=[new_images_sensor(settings.sensor_interval_s, settings.events_queue is not None)])
+    events = settings.events_queue is not None
+    return Definitions(
+        sensors=[
+            images_sensor(SENSOR_NAME, settings.sensor_interval_s, find_new_images),
+            images_sensor(EVENTS_SENSOR_NAME, settings.sensor_interval_s, follow_events, running=events),
+        ]
+    )

@@ -29,16 +29,38 @@ CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     received_at timestamptz NOT NULL DEFAULT now(),
     run_key text,
     landed_at timestamptz,
+    tries integer NOT NULL DEFAULT 0,
+    retry_at timestamptz,
+    abandoned_at timestamptz,
     PRIMARY KEY (blob, sequencer)
-)"""
+);
+CREATE INDEX IF NOT EXISTS {TABLE}_open ON {TABLE} (run_key, emotion) WHERE landed_at IS NULL;
+CREATE INDEX IF NOT EXISTS {TABLE}_unassigned ON {TABLE} (emotion) WHERE run_key IS NULL AND emotion IS NOT NULL"""
+# Tables made before landing retries existed get their columns (checked first: ALTER locks the whole table).
+RETRY_COLUMNS = f"""ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS tries integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS retry_at timestamptz, ADD COLUMN IF NOT EXISTS abandoned_at timestamptz"""
+ABANDONED_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_abandoned ON {TABLE} (emotion) WHERE abandoned_at IS NOT NULL"
 # The newest event of each blob of one emotion.
 LATEST = f"""SELECT DISTINCT ON (blob) blob, filepath, kind, run_key FROM {TABLE}
     WHERE emotion = %s ORDER BY blob, sequencer DESC"""
 
 
+def ensure_event_log(conn: psycopg.Connection) -> None:
+    """Create the table and its indexes when missing; add the retry columns to a table made without them."""
+    conn.execute(CREATE)
+    has_retries = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = 'abandoned_at' "
+        "AND table_schema = current_schema()",
+        (TABLE,),
+    ).fetchone()
+    if not has_retries:
+        conn.execute(RETRY_COLUMNS)
+    conn.execute(ABANDONED_INDEX)
+
+
 def record_events(conn: psycopg.Connection, events: Iterable[BlobEvent]) -> int:
     """Insert the events (a repeated one is a no-op); the number that were new."""
-    conn.execute(CREATE)
+    ensure_event_log(conn)
     rows = [(e.blob, e.sequencer, e.url, e.etag, e.kind, e.filepath, e.emotion, e.ignored) for e in events]
     with conn.cursor() as cur:
         cur.executemany(
@@ -51,7 +73,7 @@ def record_events(conn: psycopg.Connection, events: Iterable[BlobEvent]) -> int:
 
 def assign_runs(conn: psycopg.Connection) -> None:
     """Give each emotion's events that have no run yet one run key, named after exactly that set of events."""
-    conn.execute(CREATE)
+    ensure_event_log(conn)
     pending = conn.execute(
         f"SELECT emotion, blob, sequencer FROM {TABLE} WHERE emotion IS NOT NULL AND run_key IS NULL "
         f"ORDER BY emotion, blob, sequencer"
@@ -67,11 +89,12 @@ def assign_runs(conn: psycopg.Connection) -> None:
 
 
 def open_runs(conn: psycopg.Connection) -> dict[str, str]:
-    """Run key -> emotion of every run whose events no run has read yet (asking again is safe: Dagster starts
-    one run per run key)."""
-    conn.execute(CREATE)
+    """Run key -> emotion of every run whose events no run has read yet, neither waiting for a retry nor
+    abandoned (asking again is safe: Dagster starts one run per run key)."""
+    ensure_event_log(conn)
     rows = conn.execute(
-        f"SELECT DISTINCT run_key, emotion FROM {TABLE} WHERE run_key IS NOT NULL AND landed_at IS NULL"
+        f"SELECT DISTINCT run_key, emotion FROM {TABLE} WHERE run_key IS NOT NULL AND landed_at IS NULL "
+        f"AND abandoned_at IS NULL AND (retry_at IS NULL OR retry_at <= now())"
     ).fetchall()
     return dict(sorted(rows))
 
@@ -79,7 +102,7 @@ def open_runs(conn: psycopg.Connection) -> dict[str, str]:
 def blobs_to_land(conn: psycopg.Connection, emotion: str, run_key: str | None) -> list[str]:
     """File paths whose newest event is a create, among the blobs of ``run_key``'s events (all unread events
     of the emotion when None: a run started by hand)."""
-    conn.execute(CREATE)
+    ensure_event_log(conn)
     if run_key is None:
         wanted = f"SELECT blob FROM {TABLE} WHERE emotion = %s AND landed_at IS NULL"
         args: tuple = (emotion, emotion)
@@ -95,13 +118,15 @@ def blobs_to_land(conn: psycopg.Connection, emotion: str, run_key: str | None) -
 
 def mark_read(conn: psycopg.Connection, emotion: str, run_key: str | None) -> None:
     """The events a run has read (``blobs_to_land``'s set) are done."""
+    ensure_event_log(conn)
     if run_key is None:
         conn.execute(f"UPDATE {TABLE} SET landed_at = now() WHERE emotion = %s AND landed_at IS NULL", (emotion,))
     else:
         conn.execute(f"UPDATE {TABLE} SET landed_at = now() WHERE run_key = %s", (run_key,))
 
 
-def recorded_blobs(conn: psycopg.Connection) -> frozenset[str]:
-    """Every blob any event (or reconciliation) told of."""
-    conn.execute(CREATE)
-    return frozenset(blob for (blob,) in conn.execute(f"SELECT DISTINCT blob FROM {TABLE}").fetchall())
+def known_blobs(conn: psycopg.Connection, blobs: list[str]) -> frozenset[str]:
+    """Which of ``blobs`` some event (or reconciliation) told of: an indexed lookup of those names only."""
+    ensure_event_log(conn)
+    rows = conn.execute(f"SELECT DISTINCT blob FROM {TABLE} WHERE blob = ANY(%s)", (blobs,)).fetchall()
+    return frozenset(blob for (blob,) in rows)

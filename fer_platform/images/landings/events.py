@@ -6,7 +6,8 @@ delivers both). The blob is named by ``subject`` (``/blobServices/default/contai
 the same on Azure and Azurite; ``data.sequencer`` orders the events of one blob (Azure: compare as strings).
 A message that is not such JSON, is larger than a queue message can be, or lacks those fields is
 ``UndecodableMessage`` (the sensor sets it aside in the poison queue). An event for another container, split
-or path shape is kept with the reason it is ignored.
+or path shape, or an ADLS Gen2 ``CreateFile`` (the file is finished at ``FlushWithClose``), is kept with the
+reason it is ignored.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from fer_platform.images.manifest import is_image_candidate
 MAX_MESSAGE_BYTES = 64 * 1024  # a Storage Queue message is at most 64 KiB
 KINDS = {"Microsoft.Storage.BlobCreated": "created", "Microsoft.Storage.BlobDeleted": "deleted"}
 SUBJECT_PREFIX = "/blobServices/default/containers/"
+# ADLS Gen2 (hierarchical namespace) sends BlobCreated for CreateFile, an empty file the writer then appends to;
+# the file is finished at the BlobCreated of FlushWithClose (or of PutBlob/PutBlockList/CopyBlob on Blob APIs).
+UNFINISHED_APIS = frozenset({"CreateFile"})
 
 
 class UndecodableMessage(ValueError):
@@ -97,6 +101,9 @@ def parse_event(event: dict, source_root: str, split: str) -> BlobEvent:
     if event_type not in KINDS:
         return BlobEvent(blob, url, etag, sequencer, str(event_type), ignored=f"event type {event_type!r}")
     kind = KINDS[event_type]
+    api = (event.get("data") or {}).get("api")
+    if kind == "created" and api in UNFINISHED_APIS:
+        return BlobEvent(blob, url, etag, sequencer, kind, ignored=f"ADLS Gen2 {api}: not written yet (FlushWithClose)")
     if not blob.startswith(source_root.rstrip("/") + "/"):
         return BlobEvent(blob, url, etag, sequencer, kind, ignored=f"not under the source container {source_root!r}")
     relative = blob[len(source_root.rstrip("/")) + 1 :]

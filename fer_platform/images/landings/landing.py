@@ -5,10 +5,12 @@ from the image root either landed there from outside (download it) or was
 uploaded from the image root and the file has since been deleted (leave it: the
 upload stage removes the blob). A ledger on the source database,
 ``fer_landing_ledger``, tells the two apart without reading any later stage: it
-holds every file path the image root has held when a landing ran, and every path
-that landed. Every upload happens after a landing in the same run, so every
-uploaded file is in the ledger before it can be deleted. Nothing happens for a
-local source folder: it is only ever written from the image root.
+holds every file path a scan of the image root has read (``raw_images`` records
+the files it read, in the commit that stores them), every candidate found in the
+image root and every path that landed. Every upload happens after a scan in the
+same run, so every uploaded file is in the ledger before it can be deleted.
+Nothing happens for a local source folder: it is only ever written from the
+image root.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from pathlib import Path
 import psycopg
 
 from fer_platform.images.landings.event_log import blobs_to_land, mark_read
-from fer_platform.images.manifest import list_emotion_files
-from fer_platform.storage.location import Location, open_location
+from fer_platform.storage.location import ContainerMissingError, Location, open_location
 
 # Copies the named blobs of the source into the image root; answers the names it landed (a blob deleted since
 # the listing is not landed). This process (``download``) or tasks on a Ray cluster (``images.on_ray``).
@@ -32,13 +33,6 @@ CREATE = f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
     filepath text PRIMARY KEY,
     recorded_at timestamptz NOT NULL DEFAULT now()
 )"""
-
-
-def ledger_paths(conn: psycopg.Connection, scope: str) -> frozenset[str]:
-    """The recorded paths under ``scope`` (``<split>/<emotion>/``)."""
-    conn.execute(CREATE)
-    rows = conn.execute(f"SELECT filepath FROM {LEDGER} WHERE starts_with(filepath, %s)", (scope,)).fetchall()
-    return frozenset(path for (path,) in rows)
 
 
 def record(conn: psycopg.Connection, paths: set[str]) -> None:
@@ -67,33 +61,43 @@ def download(source: Location, image_root: Path, concurrency: int) -> Copy:
 
 
 def land(
-    conn: psycopg.Connection, image_root: Path, scope: str, candidates: Callable[[], Iterable[str]], copy: Copy
+    conn: psycopg.Connection, image_root: Path, candidates: Callable[[], Iterable[str]], copy: Copy
 ) -> tuple[list[str], list[str]]:
-    """Copy the ``candidates`` under ``scope`` (``<split>/<emotion>/``) that are neither in the image root nor in
-    the ledger; the ledger then records the root's files and the landed ones, in one commit with whatever
-    ``candidates`` wrote. Nothing already in the image root is overwritten or deleted. Answers (landed, gone):
-    gone are the wanted blobs deleted before they could be read."""
-    split, emotion = scope.strip("/").split("/")
+    """Copy the ``candidates`` that are neither in the image root nor in the ledger; the ledger then records
+    those found in the image root and the landed ones, in one commit with whatever ``candidates`` wrote. Nothing
+    already in the image root is overwritten or deleted, and only the candidates are looked up (a landing of k
+    blobs costs k lookups, whatever the folder holds). Answers (landed, gone): gone are the wanted blobs
+    deleted before they could be read."""
     with conn.transaction():
-        known = ledger_paths(conn, scope)
-        folder_exists = (image_root / split / emotion).is_dir()
-        files = list_emotion_files(image_root, split, emotion) if folder_exists else []
-        present = {p.relative_to(image_root).as_posix() for p in files}
-        wanted = sorted(set(candidates()) - present - known)
+        offered = set(candidates())
+        held = in_ledger(conn, offered)
+        present = {path for path in offered - held if (image_root / path).exists()}
+        wanted = sorted(offered - held - present)
         landed = copy(wanted) if wanted else []
-        record(conn, (present | set(landed)) - known)
+        record(conn, present | set(landed))
     return landed, sorted(set(wanted) - set(landed))
 
 
 def land_from_source(
     source: Location, image_root: Path, scope: str, conn: psycopg.Connection, copy: Copy
 ) -> tuple[list[str], list[str]]:
-    """``land`` what a listing of the source container finds under ``scope``. A missing source container is
-    created (the upload stage would create it anyway): nothing landed yet. A local source folder lands nothing."""
+    """``land`` what a listing of the source container finds under ``scope`` (a run started by hand without
+    FER_EVENTS_QUEUE), and take the emotion's recorded events as read: the listing covers them. A missing
+    source container is never created here (``source_images_blob`` creates it on its first upload): nothing
+    can have landed in it. A local source folder lands nothing."""
     if source.is_local:
         return [], []
-    source.ensure()
-    return land(conn, image_root, scope, lambda: source.names(scope), copy)
+    try:
+        source.ensure(create=False)
+    except ContainerMissingError:
+        return [], []
+    emotion = scope.strip("/").split("/")[1]
+
+    def candidates() -> set[str]:
+        mark_read(conn, emotion, None)
+        return source.names(scope)
+
+    return land(conn, image_root, candidates, copy)
 
 
 def land_from_events(
@@ -108,7 +112,7 @@ def land_from_events(
         mark_read(conn, emotion, run_key)
         return paths
 
-    return land(conn, image_root, scope, candidates, copy)
+    return land(conn, image_root, candidates, copy)
 
 
 def in_ledger(conn: psycopg.Connection, paths: Iterable[str]) -> frozenset[str]:

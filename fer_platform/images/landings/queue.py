@@ -10,6 +10,7 @@ fails with it and the next tick tries again.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from azure.storage.queue import ExponentialRetry, QueueClient
 from fer_platform.storage.location import PROBE_RETRY, azure_credentials
 
 MAX_PER_RECEIVE = 32  # the service's limit per request
+DELETE_CONCURRENCY = 32
 
 
 class QueueUnavailableError(ConnectionError):
@@ -91,9 +93,13 @@ class EventQueue:
         return out
 
     def delete(self, messages: list[QueueMessage]) -> None:
+        """Delete the messages, ``DELETE_CONCURRENCY`` requests at a time (the Queue service has no batch delete,
+        and one at a time a bulk upload's thousands of messages outlast a tick)."""
+        if not messages:
+            return
         try:
-            for message in messages:
-                self.main.delete_message(message.id, message.pop_receipt)
+            with ThreadPoolExecutor(max_workers=min(DELETE_CONCURRENCY, len(messages))) as pool:
+                list(pool.map(lambda m: self.main.delete_message(m.id, m.pop_receipt), messages))
         except AzureError as exc:
             raise self.failed(exc, "delete from") from None
 
@@ -104,6 +110,23 @@ class EventQueue:
         except AzureError as exc:
             raise self.failed(exc, "write to the poison queue of") from None
         self.delete([message])
+
+    def replay_poison(self, limit: int) -> int:
+        """Move up to ``limit`` messages from ``<queue>-poison`` back to the queue (sent first, then deleted: a
+        crash between leaves a copy, and recording an event twice changes nothing); how many moved."""
+        moved = 0
+        try:
+            while moved < limit:
+                page = list(self.poison.receive_messages(max_messages=min(MAX_PER_RECEIVE, limit - moved)))
+                if not page:
+                    break
+                for message in page:
+                    self.main.send_message(message.content or "")
+                    self.poison.delete_message(message.id, message.pop_receipt)
+                moved += len(page)
+        except AzureError as exc:
+            raise self.failed(exc, "replay the poison queue of") from None
+        return moved
 
     def poison_count(self) -> int:
         """Messages waiting in the poison queue (the service's approximate count)."""

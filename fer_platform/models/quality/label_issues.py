@@ -71,7 +71,9 @@ def rank_label_issues(faces: FaceSet, probabilities: np.ndarray) -> pl.DataFrame
     most suspect first."""
     labels = faces.labels.numpy()
     flagged = np.zeros(len(labels), dtype=bool)
-    flagged[find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")] = True
+    # n_jobs=1: cleanlab otherwise forks a multiprocessing pool, and a fork from a process that already runs
+    # threads (Dagster's, fsspec's event loop) can deadlock in the child; the ranking is cheap next to training.
+    flagged[find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)] = True
     frame = pl.DataFrame(
         {
             "filepath": faces.files,

@@ -20,7 +20,7 @@ from fer_platform_tests.support.helpers import (
     table_rows,
 )
 
-ALL_CHECKS = {"rows_match_manifest": True, "filepaths_unique": True, "vectors_valid": True}
+ALL_CHECKS = {"landings_delivered": True, "rows_match_manifest": True, "filepaths_unique": True, "vectors_valid": True}
 
 
 def test_every_partition_lands_and_rerun_embeds_nothing(fer_env, image_root):

@@ -20,7 +20,8 @@ def test_both_schemas_plain_or_base64_name_the_image(cloud, encoded):
 
 
 def test_a_message_may_hold_several_events_and_deletions():
-    create, delete = blob_event("train/sad/x.jpg", sequencer(1)), blob_event("train/sad/x.jpg", sequencer(2), "BlobDeleted")
+    create = blob_event("train/sad/x.jpg", sequencer(1))
+    delete = blob_event("train/sad/x.jpg", sequencer(2), "BlobDeleted")
     events = parsed(message(create, delete))
     assert [e.kind for e in events] == ["created", "deleted"]
 
@@ -66,3 +67,11 @@ def test_an_event_without_a_sequencer_is_undecodable():
     del raw["data"]["sequencer"]
     with pytest.raises(UndecodableMessage, match="data.sequencer"):
         parse_event(raw, SOURCE, "train")
+
+
+def test_an_adls_file_counts_when_flushed_with_close_not_when_created():
+    created, flushed = blob_event("train/happy/a.png", sequencer(1)), blob_event("train/happy/a.png", sequencer(2))
+    created["data"]["api"], flushed["data"]["api"] = "CreateFile", "FlushWithClose"
+    first, finished = parsed(message(created, flushed))
+    assert first.emotion is None and "CreateFile" in first.ignored
+    assert finished.emotion == "happy" and finished.ignored is None and finished.filepath == "train/happy/a.png"

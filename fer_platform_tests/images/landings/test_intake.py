@@ -1,5 +1,5 @@
 """The events queue on a real Azurite queue service and PostgreSQL: recording, run keys, ordering, poison,
-a SIGKILL between commit and delete, reconciliation, and an unreachable account."""
+a SIGKILL between commit and delete, batches, the poison queue replayed, and an unreachable account."""
 
 import os
 import signal
@@ -8,11 +8,11 @@ import sys
 import time
 import uuid
 
-import psycopg
 import pytest
 
+from fer_platform.images.landings import intake as intake_module
 from fer_platform.images.landings.event_log import blobs_to_land
-from fer_platform.images.landings.intake import MAX_DELIVERIES, reconcile, take_events
+from fer_platform.images.landings.intake import MAX_DELIVERIES, take_events
 from fer_platform.images.landings.landing import record
 from fer_platform.images.landings.queue import EventQueue, QueueUnavailableError
 from fer_platform.storage.location import open_location
@@ -29,14 +29,6 @@ def source(azurite, monkeypatch):
     queue = EventQueue(location.url, f"events-{uuid.uuid4().hex[:10]}")
     queue.ensure()
     return location, queue
-
-
-@pytest.fixture
-def conn(pg_dsn):
-    with psycopg.connect(pg_dsn, autocommit=True) as connection:
-        for table in ("fer_landing_events", "fer_landing_ledger"):
-            connection.execute(f"DROP TABLE IF EXISTS {table}")
-        yield connection
 
 
 def publish(queue: EventQueue, *bodies: str) -> None:
@@ -116,27 +108,40 @@ def test_a_tick_killed_between_commit_and_delete_is_repeated_harmlessly(source, 
     args = [location.url, queue.name, pg_dsn, location.root]
     proc = subprocess.run([sys.executable, "-c", KILLED_TICK, *args], cwd=REPO, env=dict(os.environ), timeout=120)
     assert proc.returncode == -signal.SIGKILL
-    committed = conn.execute("SELECT blob, sequencer, run_key FROM fer_landing_events ORDER BY blob").fetchall()
-    assert len(committed) == 2 and all(run_key for _, _, run_key in committed)
+    committed = conn.execute("SELECT blob, sequencer FROM fer_landing_events ORDER BY blob").fetchall()
+    assert len(committed) == 2  # recorded; their run keys come at the end of a tick
     time.sleep(2.5)  # the visibility timeout of the killed tick's messages ends: they come back
     intake = take_events(queue, conn, location.root, "train")
     assert intake.received == 2 and intake.new_events == 0
-    assert sorted(intake.runs) == sorted(run_key for _, _, run_key in committed)
-    assert conn.execute("SELECT blob, sequencer, run_key FROM fer_landing_events ORDER BY blob").fetchall() == committed
+    keyed = conn.execute("SELECT blob, sequencer, run_key FROM fer_landing_events ORDER BY blob").fetchall()
+    assert [row[:2] for row in keyed] == committed and sorted(intake.runs) == sorted(key for _, _, key in keyed)
     assert queue.receive(10, 1) == []
 
 
-def test_reconciliation_finds_images_whose_events_were_lost(source, conn, tmp_path):
+def test_batches_are_recorded_and_deleted_until_the_queue_is_empty(source, conn, monkeypatch):
+    monkeypatch.setattr(intake_module, "BATCH", 3)  # 10 messages: four batches, each deleted concurrently
     location, queue = source
-    for path in ("train/happy/announced.png", "train/happy/lost.png", "train/sad/local.png", "other/x.png"):
-        location.fs.pipe_file(location.path(path), b"image bytes")
-    (tmp_path / "train" / "sad").mkdir(parents=True)
-    (tmp_path / "train" / "sad" / "local.png").write_bytes(b"image bytes")  # the image root has it
-    publish(queue, created(location, "train/happy/announced.png", 1))
-    take_events(queue, conn, location.root, "train")
-    assert reconcile(conn, location, tmp_path, "train") == 1
-    assert blobs_to_land(conn, "happy", None) == ["train/happy/announced.png", "train/happy/lost.png"]
-    assert reconcile(conn, location, tmp_path, "train") == 0
+    publish(queue, *[created(location, f"train/happy/{i}.png", i + 1) for i in range(10)])
+    taken = take_events(queue, conn, location.root, "train", deadline=time.monotonic() + 60)
+    assert taken.received == 10 and taken.new_events == 10 and len(taken.runs) == 1
+    assert queue.receive(10, 1) == []
+
+
+def test_a_tick_past_its_deadline_takes_one_batch_and_leaves_the_rest(source, conn, monkeypatch):
+    monkeypatch.setattr(intake_module, "BATCH", 4)
+    location, queue = source
+    publish(queue, *[created(location, f"train/sad/{i}.png", i + 1) for i in range(6)])
+    assert take_events(queue, conn, location.root, "train", deadline=0).received == 0  # the budget was spent
+    assert take_events(queue, conn, location.root, "train").received == 6
+
+
+def test_poison_messages_are_replayed_into_the_queue(source, conn):
+    location, queue = source
+    body = created(location, "train/happy/late.png", 1)
+    queue.poison.send_message(body)  # e.g. set aside after too many deliveries during an outage
+    assert queue.replay_poison(100) == 1 and queue.poison_count() == 0
+    assert take_events(queue, conn, location.root, "train").new_events == 1
+    assert blobs_to_land(conn, "happy", None) == ["train/happy/late.png"]
 
 
 @pytest.mark.slow  # waits out the retries

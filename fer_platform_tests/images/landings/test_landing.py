@@ -44,3 +44,11 @@ def test_a_local_source_folder_lands_nothing(tmp_path, pg_dsn):
     source = open_location(str(tmp_path / "blob"))
     with psycopg.connect(pg_dsn) as conn:
         assert land_from_source(source, tmp_path / "images", SCOPE, conn, download(source, tmp_path, 4)) == ([], [])
+
+
+def test_a_missing_source_container_lands_nothing_and_is_not_created(tmp_path, pg_dsn, azurite, monkeypatch):
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)
+    source = open_location(f"az://not-yet-{uuid.uuid4().hex[:8]}")
+    with psycopg.connect(pg_dsn) as conn:
+        assert land_from_source(source, tmp_path / "images", SCOPE, conn, download(source, tmp_path, 4)) == ([], [])
+    assert not source.fs.exists(source.root)
