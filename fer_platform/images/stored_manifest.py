@@ -17,6 +17,7 @@ import polars as pl
 import psycopg
 
 from fer_platform.images.manifest import MANIFEST_SCHEMA, FolderMark, ManifestUpdate
+from fer_platform.images.manifest_log import log_changes
 
 TABLE = "fer_image_manifest"
 COLUMNS = tuple(MANIFEST_SCHEMA)
@@ -64,13 +65,15 @@ def read_manifest(conn: psycopg.Connection, scope: str) -> pl.DataFrame:
 
 
 def store_update(conn: psycopg.Connection, scope: str, update: ManifestUpdate) -> None:
-    """Write the rows the scan of the folder ``scope`` read, delete the paths that are gone and keep the
-    folder's mark, in one transaction."""
+    """Write the rows the scan of the folder ``scope`` read, delete the paths that are gone, log both
+    (``manifest_log``) and keep the folder's mark, in one transaction."""
     with conn.transaction():
         ensure_manifest_table(conn)
         forget(conn, update.removed)
         with conn.cursor() as cur:
             cur.executemany(UPSERT, update.described.select(COLUMNS).rows())
+        read = update.described.select("filepath", pl.col("error").is_null()).rows()
+        log_changes(conn, scope, read, update.removed)
         mark = update.mark
         conn.execute(
             "INSERT INTO fer_image_folders (scope, mtime_ns, newest_file_ns, marked_at_ns) VALUES (%s, %s, %s, %s) "

@@ -14,6 +14,8 @@ its storage options from the environment, as ``storage.location`` does for fsspe
 
 from __future__ import annotations
 
+import json
+
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -114,6 +116,16 @@ class CommitReport:
     rows_written: int
     rows_deleted: int
     files_added: int
+
+
+def commit_bytes(location: Location, prefix: str, version: int | None) -> int:
+    """Bytes of the data files commit ``version`` of the table under ``prefix`` added (its log entry's ``add``
+    actions): what a landing wrote to the lake, read from one small JSON file."""
+    if version is None:
+        return 0
+    entry = location.read(f"{prefix.rstrip('/')}/_delta_log/{version:020d}.json").decode()
+    actions = (json.loads(line) for line in entry.splitlines() if line.strip())
+    return sum(int(action["add"]["size"]) for action in actions if "add" in action)
 
 
 def as_delta(rows: pl.DataFrame):

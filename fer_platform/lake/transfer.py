@@ -59,18 +59,28 @@ def copy_objects(
     rename: Callable[[str], str],
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Optional[Progress] = None,
-) -> None:
-    """Copy objects; server-side when both sides are the same Azure account, else read and write."""
-    done = 0
+) -> tuple[list[str], int]:
+    """Copy objects; server-side when both sides are the same Azure account, else read and write. An object
+    gone from ``src`` meanwhile is skipped. Answers the names copied and the bytes that went through this
+    process (none for server-side copies)."""
+    done, copied, moved = 0, [], 0
     for group in chunks(list(src_names), concurrency * 4):
         if not dst.is_local and src.fs is dst.fs:
-            dst.fs.copy([src.path(n) for n in group], [dst.path(rename(n)) for n in group], batch_size=concurrency)
+            dst.fs.copy(
+                [src.path(n) for n in group], [dst.path(rename(n)) for n in group], batch_size=concurrency,
+                on_error="ignore",
+            )
+            copied.extend(group)
         else:
-            data = src.fs.cat([src.path(n) for n in group], batch_size=concurrency)
-            put_objects(dst, {rename(n): data[src.path(n)] for n in group}, concurrency)
+            data = src.fs.cat([src.path(n) for n in group], batch_size=concurrency, on_error="omit")
+            present = [n for n in group if src.path(n) in data]
+            put_objects(dst, {rename(n): data[src.path(n)] for n in present}, concurrency)
+            copied.extend(present)
+            moved += sum(len(data[src.path(n)]) for n in present)
         done += len(group)
         if progress:
             progress(done, len(src_names))
+    return copied, moved
 
 
 def sync_prefix(
@@ -93,7 +103,7 @@ def sync_prefix(
         source = {n: v for n, v in source.items() if n in only}
     target = {n[len(dst_prefix) :]: v for n, v in dst.listing(dst_prefix).items()}
     stale = needs_transfer(source, target)
-    copy_objects(
+    copied, _ = copy_objects(
         src,
         [src_prefix + n for n in stale],
         dst,
@@ -101,12 +111,13 @@ def sync_prefix(
         concurrency,
         progress,
     )
+    sent = [n[len(src_prefix) :] for n in copied]
     vanished = sorted(set(target) - set(source))
     if vanished:
         dst.fs.rm([dst.path(dst_prefix + n) for n in vanished])
     return TransferReport(
-        sent=stale,
+        sent=sent,
         deleted=vanished,
         unchanged=len(source) - len(stale),
-        bytes_sent=sum(source[n][0] for n in stale),
+        bytes_sent=sum(source[n][0] for n in sent),
     )

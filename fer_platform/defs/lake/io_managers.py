@@ -9,7 +9,14 @@ from __future__ import annotations
 import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-from fer_platform.lake.delta import EmbeddingsChange, commit_change, embeddings_target, partition_rows, read_partition
+from fer_platform.lake.delta import (
+    EmbeddingsChange,
+    commit_bytes,
+    commit_change,
+    embeddings_target,
+    partition_rows,
+    read_partition,
+)
 from fer_platform.lake.layout import partition_file
 from fer_platform.orchestration.resources import LakeResource
 from fer_platform.table.schema import EMBEDDING_DIM
@@ -43,6 +50,7 @@ class LakeIOManager(ConfigurableIOManager):
                 "rows_written": report.rows_written,
                 "rows_deleted": report.rows_deleted,
                 "files_added": report.files_added,
+                "bytes_written": commit_bytes(location, prefix, report.version),
                 "rows": partition_rows(target, obj.emotion),
             }
         )

@@ -5,6 +5,7 @@ import pyarrow.parquet as pq
 from dagster import build_op_context
 
 from fer_platform.defs.lake.checks import integrity_result, lake_paths_integrity
+from fer_platform.lake.layout import image_path
 from fer_platform.orchestration.names import PIPELINE_JOB
 from fer_platform.orchestration.resources import ImagesResource, LakeResource
 from fer_platform.storage.location import open_location
@@ -63,16 +64,24 @@ def test_a_landing_merges_only_its_rows_into_the_delta_table(azure_env, image_ro
 
 
 def test_rerun_sends_nothing_and_changes_flow_through(azure_env, image_root):
-    pipeline("sad")
+    """The first run mirrors by listing; later runs move only what the manifest logged, and list nothing."""
+    first = pipeline("sad")
+    assert asset_metadata(first, "lakehouse_images")["mode"].startswith("whole sync")
     again = pipeline("sad")
-    assert asset_metadata(again, "source_images_blob")["sent"] == 0
-    assert asset_metadata(again, "lakehouse_images")["sent"] == 0
+    for asset in ("source_images_blob", "lakehouse_images"):
+        meta = asset_metadata(again, asset)
+        assert (meta["sent"], meta["deleted"], meta["mode"]) == (0, 0, "manifest delta")
     (image_root / "train" / "sad" / "im0.png").unlink()
     (image_root / "train" / "sad" / "new.png").write_bytes((image_root / "train" / "happy" / "im0.png").read_bytes())
     changed = pipeline("sad")
-    meta = asset_metadata(changed, "lakehouse_images")
-    assert (meta["sent"], meta["deleted"], meta["unchanged"]) == (1, 1, 3)
+    for asset in ("source_images_blob", "lakehouse_images"):
+        meta = asset_metadata(changed, asset)
+        assert (meta["sent"], meta["deleted"], meta["mode"]) == (1, 1, "manifest delta")
     assert all(check_results(changed).values())
+    local = {p.name for p in (image_root / "train" / "sad").iterdir()}
+    source, lake = open_location(azure_env["FER_SOURCE_URL"]), open_location(azure_env["FER_LAKE_URL"])
+    assert {n.split("/")[-1] for n in source.names("train/sad/")} == local
+    assert {n.split("/")[-1] for n in lake.names(image_path("train/sad/"))} == local
 
 
 def test_partial_upload_is_finished_without_resending(azure_env, image_root):
