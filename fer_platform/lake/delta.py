@@ -15,7 +15,6 @@ its storage options from the environment, as ``storage.location`` does for fsspe
 from __future__ import annotations
 
 import json
-
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
