@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS {store} (
     vector vector({dim}) NOT NULL,
     stored_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (content_sha256, model_id)
-)
+);
+CREATE INDEX IF NOT EXISTS {model_index} ON {store} (model_id)
 """
 STAGE_COPY = "COPY fer_store_stage (content_sha256, model_id, vector) FROM STDIN (FORMAT BINARY)"
 
@@ -47,14 +48,26 @@ def ensure_store(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.schema.{STORE_TABLE}",))
         create_vector_extension(conn)
-        conn.execute(sql.SQL(CREATE_STORE).format(store=sql.Identifier(STORE_TABLE), dim=sql.Literal(EMBEDDING_DIM)))
+        conn.execute(
+            sql.SQL(CREATE_STORE).format(
+                store=sql.Identifier(STORE_TABLE), dim=sql.Literal(EMBEDDING_DIM),
+                model_index=sql.Identifier(f"{STORE_TABLE}_model"),
+            )
+        )
 
 
 def drop_other_models(conn: psycopg.Connection, model_id: str) -> int:
-    """Delete the entries of every other model id (the model changed); returns how many went."""
+    """Delete the entries of every other model id (the model changed); returns how many went. Asking whether
+    there are any is one look at the ``model_id`` index, not a scan of the store."""
+    store = sql.Identifier(STORE_TABLE)
     with conn.transaction():
-        statement = sql.SQL("DELETE FROM {} WHERE model_id <> %s").format(sql.Identifier(STORE_TABLE))
-        return conn.execute(statement, (model_id,)).rowcount
+        other = conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE model_id < %s OR model_id > %s LIMIT 1").format(store),
+            (model_id, model_id),
+        ).fetchone()
+        if other is None:
+            return 0
+        return conn.execute(sql.SQL("DELETE FROM {} WHERE model_id <> %s").format(store), (model_id,)).rowcount
 
 
 def lookup(conn: psycopg.Connection, model_id: str, digests: Sequence[str]) -> dict[str, np.ndarray]:
@@ -88,13 +101,20 @@ def put(conn: psycopg.Connection, model_id: str, digests: Sequence[str], vectors
         return conn.execute(statement).rowcount
 
 
+EXACT_BELOW = 50_000  # stores estimated smaller are counted exactly (a bounded read); larger ones are estimated
+
+
 def store_size(conn: psycopg.Connection) -> StoreSize:
-    """Rows and bytes (table, TOAST and index) of the store."""
-    statement = sql.SQL("SELECT count(*), pg_total_relation_size(%s::regclass) FROM {}").format(
-        sql.Identifier(STORE_TABLE)
-    )
-    rows, size = conn.execute(statement, (STORE_TABLE,)).fetchone()
-    return StoreSize(rows=rows, bytes=size)
+    """Rows and bytes (table, TOAST and index) of the store. Rows are the planner's estimate (kept by
+    autovacuum's analyze) once it passes ``EXACT_BELOW``: counting would read the whole store on every run."""
+    estimate, size = conn.execute(
+        "SELECT reltuples::bigint, pg_total_relation_size(oid) FROM pg_class WHERE oid = %s::regclass", (STORE_TABLE,)
+    ).fetchone()
+    if estimate < EXACT_BELOW:
+        count = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) bounded").format(sql.Identifier(STORE_TABLE))
+        exact = conn.execute(count, (EXACT_BELOW,)).fetchone()[0]
+        estimate = exact if exact < EXACT_BELOW else max(estimate, exact)
+    return StoreSize(rows=estimate, bytes=size)
 
 
 class StoreWriteError(RuntimeError):

@@ -26,6 +26,9 @@ class PartitionDelta:
 
     ``filepaths``/``sha256``/``vectors`` are the rows to (re)write; ``removed``
     are files gone from disk. Rows of files not mentioned are left as they are.
+    ``covers``, when set, is what of the folder's manifest log the delta accounts for
+    (scope, horizon, whether it compared the whole folder): the writer records it in
+    the same transaction as the rows.
     """
 
     emotion: str
@@ -34,6 +37,7 @@ class PartitionDelta:
     sha256: Sequence[str]
     vectors: np.ndarray
     removed: Sequence[str]
+    covers: tuple[str, int, bool] | None = None
 
     def rows(self) -> Iterator[tuple]:
         """The rows in ``COPY_COLUMNS`` order."""
@@ -41,16 +45,20 @@ class PartitionDelta:
             yield path, self.emotion, vec, digest, self.model_id
 
 
-def stored_fingerprints(conn: psycopg.Connection, table: str, emotion: str, prefix: str) -> pl.DataFrame:
-    """``filepath, sha256, model_id`` of the stored rows of ``emotion`` whose path starts with ``prefix``.
+def stored_fingerprints(
+    conn: psycopg.Connection, table: str, emotion: str, prefix: str, only: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """``filepath, sha256, model_id`` of the stored rows of ``emotion`` whose path starts with ``prefix`` (and is
+    one of ``only``, when given: an index lookup per path instead of the whole partition).
 
     The prefix (``<split>/<emotion>/``) keeps a train run from touching test rows.
     """
     rows = conn.execute(
         sql.SQL(
-            "SELECT filepath, content_sha256, model_id FROM {} WHERE emotion = %s AND starts_with(filepath, %s)"
+            "SELECT filepath, content_sha256, model_id FROM {} WHERE emotion = %s AND starts_with(filepath, %s) "
+            "AND (%s::text[] IS NULL OR filepath = ANY(%s::text[]))"
         ).format(sql.Identifier(table)),
-        (emotion, prefix),
+        (emotion, prefix, None if only is None else list(only), None if only is None else list(only)),
     ).fetchall()
     schema = {"filepath": pl.String, "sha256": pl.String, "model_id": pl.String}
     return pl.DataFrame(rows, schema=schema, orient="row")
@@ -138,3 +146,23 @@ def read_partitions(conn: psycopg.Connection, table: str, emotions: Optional[Seq
         emotions = [e for (e,) in conn.execute(statement)]
     frames = [read_partition(conn, table, e) for e in emotions]
     return pl.concat(frames) if frames else read_partition(conn, table, "")
+
+
+INVALID_VECTORS = """
+SELECT emotion, filepath FROM {table}
+WHERE (%(emotion)s::text IS NULL OR emotion = %(emotion)s) AND (
+    vector IS NULL OR vector_dims(vector) <> %(dim)s
+    OR vector_norm(vector) = 0 OR vector_norm(vector) IN ('NaN'::float8, 'Infinity'::float8)
+) AND (%(only)s::text[] IS NULL OR filepath = ANY(%(only)s::text[]))
+ORDER BY emotion, filepath LIMIT %(limit)s
+"""
+
+
+def invalid_vectors(
+    conn: psycopg.Connection, table: str, dim: int, emotion: str | None = None,
+    only: Sequence[str] | None = None, limit: int = 20,
+) -> list[tuple[str, str]]:
+    """(emotion, file path) of rows whose vector is missing, of another dimension, zero or not finite: of one
+    emotion or all, of the paths ``only`` names or all of them (the scheduled verification)."""
+    params = {"emotion": emotion, "dim": dim, "only": None if only is None else list(only), "limit": limit}
+    return conn.execute(sql.SQL(INVALID_VECTORS).format(table=sql.Identifier(table)), params).fetchall()

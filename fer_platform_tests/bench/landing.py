@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 from dagster import DagsterInstance
+from pgvector.psycopg import register_vector
 from PIL import Image
 
 from fer_platform.embeddings.vector_store import put
@@ -64,6 +65,7 @@ def seed_vectors(dsn: str, model_id: str, digests: list[str]) -> None:
     """Random unit vectors for these contents in the vector store: the growth run looks them up."""
     rng = np.random.default_rng(len(digests))
     with psycopg.connect(dsn) as conn:
+        register_vector(conn)
         for at in range(0, len(digests), 20_000):
             chunk = digests[at : at + 20_000]
             vectors = rng.standard_normal((len(chunk), 512), dtype=np.float32)

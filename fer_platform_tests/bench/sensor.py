@@ -7,7 +7,7 @@ Tick: the real sensor function on folders of N files over 7 emotions (files are 
 so their content does not matter), side by side with a naive change detector that hashes
 every file. Latency: the docker-compose services (code location, webserver, daemon) on an
 embedded PostgreSQL and Azurite; one image is copied into a folder and the clock stops when
-its row is in the replica and its path in the lake's Parquet.
+its row is in the replica and its path in the lake's Delta table.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
 import psycopg
 from dagster import DagsterInstance, build_sensor_context
 
 from fer_platform.definitions import build_definitions
 from fer_platform.factory import Platform
 from fer_platform.images.landings.queue import EventQueue
+from fer_platform.lake.delta import embeddings_target, read_partition
 from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.orchestration.resources import shared_resources
 from fer_platform.postgres.embedded import embedded_server
@@ -87,12 +87,8 @@ def tick_figures(files: int, work: Path) -> None:
 
 
 def in_lake(lake_url: str, emotion: str, lake_path: str) -> bool:
-    lake = open_location(lake_url)
-    path = lake.path(f"raw/embeddings/fer2013/emotion={emotion}/part-0.parquet")
-    if not lake.fs.exists(path):
-        return False
-    with lake.fs.open(path) as f:
-        return lake_path in pl.read_parquet(f, columns=["filepath"])["filepath"].to_list()
+    rows = read_partition(embeddings_target(open_location(lake_url)), emotion, ["filepath"])
+    return len(rows) > 0 and lake_path in rows["filepath"].to_list()
 
 
 def in_replica(dsn: str, filepath: str) -> bool:
@@ -112,7 +108,7 @@ def landing_latency(
     work: Path, samples: int, interval_s: int, settle_s: float, events_queue: str | None = None
 ) -> list[float]:
     """Seconds from an image landing (copied into the image root, or, with ``events_queue``, uploaded to the
-    source container with its event) to its row in the replica and its path in the lake's Parquet."""
+    source container with its event) to its row in the replica and its path in the lake's Delta table."""
     work = work / ("events" if events_queue else "folder")
     root = work / "latency_images"
     write_sample_dataset(root, per_class=10, test_per_class=1, emotions=("happy", "sad"))

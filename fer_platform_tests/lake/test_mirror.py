@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from fer_platform.images.manifest_log import LOG, log_changes
-from fer_platform.lake.mirror import STATE, apply_changes, mirror
+from fer_platform.lake.mirror import apply_changes, mirror
 from fer_platform.lake.transfer import sync_prefix
 from fer_platform.storage.location import open_location
 
@@ -16,7 +16,7 @@ SCOPE = "train/happy/"
 @pytest.fixture
 def conn(pg_dsn):
     with psycopg.connect(pg_dsn) as connection:
-        for table in (LOG, STATE):
+        for table in (LOG, "fer_manifest_consumers"):
             connection.execute(f"DROP TABLE IF EXISTS {table}")
         connection.commit()
         yield connection

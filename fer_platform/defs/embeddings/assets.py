@@ -1,15 +1,20 @@
 """Stage 2, embeddings: the pgvector embeddings table, embedded incrementally per emotion."""
 
+import dataclasses
+
 import polars as pl
 from dagster import AssetExecutionContext, Output, asset
 
 from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.plan import EmbeddingPlan
 from fer_platform.embeddings.vector_store import PgVectorStore
+from fer_platform.images.manifest_log import applied, changes_since
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import EmbedderResource, ImagesResource, PostgresResource, RayResource
+from fer_platform.table.aggregates import partition_aggregate
+from fer_platform.table.change_log import snapshot_horizon
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints
 from fer_platform.table.schema import DEFAULT_TABLE, MAX_EMOTION_CHARS, ensure_table
 
@@ -26,11 +31,27 @@ def check_emotion_name(emotion: str) -> None:
         )
 
 
-def stored_rows(postgres: PostgresResource, emotion: str, prefix: str) -> pl.DataFrame:
-    """Create the table if needed and read the partition's stored fingerprints."""
+def to_compare(
+    postgres: PostgresResource, manifest: pl.DataFrame, emotion: str, scope: str, model_id: str
+) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, int, bool]]:
+    """The manifest rows and stored fingerprints to plan from, and what of the folder's manifest log they cover.
+    Only the files the log names since this stage's last run (a landing of k files: k rows of each side); the
+    whole folder on a first run, after the model changed, or when the partition's maintained row count says
+    rows outside those files are missing or extra (deleted by hand, another split's rows in the table)."""
+    decodable = manifest.filter(pl.col("error").is_null())
     with postgres.connect(vector=False) as conn:
         ensure_table(conn, DEFAULT_TABLE)
-        return stored_fingerprints(conn, DEFAULT_TABLE, emotion, prefix)
+        conn.commit()
+        horizon = snapshot_horizon(conn)  # before reading: what is logged later is the next run's
+        done = applied(conn, names.EMBEDDINGS_TABLE, scope)
+        if done is not None and done.tag == model_id:
+            paths = sorted(changes_since(conn, scope, done.horizon))
+            stored = stored_fingerprints(conn, DEFAULT_TABLE, emotion, scope, only=paths)
+            outside = partition_aggregate(conn, DEFAULT_TABLE, emotion).rows - len(stored)
+            if outside == len(decodable) - decodable["filepath"].is_in(paths).sum():
+                return manifest.filter(pl.col("filepath").is_in(paths)), stored, (scope, horizon, False)
+        stored = stored_fingerprints(conn, DEFAULT_TABLE, emotion, scope)
+    return manifest, stored, (scope, horizon, True)
 
 
 def plan_metadata(plan: EmbeddingPlan, failed: dict[str, str]) -> dict:
@@ -40,7 +61,7 @@ def plan_metadata(plan: EmbeddingPlan, failed: dict[str, str]) -> dict:
         "changed": len(plan.changed),
         "model_changed": len(plan.model_changed),
         "removed": len(plan.removed),
-        "unchanged": len(plan.unchanged),
+        "unchanged": len(plan.unchanged),  # of the files compared
         "failed": len(failed),
         "failed_files": failures_table(failed),
     }
@@ -64,7 +85,8 @@ def embeddings_table(
     """ResNet18 (fc = Identity) vectors of one emotion's images in imagenes_fer.
 
     Only new or changed files are embedded (or all of them when the model
-    changes); rows of files that disappeared are deleted; unusable files are
+    changes), found from the manifest log (``images.manifest_log``): a landing of k files compares and reads
+    k rows, whatever the partition holds; rows of files that disappeared are deleted; unusable files are
     reported and skipped without touching rows already stored. Vectors already in
     the content-addressed store (fer_vector_store: same bytes, same model) are
     reused; the rest are computed and stored in chunks, so a killed run resumes. With FER_RAY_ADDRESS set, they
@@ -75,12 +97,12 @@ def embeddings_table(
     model = embedder.model()
     if model.is_random:
         context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
-    stored = stored_rows(postgres, emotion, images.scope(emotion))
+    manifest, stored, covers = to_compare(postgres, raw_images, emotion, images.scope(emotion), model.model_id)
     store = PgVectorStore(postgres.conninfo(), model.model_id)
     if dropped := store.prepare():
         context.log.info(f"the model changed: dropped {dropped} stored vectors of other models")
     with embedder.engine(ray) as (engine, engine_metadata):
-        run = embed_partition(emotion, raw_images, stored, engine, images.root, store, context.log.info)
+        run = embed_partition(emotion, manifest, stored, engine, images.root, store, context.log.info)
     for path, reason in run.failed.items():
         context.log.warning(f"skipped {path!r}: {reason}")
     size = store.size()
@@ -95,4 +117,6 @@ def embeddings_table(
         "device": str(model.device),
         **engine_metadata,
     }
-    return Output(run.delta, metadata=metadata)
+    compared = len(run.plan.to_embed) + len(run.plan.unchanged) + len(run.plan.removed) + len(run.plan.undecodable)
+    metadata["compared"] = "whole folder" if covers[2] else f"{compared} file(s) the manifest logged"
+    return Output(dataclasses.replace(run.delta, covers=covers), metadata=metadata)

@@ -4,19 +4,17 @@ import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 from psycopg import sql
 
+from fer_platform.images.manifest_log import applied, changes_since
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, PostgresResource
-from fer_platform.table.rows import partition_row_count
+from fer_platform.table.aggregates import partition_aggregate
+from fer_platform.table.rows import invalid_vectors, partition_row_count
 from fer_platform.table.schema import DEFAULT_TABLE, EMBEDDING_DIM
 
-INVALID_VECTORS = """
-SELECT filepath FROM {table}
-WHERE emotion = %s AND (
-    vector IS NULL OR vector_dims(vector) <> %s
-    OR vector_norm(vector) = 0 OR vector_norm(vector) IN ('NaN'::float8, 'Infinity'::float8)
-)
-ORDER BY filepath LIMIT 20
+UNIQUE_PATHS = """
+SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indnatts = 1 AND a.attname = 'filepath'
 """
 DUPLICATE_PATHS = """
 SELECT filepath, count(*) FROM {table} WHERE emotion = %s
@@ -31,6 +29,24 @@ def query(postgres: PostgresResource, statement: str, params: tuple) -> list[tup
         return conn.execute(sql.SQL(statement).format(table=sql.Identifier(DEFAULT_TABLE)), params).fetchall()
 
 
+def last_run_paths(postgres: PostgresResource, scope: str) -> list[str] | None:
+    """The files the last run of ``embeddings_table`` compared, from the manifest log; None when it compared
+    the whole folder (a first run, a model change): the checks then look at the whole partition."""
+    with postgres.connect(vector=False) as conn:
+        done = applied(conn, names.EMBEDDINGS_TABLE, scope)
+        if done is None or done.previous is None:
+            return None
+        return sorted(changes_since(conn, scope, done.previous))
+
+
+def rows_in_folder(postgres: PostgresResource, emotion: str, scope: str, expected: int) -> int:
+    """Rows of the emotion folder: the partition's maintained count (one lookup) when it says ``expected``;
+    else counted by path prefix (the table may hold another split's rows of the emotion)."""
+    with postgres.connect(vector=False) as conn:
+        maintained = partition_aggregate(conn, DEFAULT_TABLE, emotion).rows
+        return maintained if maintained == expected else partition_row_count(conn, DEFAULT_TABLE, emotion, scope)
+
+
 @asset_check(
     asset=names.EMBEDDINGS_TABLE,
     blocking=True,
@@ -40,31 +56,52 @@ def query(postgres: PostgresResource, statement: str, params: tuple) -> list[tup
 def rows_match_manifest(
     context, postgres: PostgresResource, images: ImagesResource, raw_images: pl.DataFrame
 ) -> AssetCheckResult:
-    """Rows stored for the emotion folder == manifest files that decoded (no missing, no stale rows)."""
-    emotion = context.partition_key
-    decodable = raw_images.filter(pl.col("error").is_null()).get_column("filepath").to_list()
-    for_decodable = query(postgres, ROWS_IN_SCOPE, (emotion, decodable))[0][0]
-    with postgres.connect(vector=False) as conn:
-        in_folder = partition_row_count(conn, DEFAULT_TABLE, emotion, images.scope(emotion))
+    """Rows stored for the emotion folder == manifest files that decoded (no missing, no stale rows): the
+    counts, and, for the files the run compared (all of them after a whole run), a row for each decodable one
+    and none for those gone."""
+    emotion, scope = context.partition_key, images.scope(context.partition_key)
+    decodable = raw_images.filter(pl.col("error").is_null()).get_column("filepath")
+    compared = last_run_paths(postgres, scope)
+    wanted = decodable.to_list() if compared is None else sorted(set(compared) & set(decodable.to_list()))
+    gone = [] if compared is None else sorted(set(compared) - set(raw_images.get_column("filepath").to_list()))
+    for_wanted = query(postgres, ROWS_IN_SCOPE, (emotion, wanted))[0][0]
+    for_gone = query(postgres, ROWS_IN_SCOPE, (emotion, gone))[0][0] if gone else 0
+    in_folder = rows_in_folder(postgres, emotion, scope, len(decodable))
     return AssetCheckResult(
-        passed=in_folder == for_decodable == len(decodable),
+        passed=in_folder == len(decodable) and for_wanted == len(wanted) and for_gone == 0,
         metadata={
             "decodable_files": len(decodable),
-            "rows_for_those_files": for_decodable,
             "rows_in_folder": in_folder,
+            "files_checked": "all" if compared is None else len(compared),
+            "rows_for_decodable_checked": for_wanted,
+            "rows_for_files_gone": for_gone,
         },
     )
 
 
 @asset_check(asset=names.EMBEDDINGS_TABLE, blocking=True, partitions_def=EMOTION_PARTITIONS)
 def filepaths_unique(context, postgres: PostgresResource) -> AssetCheckResult:
-    """No file path is stored twice in the partition."""
+    """No file path is stored twice in the partition: the table's unique index on ``filepath`` guarantees it
+    (one catalog lookup); a table without it (made by hand) is searched for duplicates."""
+    with postgres.connect(vector=False) as conn:
+        indexed = conn.execute(UNIQUE_PATHS, (DEFAULT_TABLE,)).fetchone() is not None
+    if indexed:
+        return AssetCheckResult(passed=True, metadata={"enforced_by": "unique index on filepath", "duplicates": []})
     duplicates = query(postgres, DUPLICATE_PATHS, (context.partition_key,))
     return AssetCheckResult(passed=not duplicates, metadata={"duplicates": [f"{p} x{n}" for p, n in duplicates]})
 
 
 @asset_check(asset=names.EMBEDDINGS_TABLE, blocking=True, partitions_def=EMOTION_PARTITIONS)
-def vectors_valid(context, postgres: PostgresResource) -> AssetCheckResult:
-    """Every vector has 512 finite values and a non-zero norm."""
-    bad = query(postgres, INVALID_VECTORS, (context.partition_key, EMBEDDING_DIM))
-    return AssetCheckResult(passed=not bad, metadata={"invalid_examples": [p for (p,) in bad]})
+def vectors_valid(context, postgres: PostgresResource, images: ImagesResource) -> AssetCheckResult:
+    """Every vector the last run wrote (all of the partition after a whole run) has 512 finite values and a
+    non-zero norm; ``verify_replica`` looks at every stored row on its schedule."""
+    compared = last_run_paths(postgres, images.scope(context.partition_key))
+    with postgres.connect(vector=False) as conn:
+        bad = invalid_vectors(conn, DEFAULT_TABLE, EMBEDDING_DIM, context.partition_key, compared)
+    return AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "invalid_examples": [p for _, p in bad],
+            "rows_checked": "all" if compared is None else len(compared),
+        },
+    )

@@ -9,9 +9,11 @@ import polars as pl
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
 
+from fer_platform.images.manifest_log import advance
 from fer_platform.orchestration.metadata import distribution_table
 from fer_platform.orchestration.resources import PostgresResource
-from fer_platform.table.rows import PartitionDelta, emotion_counts, partition_row_count, read_partitions, write_delta
+from fer_platform.table.aggregates import stored
+from fer_platform.table.rows import PartitionDelta, read_partitions, write_delta
 from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 
 
@@ -25,9 +27,13 @@ class PgVectorIOManager(ConfigurableIOManager):
         with self.postgres.connect(vector=False) as conn:
             ensure_table(conn, self.table)
         with self.postgres.connect() as conn:
-            written = write_delta(conn, self.table, obj)
-            total = partition_row_count(conn, self.table, obj.emotion)
-            counts = emotion_counts(conn, self.table)
+            with conn.transaction():
+                written = write_delta(conn, self.table, obj)
+                if obj.covers is not None:  # the log this delta accounts for: recorded with the rows, or neither
+                    scope, horizon, whole = obj.covers
+                    advance(conn, context.asset_key.to_user_string(), scope, horizon, whole, tag=obj.model_id)
+            counts = {emotion: figures.rows for emotion, figures in stored(conn, self.table).items()}
+            total = counts.get(obj.emotion, 0)
         context.add_output_metadata(
             {
                 "rows_written": written,

@@ -7,7 +7,7 @@ from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.replica.migrate import migrate
-from fer_platform.replica.verification import server_differences, stale_figures
+from fer_platform.replica.verification import invalid_rows, server_differences, stale_figures
 from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 
 
@@ -50,13 +50,18 @@ def verify_replica_aggregates(
         ensure_table(target, DEFAULT_TABLE)
         stale = stale_figures(source, DEFAULT_TABLE, "source") | stale_figures(target, DEFAULT_TABLE, "replica")
         apart = server_differences(source, target, DEFAULT_TABLE)
-    metadata = {"stale_figures": len(stale), "partitions_differing": len(apart)}
-    context.log.info(f"{len(stale)} stale figure(s), {len(apart)} partition(s) differing between the servers")
-    if stale or apart:
-        named = stale | {f"differs:{e}": what for e, what in apart.items()}
+        invalid = invalid_rows(source, DEFAULT_TABLE)
+    metadata = {"stale_figures": len(stale), "partitions_differing": len(apart), "invalid_vectors": len(invalid)}
+    context.log.info(
+        f"{len(stale)} stale figure(s), {len(apart)} partition(s) differing between the servers, "
+        f"{len(invalid)} invalid vector(s) on the source"
+    )
+    if stale or apart or invalid:
+        named = stale | {f"differs:{e}": what for e, what in apart.items()} | invalid
         raise Failure(
-            description=f"replica verification failed for {', '.join(sorted(named))}; stale figures were "
-            f"recomputed, re-run {names.SYNC_JOB} for the emotions named",
+            description=f"replica verification failed for {', '.join(sorted(named)[:20])}; stale figures were "
+            f"recomputed, re-run {names.SYNC_JOB} for the emotions named (for invalid vectors: delete the rows, "
+            f"the next run of the emotion embeds their files again)",
             metadata=metadata | {"differences": failures_table(named, "partition")},
         )
     context.add_output_metadata(metadata)
@@ -64,7 +69,8 @@ def verify_replica_aggregates(
 
 @job(
     name=names.VERIFY_REPLICA_JOB,
-    description="Recompute the per-partition aggregates from the rows on both servers and compare them.",
+    description="Recompute the per-partition aggregates from the rows on both servers and compare them; "
+    "look for invalid vectors among all source rows.",
 )
 def verify_replica() -> None:
     verify_replica_aggregates()

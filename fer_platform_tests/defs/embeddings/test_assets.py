@@ -32,7 +32,8 @@ def test_every_partition_lands_and_rerun_embeds_nothing(fer_env, image_root):
     assert len(first) == 12
     again = run_partition("happy")
     meta = embeddings_metadata(again)
-    assert (meta["embedded"], meta["unchanged"], meta["removed"]) == (0, 4, 0)
+    assert (meta["embedded"], meta["unchanged"], meta["removed"]) == (0, 0, 0)
+    assert meta["compared"] == "0 file(s) the manifest logged"  # nothing landed: nothing read, nothing compared
     second = table_rows(fer_env["FER_PG_DSN"])
     assert {p: r[0] for p, r in first.items()} == {p: r[0] for p, r in second.items()}
 
@@ -58,13 +59,8 @@ def test_incremental_add_change_delete(fer_env, image_root):
     (folder / "im2.png").unlink()
     result = run_partition("happy")
     meta = embeddings_metadata(result)
-    assert (meta["new"], meta["changed"], meta["removed"], meta["unchanged"], meta["embedded"]) == (
-        3,
-        1,
-        1,
-        2,
-        4,
-    )
+    assert (meta["new"], meta["changed"], meta["removed"], meta["unchanged"], meta["embedded"]) == (3, 1, 1, 0, 4)
+    assert meta["compared"] == "5 file(s) the manifest logged"  # the landing, not the folder
     after = table_rows(fer_env["FER_PG_DSN"], "happy")
     assert set(after) == {f"train/happy/{n}.png" for n in ("im0", "im1", "im3", "new0", "new1", "new2")}
     assert after["train/happy/im0.png"][0] == before["train/happy/im0.png"][0]  # untouched row kept its id

@@ -71,13 +71,13 @@ def test_a_change_is_one_merge_commit_with_its_horizon(lake_url):
     write(manager, "happy", frame("happy", 6), horizon=100)
     write(manager, "sad", frame("sad", 2, start=50), horizon=100)
     before = table_of(manager).version()
-    files_before = set(table_of(manager).get_add_actions(flatten=True).to_pydict()["path"])
+    files_before = set(pl.DataFrame(table_of(manager).get_add_actions(flatten=True))["path"])
     added = frame("happy", 2, start=6)
     meta = write(manager, "happy", added, ids=[1, 6, 7], horizon=130)  # id 1 deleted, 6 and 7 new
     assert (meta["rows_written"], meta["rows_deleted"], meta["rows"]) == (2, 1, 7)
     assert table_of(manager).version() == before + 1
-    new_files = table_of(manager).get_add_actions(flatten=True).to_pydict()
-    added_now = {p: n for p, n in zip(new_files["path"], new_files["size_bytes"]) if p not in files_before}
+    new_files = pl.DataFrame(table_of(manager).get_add_actions(flatten=True))
+    added_now = {p: n for p, n in new_files.select("path", "size_bytes").rows() if p not in files_before}
     assert meta["bytes_written"] == sum(added_now.values()) > 0  # the merge's files, not the table's
     assert applied_horizon(embeddings_target(manager.lake.lake()), "happy") == 130
     assert applied_horizon(embeddings_target(manager.lake.lake()), "sad") == 100

@@ -179,3 +179,18 @@ def test_verify_replica_recomputes_and_names_what_differs(fer_env):
     repaired = asset_metadata(sync("happy"), "azure_replica")  # recomputed figures: the sync compares it whole
     assert repaired["compared_whole"] is True and repaired["copied_rows"] >= 1
     assert verify.execute_in_process(instance=DagsterInstance.ephemeral()).success
+
+
+def test_verify_replica_finds_a_vector_no_landing_check_looked_at(fer_env):
+    """The landing checks look at the rows a run wrote; a stored vector zeroed later is found on schedule."""
+    sync("sad")
+    sync("sad")  # a landing of nothing: its checks look at no row
+    with psycopg.connect(fer_env["FER_PG_DSN"], autocommit=True) as conn:
+        conn.execute(
+            "UPDATE imagenes_fer SET vector = array_fill(0, ARRAY[512])::vector WHERE filepath = 'train/sad/im1.png'"
+        )
+    assert all(check_results(sync("sad")).values())  # its row was not the landing's
+    verify = build_definitions(load_settings()).resolve_job_def(VERIFY_REPLICA_JOB)
+    failed = verify.execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    message = str([e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"][0].event_specific_data.error)
+    assert not failed.success and "sad:train/sad/im1.png" in message and "invalid vector" in message
