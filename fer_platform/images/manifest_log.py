@@ -95,3 +95,12 @@ def advance(
         "SELECT min(coalesce(previous, horizon)) FROM fer_manifest_consumers WHERE scope = %s", (scope,)
     ).fetchone()[0]
     conn.execute(f"DELETE FROM {LOG} WHERE scope = %s AND xid < %s::xid8", (scope, str(lowest)))
+
+
+def last_run_changes(conn: psycopg.Connection, consumer: str, scope: str) -> dict[str, bool] | None:
+    """Path -> usable, for the files the consumer's last run applied; None when that run went over the whole
+    folder (or none ran): the checks that follow it then look at everything."""
+    done = applied(conn, consumer, scope)
+    if done is None or done.previous is None:
+        return None
+    return changes_since(conn, scope, done.previous)

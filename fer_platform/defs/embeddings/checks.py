@@ -4,7 +4,7 @@ import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 from psycopg import sql
 
-from fer_platform.images.manifest_log import applied, changes_since
+from fer_platform.images.manifest_log import last_run_changes
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, PostgresResource
@@ -33,10 +33,8 @@ def last_run_paths(postgres: PostgresResource, scope: str) -> list[str] | None:
     """The files the last run of ``embeddings_table`` compared, from the manifest log; None when it compared
     the whole folder (a first run, a model change): the checks then look at the whole partition."""
     with postgres.connect(vector=False) as conn:
-        done = applied(conn, names.EMBEDDINGS_TABLE, scope)
-        if done is None or done.previous is None:
-            return None
-        return sorted(changes_since(conn, scope, done.previous))
+        changes = last_run_changes(conn, names.EMBEDDINGS_TABLE, scope)
+    return None if changes is None else sorted(changes)
 
 
 def rows_in_folder(postgres: PostgresResource, emotion: str, scope: str, expected: int) -> int:

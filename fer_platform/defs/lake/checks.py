@@ -5,6 +5,7 @@ from collections import Counter
 import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 
+from fer_platform.images.manifest_log import last_run_changes
 from fer_platform.lake.delta import embeddings_target, partition_rows, read_partition
 from fer_platform.lake.layout import image_path, is_image_path
 from fer_platform.orchestration import names
@@ -17,9 +18,24 @@ MAX_EXAMPLES = 20
 
 
 def lake_images(lake: LakeResource, images: ImagesResource, emotion: str) -> set[str]:
-    """Lake object names (relative to the lake root) of one emotion's images."""
+    """Lake object names (relative to the lake root) of one emotion's images (a listing of names: nothing read)."""
     prefix = image_path(images.scope(emotion))
-    return set(lake.lake().listing(prefix))
+    return lake.lake().names(prefix)
+
+
+def mirrored_last(postgres: PostgresResource, images: ImagesResource, emotion: str) -> dict[str, bool] | None:
+    """Lake image path -> usable, for the files the last ``lakehouse_images`` run mirrored by the manifest's
+    delta; None after a whole sync (the checks then list the folder)."""
+    scope = images.scope(emotion)
+    with postgres.connect(vector=False) as conn:
+        changes = last_run_changes(conn, names.LAKEHOUSE_IMAGES, scope)
+    return None if changes is None else {image_path(scope) + p[len(scope) :]: ok for p, ok in changes.items()}
+
+
+def present(lake: LakeResource, paths: list[str]) -> set[str]:
+    """Which of the lake ``paths`` exist (one request each: what a landing of k images costs)."""
+    location = lake.lake()
+    return {p for p in paths if location.fs.exists(location.path(p))}
 
 
 def integrity_result(parquet_paths: list[str], in_lake: set[str]) -> AssetCheckResult:
@@ -46,12 +62,21 @@ def integrity_result(parquet_paths: list[str], in_lake: set[str]) -> AssetCheckR
     additional_ins={"raw_images": AssetIn(names.RAW_IMAGES)},
 )
 def lake_image_count_matches_raw(
-    context, lake: LakeResource, images: ImagesResource, raw_images: pl.DataFrame
+    context, lake: LakeResource, images: ImagesResource, postgres: PostgresResource, raw_images: pl.DataFrame
 ) -> AssetCheckResult:
-    """Images in the lake for the emotion == decodable raw images."""
+    """Images in the lake for the emotion == decodable raw images: after a landing, each image the run mirrored
+    is there (or gone, with its file); after a whole sync, the folder's listing counts them."""
     expected = raw_images.filter(pl.col("error").is_null()).height
-    found = len(lake_images(lake, images, context.partition_key))
-    return AssetCheckResult(passed=found == expected, metadata={"raw_images": expected, "lake_images": found})
+    changes = mirrored_last(postgres, images, context.partition_key)
+    if changes is None:
+        found = len(lake_images(lake, images, context.partition_key))
+        return AssetCheckResult(passed=found == expected, metadata={"raw_images": expected, "lake_images": found})
+    there = present(lake, sorted(changes))
+    wrong = sorted(p for p, usable in changes.items() if (p in there) != usable)
+    return AssetCheckResult(
+        passed=not wrong,
+        metadata={"raw_images": expected, "images_checked": len(changes), "examples": wrong[:MAX_EXAMPLES]},
+    )
 
 
 @asset_check(asset=names.LAKEHOUSE_EMBEDDINGS, blocking=True, partitions_def=EMOTION_PARTITIONS)
@@ -65,11 +90,18 @@ def parquet_rows_match_replica(context, replica: PostgresResource, lake: LakeRes
 
 
 @asset_check(asset=names.LAKEHOUSE_EMBEDDINGS, blocking=True, partitions_def=EMOTION_PARTITIONS)
-def lake_paths_integrity(context, lake: LakeResource, images: ImagesResource) -> AssetCheckResult:
-    """Every filepath of the partition resolves to a lake image, and every lake image has exactly one row (reads
-    the partition's filepath column and lists its image folder)."""
+def lake_paths_integrity(
+    context, lake: LakeResource, images: ImagesResource, postgres: PostgresResource
+) -> AssetCheckResult:
+    """Every filepath of the partition resolves to a lake image, and every lake image has exactly one row. Reads
+    the partition's filepath column; lists its image folder after a whole sync, and after a landing only asks
+    for the images that landing mirrored (rows of those paths must match them one to one)."""
     scope = image_path(images.scope(context.partition_key))
     rows = read_partition(embeddings_target(lake.lake()), context.partition_key, columns=["filepath"])
     paths = rows["filepath"].to_list() if len(rows) else []
     in_scope = [p for p in paths if not is_image_path(p) or p.startswith(scope)]
-    return integrity_result(in_scope, lake_images(lake, images, context.partition_key))
+    changes = mirrored_last(postgres, images, context.partition_key)
+    if changes is None:
+        return integrity_result(in_scope, lake_images(lake, images, context.partition_key))
+    landed = present(lake, sorted(changes))
+    return integrity_result([p for p in in_scope if p in changes], landed)

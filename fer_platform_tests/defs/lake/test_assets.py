@@ -7,7 +7,7 @@ from dagster import build_op_context
 from fer_platform.defs.lake.checks import integrity_result, lake_paths_integrity
 from fer_platform.lake.layout import image_path
 from fer_platform.orchestration.names import PIPELINE_JOB
-from fer_platform.orchestration.resources import ImagesResource, LakeResource
+from fer_platform.orchestration.resources import ImagesResource, LakeResource, PostgresResource
 from fer_platform.storage.location import open_location
 from fer_platform_tests.support.constants import AZURITE_KEY
 from fer_platform_tests.support.helpers import asset_metadata, check_results, run_partition
@@ -104,7 +104,8 @@ def test_integrity_check_fails_on_the_seeds_mismatched_prefixes(azure_env):
         pl.format("raw/imagenes/train/happy/im{}.png", pl.col("id")).alias("filepath")
     )
     write(manager_on(azure_env["FER_LAKE_URL"]), "happy", seed_rows)  # the partition replaced by the seed's rows
-    context = build_op_context(partition_key="happy", resources={"lake": lake, "images": images})
+    postgres = PostgresResource(dsn=azure_env["FER_PG_DSN"], embedded_pgdata="")
+    context = build_op_context(partition_key="happy", resources={"lake": lake, "images": images, "postgres": postgres})
     result = lake_paths_integrity(context)
     assert result.passed is False
     assert result.metadata["paths_not_in_lake"].value == 4
@@ -114,3 +115,22 @@ def test_integrity_check_fails_on_the_seeds_mismatched_prefixes(azure_env):
 def test_integrity_result_counts_duplicates():
     result = integrity_result(["a", "a", "b"], {"a", "b", "c"})
     assert not result.passed and result.metadata["lake_images_without_exactly_one_row"].value == 2
+
+
+def test_after_a_landing_the_checks_ask_only_for_its_images_and_catch_one_missing(azure_env, image_root):
+    pipeline("sad")
+    folder = image_root / "train" / "sad"
+    (folder / "landed.png").write_bytes((image_root / "train" / "happy" / "im0.png").read_bytes())
+    landing = pipeline("sad")
+    assert all(check_results(landing).values())
+    lake = LakeResource(lake_url=azure_env["FER_LAKE_URL"])
+    images = ImagesResource(
+        image_root=azure_env["FER_IMAGE_ROOT"], source_url=azure_env["FER_SOURCE_URL"], split="train", settle_s=0
+    )
+    postgres = PostgresResource(dsn=azure_env["FER_PG_DSN"], embedded_pgdata="")
+    resources = {"lake": lake, "images": images, "postgres": postgres}
+    landed = image_path("train/sad/") + "landed.png"
+    lake.lake().fs.rm_file(lake.lake().path(landed))  # lost after the mirror wrote it
+    result = lake_paths_integrity(build_op_context(partition_key="sad", resources=resources))
+    assert not result.passed and result.metadata["examples"].value == [landed]
+    assert result.metadata["parquet_rows"].value == 1  # the landing's row, not the partition's
