@@ -53,13 +53,11 @@ def stored_fingerprints(
 
     The prefix (``<split>/<emotion>/``) keeps a train run from touching test rows.
     """
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT filepath, content_sha256, model_id FROM {} WHERE emotion = %s AND starts_with(filepath, %s) "
-            "AND (%s::text[] IS NULL OR filepath = ANY(%s::text[]))"
-        ).format(sql.Identifier(table)),
-        (emotion, prefix, None if only is None else list(only), None if only is None else list(only)),
-    ).fetchall()
+    statement = "SELECT filepath, content_sha256, model_id FROM {} WHERE emotion = %s AND starts_with(filepath, %s)"
+    params: tuple = (emotion, prefix)
+    if only is not None:  # a separate condition, not "IS NULL OR": the planner then uses the filepath index
+        statement, params = statement + " AND filepath = ANY(%s)", (*params, list(only))
+    rows = conn.execute(sql.SQL(statement).format(sql.Identifier(table)), params).fetchall()
     schema = {"filepath": pl.String, "sha256": pl.String, "model_id": pl.String}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -108,33 +106,49 @@ def write_delta(conn: psycopg.Connection, table: str, delta: PartitionDelta) -> 
         return copy_rows(conn, table, delta.rows())
 
 
-# One aggregate row per partition: ids and paths as arrays, and every vector in a single bytea
-# (vector_send minus its 4-byte header: big-endian float32) that numpy reinterprets in place,
-# so reading a partition costs no per-row Python work.
-PARTITION_ARRAYS = """
+# One aggregate row per page of a partition: ids and paths as arrays, and every vector in a single bytea
+# (vector_send minus its 4-byte header: big-endian float32) that numpy reinterprets in place, so reading a
+# partition costs no per-row Python work. Pages keep each bytea far below PostgreSQL's 1 GB value limit.
+PAGE_ARRAYS = """
 SELECT coalesce(array_agg(id ORDER BY id), '{{}}'),
        coalesce(array_agg(filepath::text ORDER BY id), '{{}}'),
        coalesce(string_agg(substring(vector_send(vector) FROM 5), ''::bytea ORDER BY id), ''::bytea)
-FROM {table} WHERE emotion = %(emotion)s AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))
+FROM (SELECT id, filepath, vector FROM {table} WHERE emotion = %(emotion)s AND id > %(after)s {only}
+      ORDER BY id LIMIT %(page)s) page
 """
+PAGE_ROWS = 50_000  # ~100 MB of vectors a query
+
+
+def read_page(conn: psycopg.Connection, table: str, emotion: str, after: int, only: Optional[list[int]]) -> tuple:
+    """(ids, paths, vectors) of the next page of the partition after id ``after``."""
+    condition = sql.SQL("AND id = ANY(%(ids)s)" if only is not None else "")
+    statement = sql.SQL(PAGE_ARRAYS).format(table=sql.Identifier(table), only=condition)
+    params = {"emotion": emotion, "after": after, "ids": only, "page": PAGE_ROWS}
+    ids, paths, blob = conn.execute(statement, params).fetchone()
+    return ids, paths, np.frombuffer(blob, dtype=">f4").astype(np.float32).reshape(len(ids), EMBEDDING_DIM)
 
 
 def read_partition(
     conn: psycopg.Connection, table: str, emotion: str, only: Optional[Sequence[int]] = None
 ) -> pl.DataFrame:
     """``id, emotion, filepath, vector`` (``Array(Float32, 512)``) of one emotion (only the ids ``only`` when
-    given: a delta), ordered by id."""
-    ids, paths, blob = conn.execute(
-        sql.SQL(PARTITION_ARRAYS).format(table=sql.Identifier(table)),
-        {"emotion": emotion, "ids": None if only is None else list(only)},
-    ).fetchone()
-    vectors = np.frombuffer(blob, dtype=">f4").astype(np.float32).reshape(len(ids), EMBEDDING_DIM)
+    given: a delta), ordered by id, read ``PAGE_ROWS`` at a time."""
+    ids: list[int] = []
+    paths: list[str] = []
+    blocks: list[np.ndarray] = []
+    wanted = None if only is None else list(only)
+    while True:
+        page_ids, page_paths, vectors = read_page(conn, table, emotion, ids[-1] if ids else -1, wanted)
+        ids, paths = ids + list(page_ids), paths + list(page_paths)
+        blocks.append(vectors)
+        if len(page_ids) < PAGE_ROWS:
+            break
     return pl.DataFrame(
         {
             "id": pl.Series(ids, dtype=pl.Int64),
             "emotion": pl.Series([emotion] * len(ids), dtype=pl.String),
             "filepath": pl.Series(paths, dtype=pl.String),
-            "vector": pl.Series(vectors, dtype=pl.Array(pl.Float32, EMBEDDING_DIM)),
+            "vector": pl.Series(np.concatenate(blocks), dtype=pl.Array(pl.Float32, EMBEDDING_DIM)),
         }
     )
 
@@ -150,10 +164,10 @@ def read_partitions(conn: psycopg.Connection, table: str, emotions: Optional[Seq
 
 INVALID_VECTORS = """
 SELECT emotion, filepath FROM {table}
-WHERE (%(emotion)s::text IS NULL OR emotion = %(emotion)s) AND (
+WHERE (
     vector IS NULL OR vector_dims(vector) <> %(dim)s
     OR vector_norm(vector) = 0 OR vector_norm(vector) IN ('NaN'::float8, 'Infinity'::float8)
-) AND (%(only)s::text[] IS NULL OR filepath = ANY(%(only)s::text[]))
+) {scope}
 ORDER BY emotion, filepath LIMIT %(limit)s
 """
 
@@ -165,4 +179,7 @@ def invalid_vectors(
     """(emotion, file path) of rows whose vector is missing, of another dimension, zero or not finite: of one
     emotion or all, of the paths ``only`` names or all of them (the scheduled verification)."""
     params = {"emotion": emotion, "dim": dim, "only": None if only is None else list(only), "limit": limit}
-    return conn.execute(sql.SQL(INVALID_VECTORS).format(table=sql.Identifier(table)), params).fetchall()
+    scope = " AND emotion = %(emotion)s" if emotion is not None else ""
+    scope += " AND filepath = ANY(%(only)s)" if only is not None else ""  # separate: the planner uses the index
+    statement = sql.SQL(INVALID_VECTORS).format(table=sql.Identifier(table), scope=sql.SQL(scope))
+    return conn.execute(statement, params).fetchall()

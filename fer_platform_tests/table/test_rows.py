@@ -3,6 +3,7 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
+from fer_platform.table import rows
 from fer_platform.table.rows import PartitionDelta, copy_rows, read_partitions, stored_fingerprints, write_delta
 from fer_platform.table.schema import SchemaMismatchError, ensure_table
 
@@ -113,3 +114,16 @@ def test_copy_rejects_bad_row_without_partial_write(conn):
 def test_copy_is_binary_and_counts(conn):
     with conn.transaction():
         assert copy_rows(conn, TABLE, delta(["p1", "p2", "p3"]).rows()) == 3
+
+
+def test_a_partition_is_read_in_pages_whole_or_by_ids(conn, monkeypatch):
+    monkeypatch.setattr(rows, "PAGE_ROWS", 3)  # 8 rows: pages of 3, 3 and 2 (a value over 1 GB never forms)
+    written = delta([f"train/sad/{i}.png" for i in range(8)], emotion="sad", seed=2)
+    write_delta(conn, TABLE, written)
+    whole = rows.read_partition(conn, TABLE, "sad")
+    assert whole["filepath"].to_list() == list(written.filepaths)
+    assert np.allclose(whole["vector"].to_numpy(), written.vectors)
+    ids = whole["id"].to_list()
+    some = rows.read_partition(conn, TABLE, "sad", only=[ids[0], ids[4], ids[5], ids[7]])
+    assert some["id"].to_list() == [ids[0], ids[4], ids[5], ids[7]]
+    assert np.allclose(some["vector"].to_numpy(), written.vectors[[0, 4, 5, 7]])
