@@ -79,8 +79,9 @@ def find_new_images(
         if asked.get(emotion) != key
     ]
     cursor["requested"] = {e: k for e, k in (asked | changes.runs).items() if e in mtimes}
-    for emotion in changes.vanished:
+    for emotion in sorted(set(changes.vanished) - set(cursor.get("vanished", []))):  # said once, not every tick
         context.log.warning(f"folder {emotion!r} disappeared; its rows are kept until the folder returns")
+    cursor["vanished"] = changes.vanished
     summary = (
         f"{len(mtimes)} folder(s) stat-ed, changed: {sorted(changes.runs) or 'none'}, "
         f"settling: {changes.settling or 'none'}{listing}; took {time.monotonic() - start:.2f} s"
