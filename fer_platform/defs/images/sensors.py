@@ -27,6 +27,7 @@ from fer_platform.orchestration import names
 from fer_platform.orchestration.loading import loading_platform
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, PostgresResource
+from fer_platform.storage.location import StorageUnavailableError
 
 SENSOR_NAME = "new_images_sensor"
 EVENTS_SENSOR_NAME = "landing_events_sensor"
@@ -56,6 +57,16 @@ def page_on(context, conn, images: ImagesResource, cursor: dict, deadline: float
     return f"listing pass {'done' if done else 'goes on'}: {progress.listed} listed, {progress.found} found"
 
 
+def listed(context, conn, images: ImagesResource, cursor: dict, deadline: float) -> str:
+    """``page_on``, except that a source container that is missing or unreachable is an error in the tick's log
+    (naming it, never created here) that leaves the image root's runs to be asked for."""
+    try:
+        return page_on(context, conn, images, cursor, deadline)
+    except StorageUnavailableError as exc:
+        context.log.error(f"cannot list the source container: {exc}")
+        return f"source container NOT listed: {exc}"
+
+
 def find_new_images(
     context: SensorEvaluationContext, images: ImagesResource, postgres: PostgresResource
 ) -> SensorResult:
@@ -70,7 +81,7 @@ def find_new_images(
     with postgres.connect(vector=False) as conn:
         changes = folder_changes(mtimes, read_marks(conn, images.split), images.settle_s, time.time_ns())
         if not images.events_queue and not images.source().is_local:
-            listing = "; " + page_on(context, conn, images, cursor, start + TICK_BUDGET_S)
+            listing = "; " + listed(context, conn, images, cursor, start + TICK_BUDGET_S)
             landings, alerts = landing_runs(context, conn, SENSOR_NAME)
     asked = cursor.get("requested", {})
     folders = [

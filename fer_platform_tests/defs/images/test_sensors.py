@@ -233,3 +233,15 @@ def test_a_tick_stays_within_its_bound_while_the_listing_pages_through_more(inst
     assert 1 < len(keys) <= ticks  # at most one run per emotion per tick
     with psycopg.connect(azure_env["FER_PG_DSN"]) as conn:
         assert sum(len(blobs_to_land(conn, "happy", key)) for key in keys) == 60
+
+
+def test_a_missing_source_container_is_named_and_never_created_while_the_folders_still_run(
+    instance, azure_env, monkeypatch
+):
+    monkeypatch.setenv("FER_SOURCE_URL", f"az://mistyped-{uuid.uuid4().hex[:8]}")
+    result = tick(instance, None)
+    assert requested(result) == ["angry", "happy", "sad"]  # the image root is not hidden by the container
+    source = open_location(load_settings().resolved_source_url)
+    assert not source.fs.exists(source.root)
+    said = tick(instance, result.cursor).skip_reason.skip_message
+    assert "source container NOT listed" in said and "mistyped-" in said
