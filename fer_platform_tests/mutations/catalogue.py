@@ -136,7 +136,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "fer_platform/images/changes.py",
         'return f"{emotion}@{mtime_ns}" + (f"~{mark.marked_at_ns}" if again else "")',
         'return f"{emotion}@{mtime_ns}:{id(object())}" + (f"~{mark.marked_at_ns}" if again else "")',
-        ("fer_platform_tests/deployment/test_compose.py::test_images_dropped_in_a_folder_are_embedded_by_the_daemon",),
+        ("fer_platform_tests/defs/images/test_sensors.py::test_a_repeated_evaluation_repeats_the_run_key",),
     ),
     Mutation(
         "a pin naming no version accepted",
