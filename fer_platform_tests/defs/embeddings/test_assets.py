@@ -7,10 +7,14 @@ import numpy as np
 import psycopg
 import pytest
 import torch
+from dagster import build_op_context
 from PIL import Image
 
+from fer_platform.defs.embeddings.checks import rows_match_manifest
 from fer_platform.embeddings.model import SEED_TRANSFORM, build_resnet18
 from fer_platform.images.decode import to_8bit
+from fer_platform.images.manifest import scan_emotion
+from fer_platform.orchestration.resources import ImagesResource, PostgresResource
 from fer_platform_tests.support.bad_images import write_bad_files, write_unusual_good_files
 from fer_platform_tests.support.helpers import (
     asset_metadata,
@@ -175,3 +179,20 @@ def test_stored_vectors_equal_the_seed_reference(fer_env, image_root, monkeypatc
         cosine = float(np.dot(ref, vector) / np.linalg.norm(ref) / np.linalg.norm(vector))
         assert cosine >= 0.99999, (filepath, cosine)
         assert np.allclose(vector, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_after_a_landing_rows_match_manifest_looks_at_the_landed_files_not_only_the_counts(fer_env, image_root):
+    run_partition("happy")
+    folder = image_root / "train" / "happy"
+    (folder / "landed.png").write_bytes((image_root / "train" / "sad" / "im0.png").read_bytes())
+    assert check_results(run_partition("happy"))["rows_match_manifest"]
+    with psycopg.connect(fer_env["FER_PG_DSN"], autocommit=True) as conn:  # the count stays right, the rows not
+        conn.execute(
+            "UPDATE imagenes_fer SET filepath = 'train/happy/stale.png' WHERE filepath = 'train/happy/landed.png'"
+        )
+    images = ImagesResource(image_root=str(image_root), source_url=str(image_root), split="train", settle_s=0)
+    postgres = PostgresResource(dsn=fer_env["FER_PG_DSN"], embedded_pgdata="")
+    raw = scan_emotion(image_root, "train", "happy")
+    context = build_op_context(partition_key="happy")
+    result = rows_match_manifest(context, postgres=postgres, images=images, raw_images=raw)
+    assert not result.passed and result.metadata["rows_for_decodable_checked"].value == 0
