@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from fer_platform.table.change_log import snapshot_horizon
+
 LOG = "fer_manifest_changes"
 CREATE = f"""CREATE TABLE IF NOT EXISTS {LOG} (
     scope text NOT NULL,
@@ -76,6 +78,20 @@ def applied(conn: psycopg.Connection, consumer: str, scope: str) -> Applied | No
         (consumer, scope),
     ).fetchone()
     return Applied(int(row[0]), None if row[1] is None else int(row[1]), row[2]) if row else None
+
+
+def pending(
+    conn: psycopg.Connection, consumer: str, scope: str, tag: str | None = None
+) -> tuple[int, dict[str, bool] | None]:
+    """The horizon the consumer records once it has applied this run (taken first: what is logged later is the
+    next run's), and the changes logged since its last run; None when it must go over the whole folder (it
+    never ran, or ran with another ``tag``)."""
+    conn.commit()
+    horizon = snapshot_horizon(conn)
+    done = applied(conn, consumer, scope)
+    if done is None or done.tag != tag:
+        return horizon, None
+    return horizon, changes_since(conn, scope, done.horizon)
 
 
 def advance(

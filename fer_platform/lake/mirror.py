@@ -15,10 +15,9 @@ from collections.abc import Callable
 
 import psycopg
 
-from fer_platform.images.manifest_log import advance, applied, changes_since
+from fer_platform.images.manifest_log import advance, pending
 from fer_platform.lake.transfer import Progress, TransferReport, copy_objects
 from fer_platform.storage.location import Location
-from fer_platform.table.change_log import snapshot_horizon
 
 
 def apply_changes(
@@ -46,15 +45,13 @@ def mirror(
 ) -> tuple[TransferReport, str]:
     """Bring ``consumer``'s copy of the folder ``scope`` up to date: ``delta`` of the logged changes since its
     horizon, or ``whole`` (a listing sync) the first time; and which of the two it was."""
-    conn.commit()
-    horizon = snapshot_horizon(conn)  # before reading: changes logged later are applied by the next run
-    done = applied(conn, consumer, scope)
-    if done is None:
+    horizon, changes = pending(conn, consumer, scope)
+    if changes is None:
         report, mode = whole(), "whole sync (first run: listing both sides)"
     else:
-        report, mode = delta(changes_since(conn, scope, done.horizon)), "manifest delta"
+        report, mode = delta(changes), "manifest delta"
     conn.commit()
     with conn.transaction():
-        advance(conn, consumer, scope, horizon, whole=done is None)
+        advance(conn, consumer, scope, horizon, whole=changes is None)
     conn.commit()
     return report, mode

@@ -8,13 +8,12 @@ from dagster import AssetExecutionContext, Output, asset
 from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.plan import EmbeddingPlan
 from fer_platform.embeddings.vector_store import PgVectorStore
-from fer_platform.images.manifest_log import applied, changes_since
+from fer_platform.images.manifest_log import pending
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import EmbedderResource, ImagesResource, PostgresResource, RayResource
 from fer_platform.table.aggregates import partition_aggregate
-from fer_platform.table.change_log import snapshot_horizon
 from fer_platform.table.rows import PartitionDelta, stored_fingerprints
 from fer_platform.table.schema import DEFAULT_TABLE, MAX_EMOTION_CHARS, ensure_table
 
@@ -41,11 +40,9 @@ def to_compare(
     decodable = manifest.filter(pl.col("error").is_null())
     with postgres.connect(vector=False) as conn:
         ensure_table(conn, DEFAULT_TABLE)
-        conn.commit()
-        horizon = snapshot_horizon(conn)  # before reading: what is logged later is the next run's
-        done = applied(conn, names.EMBEDDINGS_TABLE, scope)
-        if done is not None and done.tag == model_id:
-            paths = sorted(changes_since(conn, scope, done.horizon))
+        horizon, changes = pending(conn, names.EMBEDDINGS_TABLE, scope, tag=model_id)
+        if changes is not None:
+            paths = sorted(changes)
             stored = stored_fingerprints(conn, DEFAULT_TABLE, emotion, scope, only=paths)
             outside = partition_aggregate(conn, DEFAULT_TABLE, emotion).rows - len(stored)
             if outside == len(decodable) - decodable["filepath"].is_in(paths).sum():
