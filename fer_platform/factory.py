@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
-from fer_platform.embeddings.model import LoadedModel, load_model, resolve_device
+from fer_platform.embeddings.model import LoadedModel, load_model, precision_of, resolve_device
 from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, ModelRegistry, model_registry
 from fer_platform.models.training.recipe import Recipe, recipe_for
 from fer_platform.postgres.connection import conninfo
@@ -51,9 +52,15 @@ class Platform:
     def device(self) -> torch.device:
         return resolve_device(self.settings.device)
 
-    def query_model(self) -> LoadedModel:
-        """The seed's ResNet18 as the settings ask for it (``WeightsUnavailableError`` when it cannot load)."""
-        return load_model(self.settings.weights, self.settings.device, self.settings.precision)
+    def query_model(self, stored_ids: Iterable[str | None] = ()) -> LoadedModel:
+        """The seed's ResNet18 as the settings ask for it (``WeightsUnavailableError`` when it cannot load). With
+        FER_PRECISION=auto a query is embedded at the precision the stored rows name when they name one (rows
+        made in bf16 on GPU actors are searched from a CPU with a bf16 query model: the same model id)."""
+        precision = self.settings.precision
+        named = {precision_of(model_id) for model_id in stored_ids if model_id}
+        if precision == "auto" and len(named) == 1:
+            precision = named.pop()
+        return load_model(self.settings.weights, self.settings.device, precision)
 
     def model_registry(self, name: str) -> ModelRegistry:
         """The versions of ``emotion_model`` or ``emotion_classifier`` in the lake."""

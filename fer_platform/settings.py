@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Split = Literal["train", "test"]
 Device = Literal["auto", "cpu", "cuda"]
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16"]
 # "auto": the recipe's full-width VGG on CUDA, its half-width variant on CPU (see emotion_model.network).
 ModelArch = Literal["auto", "vgg", "vgg_small", "resnet18_imagenet"]
 # See models.schedule: auto picks one_cycle when the time budget, not the epoch limit, will end training.
@@ -47,7 +47,9 @@ class FerSettings(BaseSettings):
     device: Device = "auto"
     batch_size: int = Field(default=64, gt=0)
     num_workers: int = Field(default=0, ge=0, description="0: a decode thread; N: DataLoader processes.")
-    precision: Precision = Field(default="fp32", description="fp32 (exact) or bf16 autocast (faster).")
+    precision: Precision = Field(
+        default="auto", description="auto (bf16 on a GPU, fp32 on a CPU), fp32 (exact) or bf16 autocast (faster)."
+    )
     sensor_interval_s: int = Field(default=30, gt=0, description="Seconds between new-image sensor ticks.")
     api_key: SecretStr | None = Field(default=None, description="Bearer key of the search API (FER_API_KEY).")
     ef_search: int = Field(default=100, gt=0, description="hnsw.ef_search of similarity queries.")
@@ -73,6 +75,13 @@ class FerSettings(BaseSettings):
         default="1,4", pattern=r"^\s*\d+\s*(,\s*\d+\s*)?$", description="Embedding actors on Ray: N or MIN,MAX."
     )
     ray_stall_s: float = Field(default=300.0, gt=0, description="A Ray pipeline with no progress this long fails.")
+    ray_startup_s: float = Field(
+        default=900.0, gt=0, description="Allowance for a Ray pipeline's first result (nodes starting, models loading)."
+    )
+    ray_gpus_per_actor: str = Field(
+        default="auto", pattern=r"^\s*(auto|\d+(\.\d+)?)\s*$",
+        description="GPUs each Ray actor asks for: a number, or auto (1 when the cluster advertises a GPU).",
+    )
     events_queue: Optional[str] = Field(
         default=None, description="Storage Queue of the source account that Event Grid fills; unset = listing."
     )

@@ -1,10 +1,13 @@
 """Embedding through the content-addressed vector store: look up first, compute the rest in committed chunks.
 
 Computed vectors are committed about every ``CHUNK_SECONDS`` of work (the first
-chunk after a few batches), so a run killed or cancelled part-way keeps all but
-the chunk in flight, and the next run computes only what is not stored yet. The
-same holds whichever engine computes them: this process or a Ray cluster.
-Files are keyed by content: identical bytes go through the model once.
+chunk after a few batches, and at most ``CHUNK_ROWS`` vectors), so a run killed or
+cancelled part-way keeps all but the chunk in flight, and the next run computes
+only what is not stored yet. The same holds whichever engine computes them: this
+process or a Ray cluster. Files are keyed by content: identical bytes go through
+the model once. The vectors stay in the store: the run keeps which contents the
+store holds, and the table's write takes the vectors from there, so this process
+holds at most the chunk in flight, whatever the partition's size.
 """
 
 from __future__ import annotations
@@ -21,21 +24,23 @@ from fer_platform.progress import Progress
 
 CHUNK_SECONDS = 10.0  # the issue allows up to ~30 s; 10 s loses less to a kill and costs nothing measurable
 FIRST_CHUNK_BATCHES = 4
+CHUNK_ROWS = 16_384  # 32 MB of vectors: a fast engine (a GPU, Ray actors) commits before 10 s have passed
 
 
 class VectorStore(Protocol):
     """Vectors by content sha256 for one model (``embeddings.vector_store.PgVectorStore``)."""
 
-    def lookup(self, digests: Sequence[str]) -> dict[str, np.ndarray]: ...
+    def held(self, digests: Sequence[str]) -> set[str]: ...
 
     def put(self, digests: Sequence[str], vectors: np.ndarray) -> int: ...
 
 
 @dataclass
 class StoredEmbedding:
-    """Vectors by digest (stored before or computed now), failures by digest, and how many were computed."""
+    """The digests whose vector the store holds (stored before or committed now: the vectors themselves stay
+    there), failures by digest, and how many were computed."""
 
-    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
     failures: dict[str, str] = field(default_factory=dict)
     computed: int = 0
     seconds: float = 0.0
@@ -67,7 +72,9 @@ class PendingChunk:
 
     def due(self, first: bool) -> bool:
         """Commit after ``FIRST_CHUNK_BATCHES`` batches the first time (a kill early on loses little), then
-        after about ``CHUNK_SECONDS`` of work."""
+        after about ``CHUNK_SECONDS`` of work, or sooner at ``CHUNK_ROWS`` vectors (the memory they take)."""
+        if len(self.digests) >= CHUNK_ROWS:
+            return True
         return self.batches >= FIRST_CHUNK_BATCHES if first else time.monotonic() - self.started >= CHUNK_SECONDS
 
 
@@ -78,10 +85,10 @@ def embed_through_store(
     label: str,
     report: Optional[Callable[[str], None]] = None,
 ) -> StoredEmbedding:
-    """Vectors for ``files`` (content sha256 -> one path with those bytes): stored ones, then computed ones,
-    committed to the store chunk by chunk as they arrive."""
-    out = StoredEmbedding(vectors=store.lookup(list(files)))
-    missing = [digest for digest in files if digest not in out.vectors]
+    """Vectors in the store for ``files`` (content sha256 -> one path with those bytes): the stored ones are
+    only looked at, the rest computed and committed chunk by chunk as they arrive."""
+    out = StoredEmbedding(held=store.held(list(files)))
+    missing = [digest for digest in files if digest not in out.held]
     if not missing:
         return out
     progress = Progress(label, len(missing), report)
@@ -91,20 +98,20 @@ def embed_through_store(
         pending.digests += done
         pending.vectors.append(result.vectors)
         pending.batches += 1
-        out.vectors.update(zip(done, result.vectors))
         out.failures.update({missing[i]: reason for i, reason in result.failures.items()})
         progress.advance(len(done) + len(result.failures))
         if pending.due(first=commits == 0):
-            commit(store, pending)
+            commit(store, pending, out.held)
             pending, commits = PendingChunk(), commits + 1
-    commit(store, pending)
-    out.computed = sum(1 for d in missing if d in out.vectors)
+    commit(store, pending, out.held)
+    out.computed = sum(1 for d in missing if d in out.held)
     out.seconds = time.perf_counter() - start
     progress.finish()
     return out
 
 
-def commit(store: VectorStore, pending: PendingChunk) -> None:
-    """Put the pending vectors in the store (one transaction)."""
+def commit(store: VectorStore, pending: PendingChunk, held: set[str]) -> None:
+    """Put the pending vectors in the store (one transaction); from then on the store holds them."""
     if pending.digests:
         store.put(pending.digests, np.concatenate(pending.vectors))
+        held.update(pending.digests)

@@ -62,13 +62,19 @@ class LoadedModel:
         return "/random-" in self.model_id
 
 
+def precision_of(model_id: str) -> str:
+    """The precision a model id names (``fp32`` when it names none: the seed's)."""
+    parts = model_id.split("/")
+    return parts[3] if len(parts) > 3 else "fp32"
+
+
 def settings_for(model_id: str | None) -> str:
     """The settings under which the platform loads the model that made ``model_id``: what an error about
     mismatched vectors tells a user to set (the inverse of ``load_model``'s id)."""
     parts = (model_id or "").split("/")
     if len(parts) < 3 or parts[0] != "resnet18-fc_identity":
         return "the settings that made it (its id is not one this platform writes)"
-    source, precision = parts[1], parts[3] if len(parts) > 3 else "fp32"
+    source, precision = parts[1], precision_of(model_id or "")
     if source.startswith("random-"):
         weights = "FER_WEIGHTS=random"
     elif source == "imagenet1k_v1":
@@ -147,17 +153,47 @@ def build_resnet18(weights: str) -> tuple[torch.nn.Module, str]:
     return module.eval(), f"resnet18-fc_identity/{source}/{TRANSFORM_VERSION}"
 
 
-@lru_cache(maxsize=4)
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` is bf16 autocast on a CUDA device (a GPU's fast path) and fp32 elsewhere (the seed's numbers);
+    resolved before the model id is built, so a stored id always names the precision that made its vectors."""
+    if precision not in (*PRECISIONS, "auto"):
+        raise ValueError(f"FER_PRECISION={precision!r} is not one of {', '.join(PRECISIONS)}, auto")
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return precision
+
+
 def load_model(weights: str, device: str, precision: str = "fp32") -> LoadedModel:
-    """The model for ``(weights, device, precision)``, built once per process.
+    """The model for ``(weights, device, precision)``, built once per process; ``auto`` device and precision are
+    resolved first, so ``auto`` and what it resolves to share one model.
 
     Precision is part of the model id: bf16 vectors differ slightly from fp32
     ones, and one table never mixes the two.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"FER_PRECISION={precision!r} is not one of {', '.join(PRECISIONS)}")
-    module, model_id = build_resnet18(weights)
     target = resolve_device(device)
+    return built_model(weights, str(target), resolve_precision(precision, target))
+
+
+@lru_cache(maxsize=4)
+def built_model(weights: str, device: str, precision: str) -> LoadedModel:
+    """The model on a resolved device (``cpu``, ``cuda``...) at a resolved precision (``fp32`` or ``bf16``)."""
+    module, model_id = build_resnet18(weights)
+    target = torch.device(device)
     module = module.to(target, memory_format=torch.channels_last)
     suffix = "" if precision == "fp32" else f"/{precision}"
     return LoadedModel(module=module, model_id=model_id + suffix, device=target, precision=precision)
+
+
+def normalize_crops(crops: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(N, H, W) uint8 grayscale crops, already resized and cropped (``images.reading.read_seed_crops``), as the
+    model's (N, 3, H, W) float input on ``device``, channels_last: the seed transform's ``Grayscale(3)`` ->
+    ``ToTensor`` -> ``Normalize`` in one fused multiply-add per pixel and channel.
+
+    Why: the crops travel as uint8 (1 byte a pixel, not 12 as three float32 channels: 12x less object-store and
+    host-to-device traffic), and the float work happens once, on the model's device."""
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    pixels = crops.to(device)[:, None].float()  # (N, 1, H, W): broadcast to the three channels below
+    n, _, height, width = pixels.shape
+    out = torch.empty((n, 3, height, width), device=device, memory_format=torch.channels_last)
+    return torch.addcmul(-mean / std, pixels, 1.0 / (255.0 * std), out=out)

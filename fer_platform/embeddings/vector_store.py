@@ -70,6 +70,17 @@ def drop_other_models(conn: psycopg.Connection, model_id: str) -> int:
         return conn.execute(sql.SQL("DELETE FROM {} WHERE model_id <> %s").format(store), (model_id,)).rowcount
 
 
+def held(conn: psycopg.Connection, model_id: str, digests: Sequence[str]) -> set[str]:
+    """Which of ``digests`` the store holds a vector for, under ``model_id``: what a run needs to know, without
+    reading the vectors (the table's write takes them from the store, server-side)."""
+    if not digests:
+        return set()
+    statement = sql.SQL("SELECT content_sha256 FROM {} WHERE model_id = %s AND content_sha256 = ANY(%s)").format(
+        sql.Identifier(STORE_TABLE)
+    )
+    return {digest for (digest,) in conn.execute(statement, (model_id, list(digests)))}
+
+
 def lookup(conn: psycopg.Connection, model_id: str, digests: Sequence[str]) -> dict[str, np.ndarray]:
     """The stored vectors of ``digests`` for ``model_id`` (those absent are simply missing)."""
     if not digests:
@@ -88,7 +99,8 @@ def put(conn: psycopg.Connection, model_id: str, digests: Sequence[str], vectors
         return 0
     with conn.transaction():
         conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS fer_store_stage (content_sha256 char(64), model_id text, vector vector) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS fer_store_stage (content_sha256 char(64), model_id text, vector vector) "
+            "ON COMMIT DELETE ROWS"
         )
         with conn.cursor() as cur, cur.copy(STAGE_COPY) as copy:
             copy.set_types(["text", "text", "vector"])
@@ -133,6 +145,10 @@ class PgVectorStore:
         with connect(self.dsn, vector=False) as conn:
             ensure_store(conn)
             return drop_other_models(conn, self.model_id)
+
+    def held(self, digests: Sequence[str]) -> set[str]:
+        with connect(self.dsn, vector=False) as conn:
+            return held(conn, self.model_id, digests)
 
     def lookup(self, digests: Sequence[str]) -> dict[str, np.ndarray]:
         with connect(self.dsn) as conn:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
@@ -40,6 +41,11 @@ MANIFEST_SCHEMA = {
 }
 # What tells a file changed without reading it.
 FINGERPRINT = ("size_bytes", "mtime_ns", "inode")
+# Described rows travel as numpy columns (a Ray task's batch has no nulls): a usable file's error is "", an unusable
+# file's width and height 0 (a decoded image is never 0 wide, a reason never empty: ``describe_file`` sees to it).
+WIRE_DTYPES = {"width": np.int32, "height": np.int32, "size_bytes": np.int64, "mtime_ns": np.int64, "inode": np.int64}
+DESCRIBE_BATCH = 64  # files described per batch in this process, as per Ray task
+BLOCK_ROWS = 65_536  # rows gathered into one polars block: a first scan of 1M files holds blocks, not 1M objects
 
 
 # Names that copy tools, browsers and editors give files still being written.
@@ -83,17 +89,67 @@ def describe_file(path: Path, image_root: Path, emotion: str) -> dict:
         img = decode_image(data)
         row["width"], row["height"] = img.size
     except ImageDecodeError as exc:
-        row["error"] = str(exc)
+        row["error"] = str(exc) or type(exc).__name__
     return row
 
 
+def describe_columns(paths: Iterable[str], image_root: Path, emotion: str) -> dict[str, np.ndarray]:
+    """The rows of one batch of paths (relative to ``image_root``) as numpy columns (``WIRE_DTYPES``): what a Ray
+    task returns and what this process makes, so both paths meet the driver in the same form."""
+    rows = [describe_file(image_root / str(path), image_root, emotion) for path in paths]
+    columns = {}
+    for name in MANIFEST_SCHEMA:
+        values = [row[name] for row in rows]
+        if name in WIRE_DTYPES:
+            columns[name] = np.array([0 if v is None else v for v in values], dtype=WIRE_DTYPES[name])
+        else:
+            columns[name] = np.array(["" if v is None else v for v in values], dtype=object)
+    return columns
+
+
+def described_frame(columns: Mapping[str, np.ndarray]) -> pl.DataFrame:
+    """The ``MANIFEST_SCHEMA`` frame of described columns, with the nulls the wire form leaves out put back."""
+    frame = pl.DataFrame({name: pl.Series(name, columns[name], dtype=dtype) for name, dtype in MANIFEST_SCHEMA.items()})
+    return frame.with_columns(
+        *(pl.when(pl.col(name) != 0).then(pl.col(name)).alias(name) for name in ("width", "height")),
+        pl.when(pl.col("error") != "").then(pl.col("error")).alias("error"),
+    )
+
+
+def stacked(batches: list[Mapping[str, np.ndarray]]) -> pl.DataFrame:
+    """One frame of several described batches."""
+    return described_frame({name: np.concatenate([batch[name] for batch in batches]) for name in MANIFEST_SCHEMA})
+
+
+def collect_described(batches: Iterable[Mapping[str, np.ndarray]]) -> pl.DataFrame:
+    """Described batches (in any order) as one frame, made ``BLOCK_ROWS`` at a time: the driver holds polars
+    blocks and at most one block of numpy batches, never a Python object per file of the scan."""
+    blocks, pending, held = [pl.DataFrame(schema=MANIFEST_SCHEMA)], [], 0
+    for batch in batches:
+        pending.append(batch)
+        held += len(batch["filepath"])
+        if held >= BLOCK_ROWS:
+            blocks.append(stacked(pending))
+            pending, held = [], 0
+    if pending:
+        blocks.append(stacked(pending))
+    return pl.concat(blocks)
+
+
 # Reads and describes files given by their paths relative to the image root (in process or on Ray workers).
-Describe = Callable[[list[str]], list[dict]]
+Describe = Callable[[pl.Series], pl.DataFrame]
 
 
 def describe_here(image_root: Path, emotion: str) -> Describe:
-    """``Describe`` in this process."""
-    return lambda paths: [describe_file(image_root / path, image_root, emotion) for path in paths]
+    """``Describe`` in this process, a batch at a time (``describe_columns``, as a Ray task does)."""
+
+    def describe(paths: pl.Series) -> pl.DataFrame:
+        starts = range(0, len(paths), DESCRIBE_BATCH)
+        return collect_described(
+            describe_columns(paths.slice(start, DESCRIBE_BATCH), image_root, emotion) for start in starts
+        )
+
+    return describe
 
 
 @dataclass(frozen=True)
@@ -117,15 +173,19 @@ def stat_folder(image_root: Path, split: str, emotion: str) -> tuple[pl.DataFram
     if not folder.is_dir():
         raise FileNotFoundError(f"emotion folder {str(folder)!r} does not exist")
     marked_at, folder_mtime = time.time_ns(), os.stat(folder).st_mtime_ns
-    rows = []
+    schema = {"filepath": pl.String, **{name: pl.Int64 for name in FINGERPRINT}}
+    blocks, rows, newest = [], [], 0
     with os.scandir(folder) as entries:
         for entry in entries:
             if is_image_candidate(entry.name) and entry.is_file(follow_symlinks=True):
                 stat = entry.stat(follow_symlinks=True)
                 rows.append((f"{split}/{emotion}/{entry.name}", stat.st_size, stat.st_mtime_ns, stat.st_ino))
-    schema = {"filepath": pl.String, **{name: pl.Int64 for name in FINGERPRINT}}
-    newest = max((row[2] for row in rows), default=0)
-    return pl.DataFrame(rows, schema=schema, orient="row"), FolderMark(folder_mtime, newest, marked_at)
+                newest = max(newest, stat.st_mtime_ns)
+            if len(rows) == BLOCK_ROWS:  # a block of Python tuples at most, whatever the folder holds
+                blocks.append(pl.DataFrame(rows, schema=schema, orient="row"))
+                rows = []
+    blocks.append(pl.DataFrame(rows, schema=schema, orient="row"))
+    return pl.concat(blocks), FolderMark(folder_mtime, newest, marked_at)
 
 
 @dataclass(frozen=True)
@@ -145,12 +205,22 @@ def update_manifest(
     """The manifest of one folder, reading only the files whose fingerprint differs from ``previous`` (the
     manifest stored by the last scan; empty for a first scan)."""
     listed, mark = stat_folder(image_root, split, emotion)
-    kept = previous.join(listed, on=["filepath", *FINGERPRINT], how="semi")
-    to_read = listed.join(kept, on="filepath", how="anti").get_column("filepath").sort().to_list()
-    described = pl.DataFrame(describe(to_read), schema=MANIFEST_SCHEMA)
+    manifest, described, removed = merge_listing(previous, listed, describe)
+    return ManifestUpdate(manifest, described, removed, mark)
+
+
+def merge_listing(
+    previous: pl.DataFrame, listed: pl.DataFrame, describe: Describe
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """(manifest, rows described now, paths gone) from the last manifest and a listing (``stat_folder``): the
+    files whose fingerprint differs are described, the others kept; frames throughout, whatever the folder holds."""
+    # a first scan (and verify_images) keeps nothing: no hash of the whole listing to learn that
+    kept = previous.join(listed, on=["filepath", *FINGERPRINT], how="semi") if len(previous) else previous
+    to_read = listed.join(kept, on="filepath", how="anti").get_column("filepath").sort()
+    described = describe(to_read)
     manifest = pl.concat([kept.select(MANIFEST_SCHEMA.keys()).cast(MANIFEST_SCHEMA), described]).sort("filepath")
     removed = previous.join(listed, on="filepath", how="anti").get_column("filepath").sort().to_list()
-    return ManifestUpdate(manifest, described, removed, mark)
+    return manifest, described, removed
 
 
 def scan_emotion(image_root: Path, split: str, emotion: str) -> pl.DataFrame:

@@ -10,43 +10,41 @@ file there. Both produce exactly what the in-process path produces (``landing.do
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import numpy as np
+import polars as pl
+
 from fer_platform.images.landings.landing import Copy
-from fer_platform.images.manifest import Describe
+from fer_platform.images.manifest import Describe, collect_described
 from fer_platform.images.reading import describe_batch, land_batch
-from fer_platform.ray_cluster import task_pipeline
+from fer_platform.ray_cluster.pipelines import Pool, task_pipeline
 
 SCAN_BATCH = 64  # files hashed and decoded per task
 LAND_BATCH = 32  # blobs copied per task
 
 
-def describe_on_ray(image_root: Path, emotion: str, tasks: int, stall_s: float) -> Describe:
-    """A ``manifest.Describe`` whose files are read, hashed and decoded by ``tasks`` Ray tasks at a time on the
-    connected cluster (only the files a scan must read: ``manifest.update_manifest`` picks them)."""
+def describe_on_ray(image_root: Path, emotion: str, pool: Pool) -> Describe:
+    """A ``manifest.Describe`` whose files are read, hashed and decoded by Ray tasks on the connected cluster
+    (only the files a scan must read: ``manifest.update_manifest`` picks them)."""
 
-    def describe(paths: list[str]) -> list[dict]:
-        described: list[dict] = []
-        if paths:
-            for batch in task_pipeline(
-                [{"filepath": path} for path in paths], describe_batch, SCAN_BATCH, tasks, stall_s,
-                "the Ray manifest scan", image_root=str(image_root), emotion=emotion,
-            ):
-                described.extend(json.loads(row) for row in batch["row"])
-        return described
+    def describe(paths: pl.Series) -> pl.DataFrame:
+        batches = task_pipeline(
+            {"filepath": paths.to_numpy()}, describe_batch, SCAN_BATCH, pool,
+            "the Ray manifest scan", image_root=str(image_root), emotion=emotion,
+        )
+        return collect_described(batches)  # numpy columns in, polars blocks out: no row is parsed
 
     return describe
 
 
-def land_on_ray(source_url: str, image_root: Path, tasks: int, stall_s: float) -> Copy:
+def land_on_ray(source_url: str, image_root: Path, pool: Pool) -> Copy:
     """A ``landing.Copy`` whose blobs are copied by Ray tasks on the connected cluster."""
 
     def copy(names: list[str]) -> list[str]:
         landed: list[str] = []
-        rows = [{"name": name} for name in names]
         for batch in task_pipeline(
-            rows, land_batch, LAND_BATCH, tasks, stall_s, "landing on Ray",
+            {"name": np.array(names, dtype=object)}, land_batch, LAND_BATCH, pool, "landing on Ray",
             source_url=source_url, image_root=str(image_root),
         ):
             landed.extend(str(name) for name, gone in zip(batch["name"], batch["gone"]) if not gone)

@@ -1,20 +1,21 @@
-"""Reading images where they are, a batch at a time: the work of Ray Data's read tasks (no torch here, so a task's
-worker process starts light). A location is a path every node sees or an fsspec URL (``az://container/path``,
-read with the worker's own credentials); a file that cannot be read or decoded carries its reason. The images
-stage's own tasks (a scan's hashing and decoding, landing from the source container) are here too."""
+"""Reading images where they are, a batch at a time: the work of Ray Data's read tasks. A location is a path every
+node sees or an fsspec URL (``az://container/path``, read with the worker's own credentials); a file that cannot be
+read or decoded carries its reason. The images stage's own tasks (a scan's hashing and decoding, landing from the
+source container) are here too. Only the embedding reads' batched resize imports torch, inside its function, so the
+other tasks' worker processes start light."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 from pathlib import Path
 
 import numpy as np
 
+from fer_platform.images.batched_resize import CROP_SIDE, seed_crops
 from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.face import FER_SIZE, face_pixels
-from fer_platform.images.manifest import describe_file
+from fer_platform.images.manifest import describe_columns
 
 
 def read_bytes(location: str) -> bytes:
@@ -27,38 +28,41 @@ def read_bytes(location: str) -> bytes:
     return open_location(root).read(name)
 
 
-def read_gray(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def read_seed_crops(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Read and decode a batch of files to 8-bit grayscale (exactly what the seed transform's ``Grayscale(3)``
-    makes of any mode), shipped as bytes and sizes."""
-    pixels, sizes, errors = [], [], []
+    makes of any mode, one channel of its three), then resize and center-crop them batched, as the seed's
+    ``Resize(256)`` and ``CenterCrop(224)`` do (``batched_resize.seed_crops``): (N, 224, 224) uint8 crops, an
+    error column (a file that fails carries its reason and a blank crop) and the index.
+
+    Why here: the read tasks scale with the cluster's CPUs while a model actor holds one thread (or a GPU), so the
+    per-image work happens where it is cheap and in batches; the actor is left one fused normalize and the forward
+    pass. This task imports torch (for ``F.interpolate``) inside ``seed_crops``, which makes its worker heavier;
+    acceptable for the embedding reads, and the images stage's other tasks never load it."""
+    gray: list[np.ndarray] = []
+    errors: list[str] = []
     for location in batch["location"]:
         try:
-            image = decode_image(read_bytes(str(location))).convert("L")
-            pixels.append(image.tobytes())
-            sizes.append(image.size)
+            gray.append(np.asarray(decode_image(read_bytes(str(location))).convert("L")))
             errors.append("")
         except (ImageDecodeError, OSError) as exc:
-            pixels.append(b"")
-            sizes.append((0, 0))
             errors.append(str(exc) or type(exc).__name__)
-    return {
-        "index": batch["index"],
-        "pixels": np.array(pixels, dtype=object),
-        "size": np.array(sizes, dtype=np.int64).reshape(-1, 2),
-        "error": np.array(errors),
-    }
+    crops = np.zeros((len(errors), CROP_SIDE, CROP_SIDE), np.uint8)
+    good = [k for k, error in enumerate(errors) if not error]
+    if good:
+        crops[good] = seed_crops(gray)
+    return {"index": batch["index"], "crop": crops, "error": np.array(errors)}
 
 
-def read_faces(batch: dict[str, np.ndarray], stored: dict[str, str]) -> dict[str, np.ndarray]:
-    """Each file's sha256 and 48x48 face; a file whose bytes ``stored`` already holds (location -> sha256) is
-    marked unchanged and never decoded."""
+def read_faces(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each file's sha256 and 48x48 face; a file whose bytes equal its row's ``stored`` digest is marked unchanged
+    and never decoded."""
     faces, digests, states = [], [], []
-    for location in batch["location"]:
+    for location, known in zip(batch["location"], batch["stored"]):
         face, state = np.zeros((FER_SIZE, FER_SIZE), np.uint8), "ok"
         try:
             data = read_bytes(str(location))
             digest = hashlib.sha256(data).hexdigest()
-            if stored.get(str(location)) == digest:
+            if known == digest:
                 state = "unchanged"
             else:
                 face = face_pixels(decode_image(data))
@@ -82,11 +86,10 @@ def on_this_node(image_root: str) -> Path:
 
 
 def describe_batch(batch: dict[str, np.ndarray], image_root: str, emotion: str) -> dict[str, np.ndarray]:
-    """Manifest rows (``manifest.describe_file``: size, sha256, decodability) of a batch of file paths relative
-    to the image root, as JSON: the hashing and decoding of a scan, done where the files are."""
-    root = on_this_node(image_root)
-    rows = [json.dumps(describe_file(root / str(path), root, emotion)) for path in batch["filepath"]]
-    return {"row": np.array(rows, dtype=object)}
+    """Manifest rows (size, sha256, decodability) of a batch of file paths relative to the image root, as the
+    numpy columns of ``manifest.describe_columns`` (the form the in-process scan makes too): the hashing and
+    decoding of a scan, done where the files are, and no per-row objects for the driver to parse."""
+    return describe_columns(batch["filepath"], on_this_node(image_root), emotion)
 
 
 def land_batch(batch: dict[str, np.ndarray], source_url: str, image_root: str) -> dict[str, np.ndarray]:

@@ -24,10 +24,11 @@ from fer_platform.models.model import EmotionModel
 from fer_platform.models.training.checkpoints import Checkpoints
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.train import Trained, train_model
-from fer_platform.ray_cluster import RayStallError, actor_pipeline
+from fer_platform.ray_cluster.pipelines import Pool, RayStallError, actor_pipeline, on_head
 from fer_platform.storage.location import open_location
 
 POLL_S = 1.0
+TRAIN_RETRIES = 3  # a node lost mid-training: the task runs again from the last checkpoint
 
 
 def remote_training(
@@ -62,19 +63,23 @@ def train_on_ray(
     recipe: Recipe,
     digest: str,
     device: str,
-    gpus: float,
+    pool: Pool,
     on_epoch: Optional[Callable[[int, float], None]] = None,
     grace_s: float = 300.0,
 ) -> tuple[Trained, str]:
     """Train in a Ray task on the connected cluster; (the trained model on this process's CPU, the worker's
-    device). Fails with ``RayStallError`` when the task outlives the budget by ``grace_s``."""
+    device). A worker node lost mid-training costs the epoch in flight: Ray runs the task again (up to
+    ``TRAIN_RETRIES`` times), which resumes from the last checkpoint in the lake; the progress channel lives on
+    the head, so it outlives the node. Fails with ``RayStallError`` when the task outlives its start-up
+    allowance, the budget and ``grace_s``."""
     import ray
     from ray.util.queue import Queue
 
-    progress = Queue()
-    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(remote_training)
+    progress = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": on_head()})
+    gpus = pool.gpus_per_actor
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=TRAIN_RETRIES)(remote_training)
     ref = task.remote(str(image_root), lake_url, recipe, digest, "cuda" if gpus else device, progress)
-    deadline = time.monotonic() + recipe.budget_s + grace_s
+    deadline = time.monotonic() + pool.startup_s + recipe.budget_s + grace_s
     while not ray.wait([ref], timeout=POLL_S)[0]:
         drain(progress, on_epoch)
         if time.monotonic() > deadline:
@@ -118,22 +123,24 @@ class ExpressionOutcome:
 
 
 def expressions_on_ray(
-    paths: list[Path], stored: dict[str, str], model: EmotionModel, device: str, gpus: float, actors: tuple[int, int],
-    stall_s: float, batch_size: int = 256,
+    paths: list[Path], stored: dict[str, str], model: EmotionModel, device: str, pool: Pool, batch_size: int = 256
 ) -> ExpressionOutcome:
-    """Features of the files whose bytes changed since ``stored`` (path -> sha256 under the served version)."""
+    """Features of the files whose bytes changed since ``stored`` (path -> sha256 under the served version); each
+    row carries its own stored digest, so no task receives the whole map."""
     features: dict[int, tuple[str, np.ndarray]] = {}
     failures: dict[int, str] = {}
+    locations = [str(p) for p in paths]
     batches: Iterator[dict] = actor_pipeline(
-        [{"index": i, "location": str(p)} for i, p in enumerate(paths)],
+        {
+            "index": np.arange(len(paths)),
+            "location": np.array(locations, dtype=object),
+            "stored": np.array([stored.get(location, "") for location in locations], dtype=object),
+        },
         read=read_faces,
-        read_kwargs={"stored": stored},
         actor=ExpressionActor,
-        actor_args=(model.to_bytes(), "cuda" if gpus else device),
+        actor_args=(model.to_bytes(), "cuda" if pool.gpus_per_actor else device),
         batch_size=batch_size,
-        actors=actors,
-        stall_s=stall_s,
-        gpus_per_actor=gpus,
+        pool=pool,
         what="the Ray expression pipeline",
     )
     for batch in batches:

@@ -28,7 +28,8 @@ from fer_platform.images.landings.landing import Copy, download
 from fer_platform.images.manifest import Describe, describe_here, scan_emotion
 from fer_platform.images.on_ray import describe_on_ray, land_on_ray
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
-from fer_platform.ray_cluster import Cluster, connected
+from fer_platform.ray_cluster.connection import Cluster, connected
+from fer_platform.ray_cluster.pipelines import Pool
 from fer_platform.settings import Device, Precision, Split
 from fer_platform.storage.location import DEFAULT_CONCURRENCY, Location, open_location
 
@@ -89,32 +90,35 @@ class ImagesResource(ConfigurableResource):
         """What reads, hashes and decodes the files a scan must read: this process or, with FER_RAY_ADDRESS set,
         tasks on the Ray workers (which mount the image root, connected for the block); and the metadata that
         says where."""
-        if ray.address is None:
-            yield describe_here(self.root, emotion), {"engine": "in_process"}
-            return
-        with ray.connected() as cluster:
-            yield describe_on_ray(self.root, emotion, ray.task_pool(cluster), ray.stall_s), cluster.metadata()
+        with ray.engine() as (pool, where):
+            if pool is None:
+                yield describe_here(self.root, emotion), where
+            else:
+                yield describe_on_ray(self.root, emotion, pool), where
 
     @contextmanager
     def landing(self, ray: RayResource) -> Iterator[tuple[Copy, dict]]:
         """What copies landed blobs into the image root: this process, or tasks on the Ray workers with their own
         credentials (connected for the block); and the metadata that says which."""
-        if ray.address is None:
-            yield download(self.source(), self.root, DEFAULT_CONCURRENCY), {"engine": "in_process"}
-            return
-        with ray.connected() as cluster:
-            yield land_on_ray(self.source_url, self.root, ray.task_pool(cluster), ray.stall_s), cluster.metadata()
+        with ray.engine() as (pool, where):
+            if pool is None:
+                yield download(self.source(), self.root, DEFAULT_CONCURRENCY), where
+            else:
+                yield land_on_ray(self.source_url, self.root, pool), where
 
 
 class RayResource(ConfigurableResource):
-    """The Ray cluster a step computes on (FER_RAY_ADDRESS, FER_RAY_ACTORS, FER_RAY_STALL_S); no address = none.
+    """The Ray cluster a step computes on (FER_RAY_ADDRESS, FER_RAY_ACTORS, FER_RAY_STALL_S, FER_RAY_STARTUP_S,
+    FER_RAY_GPUS_PER_ACTOR); no address = none. ``engine`` is the one place a stage learns where it runs.
 
     The address reaches the resource as an ``EnvVar`` (a ``ray://`` address may carry a token); metadata and
     errors show it without credentials."""
 
     address: Optional[str] = Field(description="local, auto, host:port or ray://host:port; None = in process.")
-    actors: str = Field(description="Actors in the embedding pool: N, or MIN,MAX.")
+    actors: str = Field(description="Actors in a model pool: N, or MIN,MAX.")
     stall_s: float = Field(description="A pipeline with no finished batch for this long fails (FER_RAY_STALL_S).")
+    startup_s: float = Field(default=900.0, description="Allowance for the first batch (FER_RAY_STARTUP_S).")
+    gpus_per_actor: str = Field(default="auto", description="A number, or auto (FER_RAY_GPUS_PER_ACTOR).")
 
     def actor_range(self) -> tuple[int, int]:
         """(min, max) actors; N means a pool of exactly N."""
@@ -124,17 +128,26 @@ class RayResource(ConfigurableResource):
             raise ValueError(f"FER_RAY_ACTORS={self.actors!r}: want N or MIN,MAX with 1 <= MIN <= MAX")
         return first, last
 
-    def task_pool(self, cluster: Cluster) -> int:
-        """Ray tasks at a time for reading and copying: one per CPU of the cluster, at least the actors' maximum."""
-        return max(self.actor_range()[1], int(cluster.cpus))
+    def pool(self, cluster: Cluster) -> Pool:
+        """What a stage may ask of ``cluster``: read tasks at a time (one per CPU, at least the actors' maximum),
+        and GPUs per actor (auto: one when the cluster advertises a GPU now; an autoscaling cluster whose GPU
+        nodes start from zero says FER_RAY_GPUS_PER_ACTOR=1)."""
+        actors = self.actor_range()
+        setting = self.gpus_per_actor.strip()
+        gpus = (1.0 if cluster.gpus >= 1 else 0.0) if setting == "auto" else float(setting)
+        return Pool(actors, max(actors[1], int(cluster.cpus)), gpus, self.stall_s, self.startup_s)
 
     @contextmanager
-    def connected(self) -> Iterator[Cluster]:
-        """Connected to the cluster for the block (``ray_cluster.connected``)."""
+    def engine(self) -> Iterator[tuple[Optional[Pool], dict]]:
+        """Where a step computes, for the block: ``(None, in-process metadata)`` when FER_RAY_ADDRESS is unset,
+        else the connected cluster's ``Pool`` and the metadata that says where (address without credentials,
+        nodes, actors, GPUs)."""
         if self.address is None:
-            raise ValueError("FER_RAY_ADDRESS is not set")
+            yield None, {"engine": "in_process"}
+            return
         with connected(self.address) as cluster:
-            yield cluster
+            pool = self.pool(cluster)
+            yield pool, cluster.metadata() | pool.metadata()
 
 
 class EmbedderResource(ConfigurableResource):
@@ -157,28 +170,15 @@ class EmbedderResource(ConfigurableResource):
     @contextmanager
     def engine(self, ray: RayResource) -> Iterator[tuple[Embedder, dict]]:
         """What computes the vectors of a step, and the metadata that says so: this process when FER_RAY_ADDRESS
-        is unset, else a pool of actors on the Ray cluster (connected for the block). The model is loaded here
-        either way: its id is the one stored, and weights that cannot load fail before any work."""
-        model = self.model()
-        if ray.address is None:
-            yield self.batch_embedder(), {"engine": "in_process"}
-            return
-        with ray.connected() as cluster:
-            actors = ray.actor_range()
-            embedder = RayEmbedder(
-                model.model_id,
-                self.weights,
-                self.device,
-                self.precision,
-                self.batch_size,
-                actors,
-                ray.stall_s,
-                gpus_per_actor=1.0 if cluster.gpus >= 1 else 0.0,
-            )
-            yield embedder, cluster.metadata() | {
-                "ray_actors": f"{actors[0]}-{actors[1]}",
-                "ray_gpus": cluster.gpus,
-            }
+        is unset, else a pool of actors on the Ray cluster (connected for the block). Its ``model_id`` is the one
+        stored; the model is loaded here either way, so weights that cannot load fail before any work."""
+        with ray.engine() as (pool, where):
+            if pool is None:
+                embedder = self.batch_embedder()
+                yield embedder, where | {"device": str(embedder.model.device)}
+                return
+            embedder = RayEmbedder.on(pool, self.weights, self.device, self.precision, self.batch_size)
+            yield embedder, where | {"device": embedder.device if embedder.device != "auto" else "per actor"}
 
 
 class LakeResource(ConfigurableResource):
@@ -237,6 +237,10 @@ def shared_resources(platform: Platform) -> dict[str, Any]:
         "replica": replica_database(platform),
         "lake": lake_root(platform),
         "ray": RayResource(
-            address=secret_from_env("FER_RAY_ADDRESS"), actors=settings.ray_actors, stall_s=settings.ray_stall_s
+            address=secret_from_env("FER_RAY_ADDRESS"),
+            actors=settings.ray_actors,
+            stall_s=settings.ray_stall_s,
+            startup_s=settings.ray_startup_s,
+            gpus_per_actor=settings.ray_gpus_per_actor,
         ),
     }

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, replace
+from typing import Iterable
 
 import numpy as np
 import psycopg
@@ -62,10 +63,10 @@ class Catalogue:
     models: dict[str | None, int]  # rows per embedding model id
 
 
-def query_model(platform: Platform) -> tuple[LoadedModel | None, str | None]:
+def query_model(platform: Platform, stored_ids: Iterable[str | None]) -> tuple[LoadedModel | None, str | None]:
     """The model that embeds queries, loaded at start (never lazily at the first request), or why it cannot be."""
     try:
-        return platform.query_model(), None
+        return platform.query_model(stored_ids), None
     except WeightsUnavailableError as exc:
         return None, f"the query model cannot be loaded: {exc}"
 
@@ -94,7 +95,14 @@ class SearchEngine:
             open=True,
         )
         self._catalogue: tuple[float, Catalogue] = (float("-inf"), Catalogue({}, {}))
-        self.model, self.model_error = query_model(platform)
+        self.model, self.model_error = query_model(platform, self.stored_model_ids())
+
+    def stored_model_ids(self) -> list[str | None]:
+        """The model ids of the stored rows, or none when the replica cannot say yet (``--wait``)."""
+        try:
+            return list(self.catalogue().models)
+        except psycopg.Error:
+            return []
 
     def serving_problem(self) -> str | None:
         """Why searches cannot be answered now, or None: the query model cannot be loaded, the replica cannot

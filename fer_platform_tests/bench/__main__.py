@@ -4,6 +4,7 @@ import sys
 
 from fer_platform_tests.bench import (
     api,
+    driver_memory,
     embeddings,
     emotion_model,
     events,
@@ -36,6 +37,7 @@ BENCHMARKS = {
     "page": page.main,
     "api": api.main,
     "expression": expression.main,
+    "driver_memory": driver_memory.main,
 }
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 - R1: a local Ray instance (2 actors x 1 thread) vs this process (2 torch threads), same files, same cores;
 - R2: two 1-CPU worker nodes vs one (a head with no CPUs schedules), one 1-thread actor per node;
-- R3: two nodes with one SIGKILLed half-way vs none: run time, and every image embedded exactly once.
+- R3: two nodes with one SIGKILLed half-way vs none: run time, and every image embedded exactly once;
+- R4: the two nodes on another host (a network namespace joined by a virtual link), the driver here, through
+  Ray Client, vs the same host.
 
 The clusters run inside a network namespace of their own (the benchmark re-executes itself there), so no node
 talks over the machine's external address. Rates count whole runs, actor start-up included, as a step sees them.
@@ -25,10 +27,12 @@ import torch
 from fer_platform.embeddings.embedder import embed_files
 from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
-from fer_platform.ray_cluster import connected
+from fer_platform.ray_cluster.connection import connected
+from fer_platform.ray_cluster.pipelines import Pool
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform_tests.support.servers.netns import unshare_prefix
 from fer_platform_tests.support.servers.ray_nodes import RAY_ENV, RayTestCluster
+from fer_platform_tests.support.servers.two_hosts import CLUSTER_IP, ClusterHost
 
 
 @dataclass
@@ -51,7 +55,7 @@ class Run:
 def ray_run(address: str, paths: list[Path], actors: tuple[int, int], on_half=None) -> Run:
     """One RayEmbedder pass over ``paths``; ``on_half`` runs once half of them have arrived."""
     model = load_model("random", "cpu", "fp32")
-    embedder = RayEmbedder(model.model_id, "random", "cpu", "fp32", 32, actors, stall_s=600)
+    embedder = RayEmbedder(model.model_id, "random", "cpu", "fp32", 32, Pool(actors, actors[1], 0.0, 600, 600))
     seen: list[int] = []
     first_s, first_count = 0.0, 0
     start = time.perf_counter()
@@ -101,12 +105,13 @@ def measure(images: int, work: Path) -> None:
         )
     finally:
         two.stop()
+    runs |= from_another_host(work, paths)
     print(f"images={n} batch=32 weights=random fp32, 2 cores")
     print("| run | seconds | images/s (whole run) | first result after (s) | images/s after it |\n|---|---:|---:|---:|---:|")
     print(f"| R1 in process, 2 torch threads | {local_s:.1f} | {n / local_s:.1f} | - | - |")
     for name, run in runs.items():
         print(f"| {name} | {run.seconds:.1f} | {run.rate(n):.1f} | {run.first_s:.1f} | {run.steady_rate():.1f} |")
-    r1, one_run, two_run, killed = runs.values()
+    r1, one_run, two_run, killed, client = runs.values()
     seen = killed.seen
     print(
         f"\nR1 Ray local / in process: whole run {local_s / r1.seconds:.2f}, steady {r1.steady_rate() * local_s / n:.2f}"
@@ -115,8 +120,27 @@ def measure(images: int, work: Path) -> None:
         f"steady {two_run.steady_rate() / one_run.steady_rate():.2f} (target >= 1.7)\n"
         f"R3 killed / not killed (time) = {killed.seconds / two_run.seconds:.2f}; rows {len(set(seen))}/{n}, "
         f"{len(seen) - len(set(seen))} delivered twice (kept once), {n - len(set(seen))} missing\n"
-        f"per-actor steady rate (1 node, 1 thread) = {one_run.steady_rate():.1f} img/s"
+        f"per-actor steady rate (1 node, 1 thread) = {one_run.steady_rate():.1f} img/s\n"
+        f"R4 another host, Ray Client / same host: whole run {two_run.seconds / client.seconds:.2f}, "
+        f"first result {client.first_s:.1f} s vs {two_run.first_s:.1f} s"
     )
+
+
+def from_another_host(work: Path, paths: list[Path]) -> dict[str, Run]:
+    """R4: the two worker nodes on a second host (``two_hosts.ClusterHost``), the driver here, reached through
+    Ray Client (what the deployments ship)."""
+    host = ClusterHost()
+    host.start()
+    far = RayTestCluster(work / "far", dict(os.environ), host_ip=CLUSTER_IP, prefix=host.prefix)
+    far.folder.mkdir(parents=True)
+    runs = {}
+    try:
+        far.start(2)
+        runs["R4 two nodes on another host, Ray Client"] = ray_run(far.client_address, paths, (2, 2))
+    finally:
+        far.stop()
+        host.stop()
+    return runs
 
 
 def main(argv: list[str]) -> None:

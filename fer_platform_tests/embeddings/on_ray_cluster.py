@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
@@ -17,24 +16,30 @@ import numpy as np
 import polars as pl
 import psycopg
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterEventType, DagsterInstance
 from pgvector.psycopg import register_vector
 
-from fer_platform.definitions import build_definitions
 from fer_platform.embeddings.embedder import embed_files
 from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
 from fer_platform.images.manifest import MANIFEST_SCHEMA, scan_emotion, update_manifest
 from fer_platform.images.on_ray import describe_on_ray
-from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, SYNC_JOB
-from fer_platform.ray_cluster import connected
+from fer_platform.orchestration.names import EMBED_JOB, EXPRESSION_JOB, SYNC_JOB
+from fer_platform.ray_cluster.connection import connected
+from fer_platform.ray_cluster.pipelines import Pool, RayStallError, task_pipeline
 from fer_platform.sample_data import write_sample_dataset
-from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
-from fer_platform_tests.support.helpers import asset_metadata, embeddings_metadata, run_partition, table_rows
-from fer_platform_tests.support.servers.ray_nodes import RAY_ENV, RayTestCluster
+from fer_platform_tests.support.helpers import (
+    asset_metadata,
+    embeddings_metadata,
+    run_partition,
+    table_rows,
+    trained_metadata,
+)
+from fer_platform_tests.support.servers.ray_nodes import killing, running_cluster, store_rows
 
 MIN_COSINE = 0.9999
+TEST_POOL = Pool(actors=(1, 2), tasks=2, gpus_per_actor=0.0, stall_s=120, startup_s=120)
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +47,8 @@ def cluster(tmp_path_factory, azurite):
     """Head + two worker nodes; the workers hold the source container's credentials (the driver need not)."""
     if os.environ.get("FER_NETNS") != "1":
         pytest.fail("run through test_on_ray.py: the Ray cluster must live in a network namespace of its own")
-    env = dict(os.environ) | {"AZURE_STORAGE_CONNECTION_STRING": azurite}
-    nodes = RayTestCluster(tmp_path_factory.mktemp("ray"), env)
-    os.environ.update(RAY_ENV)  # this process is a driver too: the same auth mode as the nodes
-    try:
-        nodes.start(workers=2)
+    with running_cluster(tmp_path_factory.mktemp("ray"), azurite) as nodes:
         yield nodes
-    finally:
-        nodes.stop()
 
 
 @pytest.fixture
@@ -62,13 +61,6 @@ def on_ray(cluster, fer_env, monkeypatch):
 
 def cosines(expected: dict, got: dict) -> list[float]:
     return [float(a @ got[k] / np.linalg.norm(a) / np.linalg.norm(got[k])) for k, a in expected.items()]
-
-
-def store_rows(dsn: str) -> int:
-    with psycopg.connect(dsn) as conn:
-        if conn.execute("SELECT to_regclass('fer_vector_store')").fetchone()[0] is None:
-            return 0
-        return conn.execute("SELECT count(*) FROM fer_vector_store").fetchone()[0]
 
 
 def big_partition(tmp_path, monkeypatch, count: int) -> str:
@@ -98,24 +90,9 @@ def test_vectors_equal_the_in_process_path_and_metadata_says_ray(on_ray, cluster
 
 def test_a_worker_node_killed_mid_partition_loses_and_repeats_nothing(on_ray, cluster, tmp_path, monkeypatch):
     emotion = big_partition(tmp_path, monkeypatch, 240)
-    dsn, killed_at = on_ray["FER_PG_DSN"], []
-
-    def kill_after_first_chunk() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if (stored := store_rows(dsn)) > 0:
-                cluster.kill("worker1")
-                killed_at.append(stored)
-                return
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=kill_after_first_chunk)
-    watcher.start()
-    try:
+    dsn = on_ray["FER_PG_DSN"]
+    with killing(lambda: store_rows(dsn), cluster, ("worker1",)) as killed_at:
         result = run_partition(emotion, job_name=EMBED_JOB)
-    finally:
-        watcher.join()
-        cluster.start_worker("worker1")
     assert killed_at and killed_at[0] < 240, f"the kill did not land mid-run: {killed_at}"
     assert result.success
     rows = table_rows(dsn, emotion)
@@ -163,7 +140,7 @@ def test_workers_read_images_straight_from_the_source_container(cluster, image_r
     urls = [f"{container}/train/happy/{path.name}" for path in files] + [f"{container}/train/happy/broken.png"]
     model = load_model("random", "cpu", "fp32")
     expected = embed_files(model, files, 8, 0)
-    embedder = RayEmbedder(model.model_id, "random", "cpu", "fp32", 4, (1, 2), stall_s=120)
+    embedder = RayEmbedder(model.model_id, "random", "cpu", "fp32", 4, TEST_POOL)
     got, failures = {}, {}
     with connected(cluster.address):
         for result in embedder.stream(urls):
@@ -196,7 +173,7 @@ def test_landed_blobs_are_copied_and_scanned_by_the_workers(on_ray, cluster, ima
     assert scanned["engine"] == "ray" and scanned["files"] == before + 4 and scanned["failed"] == 1
     assert scanned["files_hashed"] == before + 4  # a first scan reads every file, on the workers
     with connected(cluster.address):
-        describe = describe_on_ray(image_root, "angry", tasks=2, stall_s=120)
+        describe = describe_on_ray(image_root, "angry", TEST_POOL)
         empty = pl.DataFrame(schema=MANIFEST_SCHEMA)
         on_workers = update_manifest(image_root, "train", "angry", empty, describe).manifest
     assert on_workers.equals(scan_emotion(image_root, "train", "angry"))
@@ -222,10 +199,7 @@ def test_emotion_model_trains_and_expression_vectors_run_on_the_cluster(on_ray, 
         for emotion in ("angry", "happy", "sad"):
             assert run_partition(emotion, instance, SYNC_JOB).success
         monkeypatch.setenv("FER_RAY_ADDRESS", cluster.address)
-        defs = build_definitions(load_settings())
-        trained = defs.resolve_job_def(EMOTION_MODEL_JOB).execute_in_process(instance=instance)
-        assert trained.success
-        meta = asset_metadata(trained, "emotion_model")
+        meta = trained_metadata(instance)
         assert meta["engine"] == "ray" and meta["ray_address"] == cluster.address and meta["epochs"] == 3
         on_cluster = run_partition("happy", instance, EXPRESSION_JOB)
         assert on_cluster.success and asset_metadata(on_cluster, "expression_vectors")["engine"] == "ray"
@@ -238,3 +212,84 @@ def test_emotion_model_trains_and_expression_vectors_run_on_the_cluster(on_ray, 
         assert asset_metadata(in_process, "expression_vectors")["engine"] == "in_process"
     got = expression_rows(on_ray["FER_REPLICA_DSN"], "happy")
     assert got.keys() == expected.keys() and len(got) == 20 and min(cosines(expected, got)) >= MIN_COSINE
+
+
+def sleepy(batch: dict, seconds: float) -> dict:
+    """A task that takes ``seconds``: a pipeline that makes no progress."""
+    time.sleep(seconds)
+    return batch
+
+
+def runners() -> list[dict]:
+    """The pipeline runners the cluster knows, from the GCS (the state API needs the dashboard)."""
+    import ray
+
+    return [a for a in ray._private.state.actors().values() if a["ActorClassName"] == "PipelineRunner"]
+
+
+def test_a_stalled_pipeline_stops_within_its_limit_and_leaves_nothing_running(cluster):
+    """No first batch within the start-up allowance (the limit of a first batch; later ones get FER_RAY_STALL_S):
+    the step fails within it, naming the setting, and the runner (and the tasks it owns) is stopped."""
+    pool = Pool(actors=(1, 1), tasks=3, gpus_per_actor=0.0, stall_s=2, startup_s=5)
+    started = time.monotonic()
+    with connected(cluster.address):
+        with pytest.raises(RayStallError, match=r"no progress for 5 s \(FER_RAY_STARTUP_S\)"):
+            list(task_pipeline({"n": np.arange(3)}, sleepy, 1, pool, "the test pipeline", seconds=120))
+        waited = time.monotonic() - started
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(runner["State"] != "DEAD" for runner in runners()):
+            time.sleep(0.5)
+        left = [runner["State"] for runner in runners()]
+    assert waited < 30 and left and set(left) == {"DEAD"}
+
+
+def step_running(instance: DagsterInstance, step: str) -> bool:
+    """True once the run in progress has started ``step`` and not finished it."""
+    for run in instance.get_runs():
+        started = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+        ended = instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE})
+        if any(e.step_key == step for e in started) and not any(e.step_key == step for e in ended):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("step", ["landed_images", "raw_images"])
+def test_a_worker_node_killed_while_landing_or_scanning_lands_and_scans_every_image_once(
+    on_ray, cluster, tmp_path, monkeypatch, step
+):
+    faces = tmp_path / "faces"
+    write_sample_dataset(faces, per_class=400, test_per_class=1, emotions=("angry",))
+    root = tmp_path / "root"
+    (root / "train" / "angry").mkdir(parents=True)
+    container = f"az://src-{uuid.uuid4().hex[:10]}"
+    for key, value in {"FER_IMAGE_ROOT": str(root), "FER_SOURCE_URL": container,
+                       "AZURE_STORAGE_CONNECTION_STRING": cluster.env["AZURE_STORAGE_CONNECTION_STRING"]}.items():
+        monkeypatch.setenv(key, value)
+    source = open_location(container)
+    source.ensure()
+    landings = {f"train/angry/{p.name}": p.read_bytes() for p in (faces / "train" / "angry").iterdir()}
+    for name, data in landings.items():
+        source.fs.pipe_file(source.path(name), data)
+    with DagsterInstance.ephemeral() as instance:
+        with killing(lambda: step_running(instance, step) and time.sleep(0.5) is None, cluster, ("worker1",)) as fired:
+            result = run_partition("angry", instance, EMBED_JOB)
+    assert fired, f"the kill did not land during {step}"
+    assert result.success
+    assert all((root / name).read_bytes() == data for name, data in landings.items())
+    assert asset_metadata(result, "raw_images")["files"] == 400
+    rows = table_rows(on_ray["FER_PG_DSN"], "angry")
+    assert set(rows) == set(landings) and len({row_id for row_id, _, _ in rows.values()}) == 400
+
+
+def test_a_worker_node_killed_mid_training_resumes_from_its_last_checkpoint(on_ray, cluster, tmp_path, monkeypatch):
+    root = tmp_path / "faces"
+    write_sample_dataset(root, per_class=150, test_per_class=4, emotions=("angry", "happy", "sad"))
+    for key, value in {"FER_IMAGE_ROOT": str(root), "FER_TRAIN_MAX_EPOCHS": "8"}.items():
+        monkeypatch.setenv(key, value)
+    runs = tmp_path / "home" / "lake" / "models" / "emotion_model" / "_runs"
+    # the training task's node is not visible from here: both workers go, and come back
+    with killing(lambda: any(runs.glob("*/*")), cluster, ("worker0", "worker1")) as fired:
+        with DagsterInstance.ephemeral() as instance:
+            meta = trained_metadata(instance)
+    assert fired, "the kill did not land mid-training"
+    assert meta["engine"] == "ray" and meta["resumed_from_epoch"] >= 1 and meta["epochs"] == 8

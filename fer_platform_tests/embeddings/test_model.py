@@ -11,6 +11,7 @@ from fer_platform.embeddings.model import (
     imagenet_checkpoint_path,
     load_model,
     resolve_device,
+    resolve_precision,
     settings_for,
 )
 
@@ -109,3 +110,17 @@ def test_settings_for_other_ids():
     assert settings_for("resnet18-fc_identity/imagenet1k_v1/t") == "FER_WEIGHTS=imagenet"
     assert "sha256 starts with 0123abcd" in settings_for("resnet18-fc_identity/state_dict-0123abcd/t")
     assert "not one this platform writes" in settings_for(None)
+
+
+def test_auto_precision_is_bf16_on_cuda_and_fp32_elsewhere():
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    auto = load_model("random", "cpu", "auto")
+    assert auto is load_model("random", "cpu", "fp32")  # resolved before the id is built: one model, no "auto"
+    assert auto.precision == "fp32" and "auto" not in auto.model_id
+    if torch.cuda.is_available():
+        on_gpu = load_model("random", "auto", "auto")
+        assert on_gpu.precision == "bf16" and on_gpu.model_id == auto.model_id + "/bf16"
+    with pytest.raises(ValueError, match="FER_PRECISION='fp8' is not one of fp32, bf16, auto"):
+        resolve_precision("fp8", torch.device("cpu"))

@@ -33,7 +33,8 @@ def test_the_scan_marks_the_folder_with_its_mtime_from_before_the_listing(tmp_pa
     (folder / "a.png").write_bytes(b"x")
     os.utime(folder / "a.png", ns=(5 * S, 5 * S))
     os.utime(folder, ns=(3 * S, 3 * S))
-    update = update_manifest(tmp_path, "train", "happy", pl.DataFrame(schema=MANIFEST_SCHEMA), lambda paths: [])
+    empty = pl.DataFrame(schema=MANIFEST_SCHEMA)
+    update = update_manifest(tmp_path, "train", "happy", empty, lambda paths: empty)
     assert update.mark.mtime_ns == 3 * S == folder_mtimes(tmp_path, "train")["happy"]
     assert update.mark.newest_file_ns == 5 * S and update.mark.settled(5)
     (folder / "b.png").write_bytes(b"y")  # a landing: the folder's mtime moves on, the mark does not

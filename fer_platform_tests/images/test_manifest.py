@@ -1,9 +1,21 @@
 import os
 import shutil
 
+import polars as pl
 import pytest
 
-from fer_platform.images.manifest import describe_here, drifted, scan_emotion, update_manifest
+from fer_platform.images import manifest
+from fer_platform.images.manifest import (
+    MANIFEST_SCHEMA,
+    collect_described,
+    describe_columns,
+    describe_file,
+    describe_here,
+    described_frame,
+    drifted,
+    scan_emotion,
+    update_manifest,
+)
 from fer_platform_tests.support.bad_images import write_bad_files
 
 
@@ -38,7 +50,7 @@ def counting(image_root, emotion: str):
     read: list[str] = []
     describe = describe_here(image_root, emotion)
 
-    def counted(paths: list[str]) -> list[dict]:
+    def counted(paths: pl.Series) -> pl.DataFrame:
         read.extend(paths)
         return describe(paths)
 
@@ -89,3 +101,28 @@ def test_drift_is_a_content_change_under_an_unchanged_fingerprint(image_root):
     found = scan_emotion(image_root, "train", "happy")
     drift = drifted(stored, found)
     assert list(drift) == ["train/happy/im0.png"] and "unchanged" in drift["train/happy/im0.png"]
+
+
+def test_described_columns_are_the_rows_describe_file_makes(image_root):
+    """The column form (what a Ray task returns and what this process makes) holds exactly the per-file rows:
+    nulls of unusable files, a too-long path's error, every fingerprint."""
+    folder = image_root / "train" / "happy"
+    write_bad_files(folder)
+    (folder / ("x" * 250 + ".png")).write_bytes((folder / "im0.png").read_bytes())
+    paths = sorted(p.relative_to(image_root).as_posix() for p in folder.iterdir())
+    rows = pl.DataFrame([describe_file(image_root / p, image_root, "happy") for p in paths], schema=MANIFEST_SCHEMA)
+    assert described_frame(describe_columns(paths, image_root, "happy")).equals(rows)
+    assert rows["error"].null_count() < len(rows) and rows["width"].null_count() > 0
+
+
+def test_batches_are_gathered_in_blocks_in_any_order_and_the_listing_too(image_root, monkeypatch):
+    """With blocks of 3 rows, batches of 2 arriving in reverse order (as Ray delivers them) and a listing of
+    several blocks give the manifest of one whole-folder batch."""
+    monkeypatch.setattr(manifest, "BLOCK_ROWS", 3)
+    expected = scan_emotion(image_root, "train", "happy")
+    paths = expected["filepath"].to_list()
+    batches = [describe_columns(paths[i : i + 2], image_root, "happy") for i in range(0, len(paths), 2)]
+    assert collect_described(reversed(batches)).sort("filepath").equals(expected)
+    listed, _ = manifest.stat_folder(image_root, "train", "happy")
+    assert listed.sort("filepath")["filepath"].to_list() == paths
+    assert collect_described([]).equals(pl.DataFrame(schema=MANIFEST_SCHEMA))

@@ -2,25 +2,29 @@
 a scan's rows equal the in-process manifest; landing copies blobs whole from Azurite, answers deleted ones as
 gone, and a node without credentials or without the image root says which setting."""
 
-import json
 import uuid
 
 import numpy as np
-import polars as pl
+import pyarrow as pa
 import pytest
 
-from fer_platform.images.manifest import MANIFEST_SCHEMA, scan_emotion
+from fer_platform.images.manifest import collect_described, scan_emotion
 from fer_platform.images.reading import describe_batch, land_batch
 from fer_platform.storage.location import open_location
 from fer_platform_tests.support.bad_images import write_bad_files
 
 
-def test_described_rows_are_the_manifest_rows(image_root):
+def test_described_columns_are_the_manifest_rows_after_a_trip_through_arrow(image_root):
+    """A task's numpy columns, carried as Arrow (as Ray carries a block) and collected on the driver, are the
+    manifest the in-process scan makes: nulls of unusable files included, no row parsed from text."""
     write_bad_files(image_root / "train" / "happy")
     expected = scan_emotion(image_root, "train", "happy")
-    batch = {"filepath": np.array(expected["filepath"].to_list(), dtype=object)}
-    rows = [json.loads(row) for row in describe_batch(batch, str(image_root), "happy")["row"]]
-    assert pl.DataFrame(rows, schema=MANIFEST_SCHEMA).equals(expected)
+    batch = {"filepath": expected["filepath"].to_numpy()}
+    columns = describe_batch(batch, str(image_root), "happy")
+    assert all(isinstance(column, np.ndarray) for column in columns.values())
+    carried = pa.table(columns)
+    back = {name: carried[name].to_numpy(zero_copy_only=False) for name in carried.column_names}
+    assert collect_described([back]).equals(expected)
     assert expected["error"].null_count() < len(expected)  # bad files are among them
 
 

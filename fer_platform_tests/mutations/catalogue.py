@@ -118,8 +118,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "the vector store ignored on resume",
         "resume from the store",
         "fer_platform/embeddings/cached.py",
-        "    out = StoredEmbedding(vectors=store.lookup(list(files)))",
-        "    out = StoredEmbedding(vectors={})",
+        "    out = StoredEmbedding(held=store.held(list(files)))",
+        "    out = StoredEmbedding(held=set())",
         ("fer_platform_tests/embeddings/test_vector_store.py",),
     ),
     Mutation(

@@ -8,7 +8,7 @@ from dagster import DagsterInstance, ExecuteInProcessResult
 from pgvector.psycopg import register_vector
 
 from fer_platform.definitions import build_definitions
-from fer_platform.orchestration.names import EMBED_JOB
+from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB
 from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.settings import load_settings
 
@@ -29,6 +29,13 @@ def asset_metadata(result: ExecuteInProcessResult, asset: str) -> dict:
         if event.asset_key.path == [asset]:
             return {k: v.value for k, v in event.materialization.metadata.items()}
     raise AssertionError(f"no {asset} materialization")
+
+
+def trained_metadata(instance: DagsterInstance) -> dict:
+    """Train emotion_model by its job with the current env (it must succeed); its materialization metadata."""
+    result = build_definitions(load_settings()).resolve_job_def(EMOTION_MODEL_JOB).execute_in_process(instance=instance)
+    assert result.success
+    return asset_metadata(result, "emotion_model")
 
 
 def embeddings_metadata(result: ExecuteInProcessResult) -> dict:

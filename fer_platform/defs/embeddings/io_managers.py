@@ -1,6 +1,7 @@
 """The embeddings stage's IO manager (``pgvector_io_manager``): ``embeddings_table``'s output is a ``PartitionDelta``
-applied to ``imagenes_fer`` in one transaction (``COPY ... FROM STDIN (FORMAT BINARY)``); a downstream asset's
-input is the rows of the emotion partitions it asks for, as a polars DataFrame (the classifier's training rows).
+applied to ``imagenes_fer`` in one transaction (its rows' vectors taken from the vector store by the server,
+``INSERT ... SELECT``, so the step never holds them); a downstream asset's input is the rows of the emotion
+partitions it asks for, as a polars DataFrame (the classifier's training rows).
 """
 
 from __future__ import annotations

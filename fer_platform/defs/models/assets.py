@@ -107,22 +107,21 @@ def train_where_asked(
             f"budget {recipe.budget_s / 60:.1f} min, at most {recipe.max_epochs} epochs"
         )
 
-    if ray.address is None:
-        recipe, device = settings.recipe(), settings.torch_device()
-        begin(recipe, str(device))
-        checkpoints = Checkpoints(lake.lake(), EMOTION_MODEL, train.digest, recipe, context.log.warning)
-        trained = train_model(train, recipe, device, lambda epoch, accuracy: progress.advance(), checkpoints)
-        where = {"engine": "in_process", "device": str(device)}
-    else:
-        with ray.connected() as cluster:
-            gpus = 1.0 if cluster.gpus >= 1 else 0.0
-            recipe = settings.recipe(torch.device("cuda") if gpus else None)
-            begin(recipe, f"a Ray worker at {cluster.address}")
-            trained, device = train_on_ray(
-                images.root, lake.lake_url, recipe, train.digest, settings.device, gpus,
+    with ray.engine() as (pool, where):
+        if pool is None:
+            recipe, device = settings.recipe(), settings.torch_device()
+            begin(recipe, str(device))
+            checkpoints = Checkpoints(lake.lake(), EMOTION_MODEL, train.digest, recipe, context.log.warning)
+            trained = train_model(train, recipe, device, lambda epoch, accuracy: progress.advance(), checkpoints)
+            where = where | {"device": str(device)}
+        else:
+            recipe = settings.recipe(torch.device("cuda") if pool.gpus_per_actor else None)
+            begin(recipe, f"a Ray worker at {where['ray_address']}")
+            trained, worker_device = train_on_ray(
+                images.root, lake.lake_url, recipe, train.digest, settings.device, pool,
                 lambda epoch, accuracy: progress.advance(),
             )
-        where = cluster.metadata() | {"device": device}
+            where = where | {"device": worker_device}
     progress.finish()
     if trained.resumed_from:
         context.log.info(f"resumed from the checkpoint of epoch {trained.resumed_from}")

@@ -74,8 +74,9 @@ def test_split(
         + (" (ran the model on no image: every vector came from the store)" if not found.computed else "")
         + f", {len(files) - found.computed - len(found.failures)} from the store"
     )
-    digests = [d for d in files if d in found.vectors]
-    vectors = np.stack([found.vectors[d] for d in digests for _ in labels_by_digest[d]])
+    stored = store.lookup([d for d in files if d in found.held])  # the test split: small, read whole
+    digests = [d for d in files if d in stored]
+    vectors = np.stack([stored[d] for d in digests for _ in labels_by_digest[d]])
     return vectors, [label for d in digests for label in labels_by_digest[d]]
 
 

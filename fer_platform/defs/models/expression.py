@@ -18,6 +18,7 @@ from fer_platform.orchestration.automation import SERVED_FRESHNESS, served_autom
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, LakeResource, PostgresResource, RayResource
+from fer_platform.ray_cluster.pipelines import Pool
 from fer_platform.table.expression import (
     EXPRESSION_TABLE,
     ExpressionRow,
@@ -71,19 +72,15 @@ def computed_in_process(
 
 def computed_on_ray(
     images: ImagesResource, model: EmotionModel, emotion: str, paths: list[str], stored: dict, version: str,
-    settings: EmotionModelSettings, ray: RayResource,
-) -> tuple[list[ExpressionRow], dict[str, str], dict]:
+    settings: EmotionModelSettings, pool: Pool,
+) -> tuple[list[ExpressionRow], dict[str, str]]:
     """The same rows computed by a pool of actors on the Ray cluster, which read the images where they are."""
     locations = [images.resolve(p) for p in paths]
     unchanged = {str(images.resolve(p)): digest for p, (digest, v) in stored.items() if v == version}
-    with ray.connected() as cluster:
-        gpus = 1.0 if cluster.gpus >= 1 else 0.0
-        outcome = expressions_on_ray(
-            locations, unchanged, model, settings.device, gpus, ray.actor_range(), ray.stall_s
-        )
+    outcome = expressions_on_ray(locations, unchanged, model, settings.device, pool)
     rows = [ExpressionRow(paths[i], emotion, digest, f) for i, (digest, f) in sorted(outcome.features.items())]
     failures = {paths[i]: reason for i, reason in outcome.failures.items()}
-    return rows, failures, cluster.metadata()
+    return rows, failures
 
 
 @asset(
@@ -115,12 +112,12 @@ def expression_vectors(
         if ensure_expression_table(conn, model.feature_dim):
             context.log.warning(f"{EXPRESSION_TABLE} held vectors of another size: recreated for {version}")
         stored = stored_expressions(conn, emotion)
-        if ray.address is None:
-            rows, failures = computed_in_process(images, model, emotion, paths, stored, version)
-            engine = {"engine": "in_process"}
-        else:
-            settings = emotion_model_settings
-            rows, failures, engine = computed_on_ray(images, model, emotion, paths, stored, version, settings, ray)
+        with ray.engine() as (pool, engine):
+            if pool is None:
+                rows, failures = computed_in_process(images, model, emotion, paths, stored, version)
+            else:
+                settings = emotion_model_settings
+                rows, failures = computed_on_ray(images, model, emotion, paths, stored, version, settings, pool)
         removed = sorted(set(stored) - set(paths))
         write_expressions(conn, version, rows, removed)
     context.log.info(f"{emotion}: {len(rows)} expression vectors computed with {version}, {len(removed)} removed")

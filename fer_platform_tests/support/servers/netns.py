@@ -4,6 +4,7 @@ starts a Ray cluster does, so that no node can talk over the machine's external 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,3 +34,12 @@ def run_isolated(test_file: Path, timeout_s: int, *pytest_args: str) -> subproce
         text=True,
         timeout=timeout_s,
     )
+
+
+def assert_inner_tests_pass(inner: Path, timeout_s: int, cases: int = 0) -> None:
+    """Run ``inner`` isolated (stopping at the first failure) and check every one of its tests passed: its
+    ``def test_`` functions plus ``cases`` more from parametrization."""
+    proc = run_isolated(inner, timeout_s, "-x")
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-3000:]
+    expected = len(re.findall(r"^def test_", inner.read_text(), flags=re.M)) + cases
+    assert f"{expected} passed" in proc.stdout, proc.stdout[-3000:]

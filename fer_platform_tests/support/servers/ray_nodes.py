@@ -10,15 +10,22 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
+
+import psycopg
 
 from fer_platform_tests.support.servers.deployment import free_port
 
 RAY = Path(sys.executable).parent / "ray"
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 NODE_START_TIMEOUT_S = 120
+RESTART_AFTER_S = 3  # a killed node comes back this long after (killing)
+KILL_WAIT_S = 300
 
 
 def ports() -> list[str]:
@@ -33,22 +40,32 @@ def ports() -> list[str]:
 
 @dataclass
 class RayTestCluster:
-    """A head with no CPUs (the work goes to the workers) and ``workers`` nodes of one CPU each."""
+    """A head with no CPUs (the work goes to the workers) and ``workers`` nodes of one CPU each, on ``host_ip``;
+    ``prefix`` runs a command on the cluster's host (``two_hosts.ClusterHost.prefix``; none: this host)."""
 
     folder: Path
     env: dict[str, str]
+    host_ip: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
+    client_port: int = field(default_factory=free_port)
     nodes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        """The head's GCS address (for a driver with a Ray node on its host)."""
+        return f"{self.host_ip}:{self.port}"
+
+    @property
+    def client_address(self) -> str:
+        """The head's Ray Client address (for a driver on any host)."""
+        return f"ray://{self.host_ip}:{self.client_port}"
 
     def start_node(self, name: str, *args: str) -> None:
         log = open(self.folder / f"{name}.log", "wb")  # noqa: SIM115 - kept open for the node's life
-        command = [str(RAY), "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *ports()]
+        command = [str(RAY), "start", "--block", f"--node-ip-address={self.host_ip}", "--disable-usage-stats"]
         self.nodes[name] = subprocess.Popen(
-            command + list(args),
+            [*self.prefix, *command, *ports(), *args],
             env=self.env | RAY_ENV,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -58,7 +75,7 @@ class RayTestCluster:
     def start(self, workers: int) -> None:
         self.start_node(
             "head", "--head", f"--port={self.port}", "--num-cpus=0", "--include-dashboard=false",
-            f"--ray-client-server-port={free_port()}",
+            f"--ray-client-server-port={self.client_port}",
         )
         for i in range(workers):
             self.start_worker(f"worker{i}")
@@ -71,8 +88,8 @@ class RayTestCluster:
         """Alive nodes as the head sees them (``ray list nodes`` would need the dashboard)."""
         code = "import ray; ray.init(address='%s', log_to_driver=False); print(sum(n['Alive'] for n in ray.nodes()))"
         proc = subprocess.run(
-            [sys.executable, "-c", code % self.address], env=self.env | RAY_ENV, capture_output=True, text=True,
-            timeout=60,
+            [*self.prefix, sys.executable, "-c", code % self.address], env=self.env | RAY_ENV, capture_output=True,
+            text=True, timeout=60,
         )
         return int(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 and proc.stdout.strip() else 0
 
@@ -98,3 +115,52 @@ class RayTestCluster:
         for name in [n for n in self.nodes if n != "head"] + ["head"]:
             if name in self.nodes:
                 self.kill(name)
+
+
+@contextmanager
+def running_cluster(folder: Path, azurite: str, workers: int = 2, **where: object) -> Iterator[RayTestCluster]:
+    """A started cluster (``where``: ``host_ip``, ``prefix`` of another host) whose nodes hold the source
+    container's credentials (the driver need not); this process gets the nodes' auth mode, as a driver must."""
+    env = dict(os.environ) | {"AZURE_STORAGE_CONNECTION_STRING": azurite}
+    nodes = RayTestCluster(folder, env, **where)  # type: ignore[arg-type]
+    os.environ.update(RAY_ENV)
+    try:
+        nodes.start(workers=workers)
+        yield nodes
+    finally:
+        nodes.stop()
+
+
+def store_rows(dsn: str) -> int:
+    """Vectors committed to the store so far (a sign a run is past its first chunk)."""
+    with psycopg.connect(dsn) as conn:
+        if conn.execute("SELECT to_regclass('fer_vector_store')").fetchone()[0] is None:
+            return 0
+        return conn.execute("SELECT count(*) FROM fer_vector_store").fetchone()[0]
+
+
+@contextmanager
+def killing(ready: Callable[[], object], cluster: RayTestCluster, names: tuple[str, ...]) -> Iterator[list]:
+    """For the block: SIGKILL the worker nodes ``names`` once ``ready()`` says so, then start them again after
+    ``RESTART_AFTER_S`` (a run whose every worker went waits for them). Yields what ``ready`` returned when it
+    fired (empty if it never did); the block's end waits for the nodes to be back."""
+    fired: list = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + KILL_WAIT_S
+        while time.monotonic() < deadline and not fired:
+            if seen := ready():
+                for name in names:
+                    cluster.kill(name)
+                fired.append(seen)
+                time.sleep(RESTART_AFTER_S)
+                for name in names:
+                    cluster.start_worker(name)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield fired
+    finally:
+        watcher.join()

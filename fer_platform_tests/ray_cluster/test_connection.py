@@ -1,10 +1,11 @@
-"""Connecting to Ray without hanging: addresses, an address that does not answer, a pipeline that stalls."""
+"""Connecting to Ray without hanging: addresses, an address that does not answer (a stalled pipeline and a wrong
+address need a cluster: ``embeddings/on_ray_cluster.py``, ``ray_cluster/two_hosts.py``)."""
 
 import time
 
 import pytest
 
-from fer_platform.ray_cluster import RayStallError, RayUnavailableError, connected, host_port, shown, without_stalls
+from fer_platform.ray_cluster.connection import RayUnavailableError, connected, host_port, shown
 from fer_platform_tests.support.servers.deployment import free_port
 
 
@@ -27,26 +28,3 @@ def test_an_address_that_does_not_answer_fails_fast_naming_it():
     message = str(refused.value)
     assert f"ray://127.0.0.1:{address.rsplit(':', 1)[1]}" in message and "FER_RAY_ADDRESS" in message
     assert "s3cret" not in message
-
-
-def test_a_stalled_pipeline_fails_after_the_limit_and_keeps_what_came_before():
-    def slow():
-        yield 1
-        yield 2
-        time.sleep(30)
-        yield 3
-
-    seen, started = [], time.monotonic()
-    with pytest.raises(RayStallError, match="no progress for 1 s"):
-        for item in without_stalls(slow(), stall_s=1, what="the test pipeline"):
-            seen.append(item)
-    assert seen == [1, 2] and time.monotonic() - started < 10
-
-
-def test_errors_of_the_pipeline_reach_the_caller():
-    def broken():
-        yield 1
-        raise RuntimeError("a worker failed")
-
-    with pytest.raises(RuntimeError, match="a worker failed"):
-        list(without_stalls(broken(), stall_s=5, what="x"))
