@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 import psycopg
 
@@ -43,7 +44,7 @@ def ensure_manifest_log(conn: psycopg.Connection) -> None:
 def log_changes(conn: psycopg.Connection, scope: str, read: Iterable[tuple[str, bool]], gone: Iterable[str]) -> None:
     """Append the files a scan of ``scope`` read (path, usable) and those gone, in the caller's transaction."""
     ensure_manifest_log(conn)
-    rows = [(scope, path, usable) for path, usable in read] + [(scope, path, False) for path in gone]
+    rows = chain(((scope, path, usable) for path, usable in read), ((scope, path, False) for path in gone))
     with conn.cursor() as cur:
         cur.executemany(f"INSERT INTO {LOG} (scope, filepath, usable) VALUES (%s, %s, %s)", rows)
 

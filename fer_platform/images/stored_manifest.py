@@ -20,6 +20,7 @@ from fer_platform.images.manifest import MANIFEST_SCHEMA, FolderMark, ManifestUp
 from fer_platform.images.manifest_log import log_changes
 
 TABLE = "fer_image_manifest"
+PAGE_ROWS = 65_536  # rows a read of the stored manifest holds as Python objects at a time
 COLUMNS = tuple(MANIFEST_SCHEMA)
 CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     filepath text PRIMARY KEY,
@@ -57,11 +58,15 @@ def read_manifest(conn: psycopg.Connection, scope: str) -> pl.DataFrame:
     """The stored manifest of the folder ``scope`` (``<split>/<emotion>/``); empty before its first scan."""
     ensure_manifest_table(conn)
     emotion = scope.strip("/").split("/")[-1]
-    rows = conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE emotion = %s AND starts_with(filepath, %s)",
-        (emotion, scope),
-    ).fetchall()
-    return pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row")
+    blocks = [pl.DataFrame(schema=MANIFEST_SCHEMA)]
+    with conn.transaction(), conn.cursor(name="fer_read_manifest") as cur:  # server-side: pages, not all rows
+        cur.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE emotion = %s AND starts_with(filepath, %s)",
+            (emotion, scope),
+        )
+        while rows := cur.fetchmany(PAGE_ROWS):
+            blocks.append(pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row"))
+    return pl.concat(blocks, rechunk=True)
 
 
 def store_update(conn: psycopg.Connection, scope: str, update: ManifestUpdate) -> None:
@@ -71,8 +76,8 @@ def store_update(conn: psycopg.Connection, scope: str, update: ManifestUpdate) -
         ensure_manifest_table(conn)
         forget(conn, update.removed)
         with conn.cursor() as cur:
-            cur.executemany(UPSERT, update.described.select(COLUMNS).rows())
-        read = update.described.select("filepath", pl.col("error").is_null()).rows()
+            cur.executemany(UPSERT, update.described.select(COLUMNS).iter_rows())  # row by row, never a list
+        read = update.described.select("filepath", pl.col("error").is_null()).iter_rows()
         log_changes(conn, scope, read, update.removed)
         mark = update.mark
         conn.execute(
