@@ -9,6 +9,7 @@ brought up by an autoscaler, models loaded), then stops the pipeline: nothing is
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -18,6 +19,7 @@ from fer_platform.ray_cluster.connection import HEAD_RESOURCE
 from fer_platform.ray_cluster.runner import ActorStage, PipelineRunner, TaskStage
 
 Columns = dict[str, np.ndarray]  # equal-length columns: a block's rows
+PULLS_IN_FLIGHT = 4  # batches asked of the runner ahead of the one being handed on
 
 
 class RayStallError(TimeoutError):
@@ -49,20 +51,23 @@ def on_head() -> Any:
 
 
 def pulled(runner: Any, pool: Pool, what: str) -> Iterator[Columns]:
-    """The runner's batches, the next one asked for before this one is handed on; a wait past the limit stops."""
+    """The runner's batches, ``PULLS_IN_FLIGHT`` asked for ahead (a round trip through Ray Client costs a few
+    ms each); a wait past the limit stops."""
     import ray
 
-    pending, limit, setting = runner.take.remote(), max(pool.startup_s, pool.stall_s), "FER_RAY_STARTUP_S"
+    pending = deque(runner.take.remote() for _ in range(PULLS_IN_FLIGHT))
+    limit, setting = max(pool.startup_s, pool.stall_s), "FER_RAY_STARTUP_S"
     while True:
-        if not ray.wait([pending], timeout=limit)[0]:
+        if not ray.wait([pending[0]], timeout=limit)[0]:
             raise RayStallError(
                 f"{what} made no progress for {limit:.0f} s ({setting}): stopped; "
                 f"everything committed before is kept, and a re-run resumes from it"
             )
-        batch = ray.get(pending)
+        batch = ray.get(pending.popleft())
         if batch is None:
             return
-        pending, limit, setting = runner.take.remote(), pool.stall_s, "FER_RAY_STALL_S"
+        pending.append(runner.take.remote())
+        limit, setting = pool.stall_s, "FER_RAY_STALL_S"
         yield batch
 
 
