@@ -46,9 +46,10 @@ def face_of(faces: FaceSet) -> dict:
     check_specs=[AssetCheckSpec(names.NO_TEST_IMAGES_IN_TRAIN, asset=names.SPLIT_OVERLAP, blocking=False)],
 )
 def split_overlap(context: AssetExecutionContext, images: ImagesResource, lake: LakeResource) -> MaterializeResult:
-    """Test images that are byte-identical to a train image, or the same face re-encoded, brightened or shifted
-    (see fer_platform.models.quality.overlap), in FER_LAKE_URL/quality/split_overlap.parquet; a grid shows each test
-    face beside its train twin with both labels. The check warns with the count (such copies inflate scores)."""
+    """Test images with the same pixels as a train image (whatever the bytes), a mirrored copy, or the same face
+    re-encoded, brightened or shifted (see fer_platform.models.quality.overlap), in
+    FER_LAKE_URL/quality/split_overlap.parquet; a grid shows each test face beside its train twin with both
+    labels. The check warns with the count (such copies inflate scores)."""
     train = load_split(images.root, "train")
     test = load_split(images.root, "test", train.classes)
     overlap = find_overlap(train, test)
@@ -64,6 +65,7 @@ def split_overlap(context: AssetExecutionContext, images: ImagesResource, lake: 
         metadata={
             "test_images": len(test.files),
             "identical": counts.get("identical", 0),
+            "mirrored": counts.get("mirrored", 0),
             "near": counts.get("near", 0),
             "path": write_parquet(lake, SPLIT_OVERLAP_PATH, overlap),
             "pairs": captioned_faces(pairs, "test face, its train twin; labels test / train"),

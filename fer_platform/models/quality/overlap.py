@@ -1,10 +1,13 @@
-"""Test images that are also in ``train/``: byte-identical, or the same face re-encoded, brightened or shifted.
+"""Test images that are also in ``train/``: the same pixels (whatever the file's bytes), a mirrored copy, or the
+same face re-encoded, brightened or shifted (mirrored too).
 
-Such copies inflate every test score (FER2013's public splits hold some). Identical: the same content sha256.
-Near: each test face's nearest train face by a shift-invariant signature (the magnitudes of the low 2-D
-Fourier frequencies of the face standardised to zero mean and unit variance, so brightness and contrast drop
-out), confirmed when the best correlation of the two standardised 48x48 faces over shifts of up to
-``MAX_SHIFT`` pixels reaches ``NEAR_CORRELATION``. ``distance`` is 1 - that correlation (0 for identical).
+Such copies inflate every test score (FER2013's public splits hold some). Identical: the same decoded 48x48
+pixels (a face saved again at another PNG compression is new bytes, not a new face); mirrored: the same pixels
+flipped left-right (a common augmentation). Near: each test face and its mirror look up their ``TOP_K``
+nearest train faces by a shift-invariant signature (the magnitudes of the low 2-D Fourier frequencies of the
+face standardised to zero mean and unit variance, so brightness and contrast drop out); a candidate is
+confirmed when the best correlation of the two standardised 48x48 faces over shifts of up to ``MAX_SHIFT``
+pixels reaches ``NEAR_CORRELATION``. ``distance`` is 1 - that correlation (0 for identical and mirrored).
 
 The threshold was measured on re-encodings of the synthetic faces: JPEG quality 60 keeps a correlation of at
 least 0.973, brightness x1.15 and shifts of up to 2 pixels at least 0.99 (``bench quality`` measures
@@ -22,6 +25,7 @@ from fer_platform.models.faces import FaceSet
 
 NEAR_CORRELATION = 0.95
 MAX_SHIFT = 2
+TOP_K = 5  # candidates per test face (and per mirror) that the correlation confirms or rejects
 LOW_FREQUENCIES = 8
 OVERLAP_SCHEMA = {"test_filepath": pl.String, "train_filepath": pl.String, "kind": pl.String, "distance": pl.Float64}
 
@@ -46,25 +50,51 @@ def best_correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def nearest_train(test_sig: np.ndarray, train_sig: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Index of each test signature's nearest train signature (cosine), in chunks to bound memory."""
+    """Indices of each test signature's ``TOP_K`` nearest train signatures (cosine), in chunks to bound memory."""
+    k = min(TOP_K, len(train_sig))
     return np.concatenate(
-        [(test_sig[i : i + chunk] @ train_sig.T).argmax(axis=1) for i in range(0, len(test_sig), chunk)]
+        [np.argsort(-(test_sig[i : i + chunk] @ train_sig.T), axis=1)[:, :k] for i in range(0, len(test_sig), chunk)]
     )
 
 
+def pixel_twins(train: FaceSet, test: FaceSet) -> dict[int, tuple[str, str]]:
+    """Test index -> (train file, kind) for faces whose decoded pixels equal a train face's, or its mirror's."""
+    by_pixels = {face.tobytes(): f for face, f in zip(train.pixels.numpy(), train.files)}
+    twins = {}
+    for i, face in enumerate(test.pixels.numpy()):
+        if (same := by_pixels.get(face.tobytes())) is not None:
+            twins[i] = (same, "identical")
+        elif (flipped := by_pixels.get(np.ascontiguousarray(face[:, ::-1]).tobytes())) is not None:
+            twins[i] = (flipped, "mirrored")
+    return twins
+
+
+def near_twins(train: FaceSet, test: FaceSet, rest: list[int]) -> list[tuple[str, str, str, float]]:
+    """Rows for the test faces ``rest`` confirmed as a near copy of a train face (or of its mirror)."""
+    train_faces = standardised(train.pixels.numpy())
+    test_faces = standardised(test.pixels.numpy()[rest])
+    train_sig = signature(train_faces)
+    rows = []
+    candidates = [nearest_train(signature(faces), train_sig) for faces in (test_faces, test_faces[:, :, ::-1])]
+    for k, i in enumerate(rest):
+        scored = [
+            (best_correlation(face, train_faces[j]), j)
+            for face, found in ((test_faces[k], candidates[0][k]), (test_faces[k][:, ::-1], candidates[1][k]))
+            for j in found
+        ]
+        correlation, j = max(scored)
+        if correlation >= NEAR_CORRELATION:
+            rows.append((test.files[i], train.files[j], "near", round(1.0 - correlation, 6)))
+    return rows
+
+
 def find_overlap(train: FaceSet, test: FaceSet) -> pl.DataFrame:
-    """One row per test image found in ``train``: identical bytes first, else a near copy."""
-    rows: list[tuple[str, str, str, float]] = []
-    by_digest = dict(zip(train.sha256, train.files))
-    rest = [i for i, digest in enumerate(test.sha256) if digest not in by_digest]
-    rows += [(f, by_digest[d], "identical", 0.0) for f, d in zip(test.files, test.sha256) if d in by_digest]
+    """One row per test image found in ``train``: the same pixels or mirrored first, else a near copy."""
+    twins = pixel_twins(train, test)
+    rows = [(test.files[i], found, kind, 0.0) for i, (found, kind) in twins.items()]
+    rest = [i for i in range(len(test.files)) if i not in twins]
     if rest and len(train.files):
-        train_faces, test_faces = standardised(train.pixels.numpy()), standardised(test.pixels.numpy()[rest])
-        nearest = nearest_train(signature(test_faces), signature(train_faces))
-        for k, i in enumerate(rest):
-            correlation = best_correlation(test_faces[k], train_faces[nearest[k]])
-            if correlation >= NEAR_CORRELATION:
-                rows.append((test.files[i], train.files[nearest[k]], "near", round(1.0 - correlation, 6)))
+        rows += near_twins(train, test, rest)
     return pl.DataFrame(rows, schema=OVERLAP_SCHEMA, orient="row").sort("test_filepath")
 
 

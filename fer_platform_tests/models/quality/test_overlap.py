@@ -1,5 +1,5 @@
-"""split_overlap's search: planted copies of train images in test/ are found (identical and near: re-encoded,
-brightened, shifted) and nothing else."""
+"""split_overlap's search: planted copies of train images in test/ are found (identical bytes, the same pixels
+saved again, mirrored, and near: re-encoded, brightened, shifted, a mirrored JPEG) and nothing else."""
 
 import numpy as np
 import polars as pl
@@ -22,15 +22,23 @@ def test_planted_copies_are_found_and_distinct_images_are_not(tmp_path):
     brighter = np.array(ImageEnhance.Brightness(Image.fromarray(train[4])).enhance(1.15))
     save(tmp_path / "test" / "b" / "bright.png", brighter)
     save(tmp_path / "test" / "a" / "shifted.png", np.roll(train[3], (2, -1), axis=(0, 1)))
+    Image.fromarray(train[5]).save(tmp_path / "test" / "a" / "resaved.png", compress_level=0)  # new bytes
+    save(tmp_path / "test" / "a" / "mirror.png", np.ascontiguousarray(train[6][:, ::-1]))
+    save(tmp_path / "test" / "b" / "mirror_jpeg.jpg", np.ascontiguousarray(train[8][:, ::-1]), "JPEG", quality=60)
     train_set = load_split(tmp_path, "train")
     test_set = load_split(tmp_path, "test", train_set.classes)
     found = find_overlap(train_set, test_set)
     assert dict(zip(found["test_filepath"], found["train_filepath"])) == {
+        "test/a/mirror.png": "train/b/t6.png",
+        "test/a/resaved.png": "train/a/t5.png",
         "test/a/shifted.png": "train/a/t3.png",
+        "test/b/mirror_jpeg.jpg": "train/b/t8.png",
         "test/b/bright.png": "train/b/t4.png",
         "test/b/jpeg.jpg": "train/b/t2.png",
         "test/b/same.png": "train/b/t0.png",
     }
-    assert dict(zip(found["test_filepath"], found["kind"]))["test/b/same.png"] == "identical"
+    kinds = dict(zip(found["test_filepath"], found["kind"]))
+    assert kinds["test/b/same.png"] == kinds["test/a/resaved.png"] == "identical"
+    assert kinds["test/a/mirror.png"] == "mirrored" and kinds["test/b/mirror_jpeg.jpg"] == "near"
     assert found.filter(pl.col("kind") == "near")["distance"].max() < 0.05
     assert len(without_overlap(test_set, found).files) == 20
