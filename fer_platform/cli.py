@@ -200,13 +200,14 @@ def model_registry(name: str):
 @main.command()
 @model_option
 def models(name: str) -> None:
-    """List the registered versions of a model, their test metrics and which one is promoted."""
+    """List the registered versions of a model, their test metrics, which one is promoted and which is the
+    champion (the best promoted so far, what a new version must not be worse than)."""
     registry = model_registry(name)
-    promoted = registry.promoted()
+    promoted, champion = registry.promoted(), registry.champion()
     click.echo(f"{'version':<9} {'accuracy':>8} {'macro_f1':>8} {'epochs':>6}  stopped_by      arch")
     for version in registry.versions():
         m = registry.metrics(version)
-        mark = "  <- promoted" if version == promoted else ""
+        mark = ("  <- promoted" if version == promoted else "") + ("  (champion)" if version == champion else "")
         macro_f1 = f"{m['macro_f1']:>8.3f}" if "macro_f1" in m else f"{'-':>8}"
         recipe = m.get("recipe", {}).get("arch", "mlp head")
         click.echo(

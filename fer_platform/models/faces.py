@@ -54,6 +54,31 @@ class FaceSet:
         return {c: found.get(i, 0) for i, c in enumerate(self.classes)}
 
 
+def content_position(face: np.ndarray) -> float:
+    """Where a face falls in [0, 1) by its pixels, the same for the face and its mirror: what decides its side of
+    the validation split, so a face saved again, renamed, moved or mirrored never lands on both sides."""
+    canonical = min(face.tobytes(), np.ascontiguousarray(face[:, ::-1]).tobytes())
+    return int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big") / 2.0**64
+
+
+def validation_split(faces: FaceSet, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices): in every class the faces whose ``content_position`` is below
+    ``fraction`` (at least one, and one left to train on). The same faces every run and every version, whatever
+    the seed, so the promotion check scores a candidate and the champion on the faces neither trained on."""
+    positions = torch.tensor([content_position(face) for face in faces.pixels.numpy()], dtype=torch.float64)
+    train, validation = [], []
+    for label in faces.labels.unique():
+        members = (faces.labels == label).nonzero().flatten()
+        members = members[positions[members].argsort()]
+        ordered = positions[members]
+        cut = min(max(1, int((ordered < fraction).sum())), max(1, len(members) - 1))
+        while cut < len(members) and ordered[cut] == ordered[cut - 1]:  # copies of a face stay together
+            cut += 1
+        validation.append(members[:cut])
+        train.append(members[cut:])
+    return torch.cat(train).sort().values, torch.cat(validation).sort().values
+
+
 def files_digest(files: list[str], hashes: tuple[str, ...] | list[str]) -> str:
     """sha256 over (path, content sha256) of every file, in order: what names a training set."""
     digest = hashlib.sha256()

@@ -8,7 +8,7 @@ from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 train_emotion_model = define_asset_job(
     names.EMOTION_MODEL_JOB,
     selection=[names.EMOTION_MODEL],
-    description="Train emotion_model on the train/ images, register it, promote it if not worse than the served one.",
+    description="Train emotion_model on the train/ images, register it, promote it if not worse than the champion.",
 )
 
 embed_expressions = define_asset_job(

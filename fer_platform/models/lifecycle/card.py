@@ -49,8 +49,10 @@ Emotion scores for a 48x48 grayscale face crop, and expression vectors for simil
 - augmentation: resized crop (area 0.8-1.0), brightness/contrast 0.5 (p 0.5), shift 20 % (p 0.5),
   horizontal flip, rotation 10 degrees (p 0.5), random 40x40 crop, random erasing (p 0.5)
 - class balancing: cross-entropy weighted by inverse class frequency
-- validation: stratified {recipe["validation_fraction"]:.0%} of train; early stopping after
-  {recipe["early_stopping_patience"]} epochs without improvement; the best validation checkpoint is kept
+- validation: stratified {recipe["validation_fraction"]:.0%} of train chosen by each face's pixels (the same
+  faces for every version; a face's copies and mirror on one side); early stopping after
+  {recipe["early_stopping_patience"]} epochs without improvement; the best validation checkpoint is kept;
+  promotion compares this slice's scores with the champion's (test/ is only reported)
 - test-time augmentation: ten 40x40 crops (corners, centre, mirrored), softmax averaged
 - seed {recipe["seed"]}; at most {recipe["max_epochs"]} epochs; budget {recipe["budget_s"] / 60:.1f} minutes
 

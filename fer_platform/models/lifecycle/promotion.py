@@ -1,8 +1,11 @@
-"""Whether a new ``emotion_model`` version may replace the served one: both scored on the same test split.
+"""Whether a new ``emotion_model`` version may be served: scored against the champion (the best version promoted
+so far) on the validation slice of ``train/`` that no version trained on (``faces.validation_split``); ``test/``
+is only reported, so it never chooses the served model.
 
-"Not worse" allows a tolerance of one point of accuracy and of macro-F1 (two runs
-of the same recipe differ by about that much on FER2013's 7,178 test images);
-a version worse by more than that on either is not promoted.
+"Not worse" allows a tolerance of one point of accuracy and of macro-F1 (two runs of the same recipe differ by
+about that much); it is measured against the champion, which only changes to a version that beats it, so a
+chain of versions each a little worse than the last cannot slide down: every promoted version is within the
+tolerance of the best one.
 """
 
 from __future__ import annotations
@@ -34,30 +37,42 @@ class Verdict:
     reason: str
 
 
-def not_worse(candidate: Evaluation, served: Evaluation | None, tolerance: float = TOLERANCE) -> Verdict:
-    """Pass when nothing is served yet, or when neither accuracy nor macro-F1 drops by more than ``tolerance``."""
-    if served is None:
-        return Verdict(True, "no version is served yet")
+def not_worse(candidate: Evaluation, champion: Evaluation | None, tolerance: float = TOLERANCE) -> Verdict:
+    """Pass when there is no champion yet, or when neither accuracy nor macro-F1 is more than ``tolerance`` below
+    the champion's."""
+    if champion is None:
+        return Verdict(True, "no version was promoted yet")
     drops = [
-        f"{name} {new:.3f} < served {old:.3f} - {tolerance}"
+        f"{name} {new:.3f} < champion {old:.3f} - {tolerance}"
         for name, new, old in (
-            ("accuracy", candidate.accuracy, served.accuracy),
-            ("macro_f1", candidate.macro_f1, served.macro_f1),
+            ("accuracy", candidate.accuracy, champion.accuracy),
+            ("macro_f1", candidate.macro_f1, champion.macro_f1),
         )
         if new < old - tolerance
     ]
     if drops:
-        return Verdict(False, "worse than the served version: " + "; ".join(drops))
+        return Verdict(False, "worse than the champion on validation: " + "; ".join(drops))
     return Verdict(
         True,
-        f"accuracy {candidate.accuracy:.3f} vs {served.accuracy:.3f}, "
-        f"macro_f1 {candidate.macro_f1:.3f} vs {served.macro_f1:.3f}",
+        f"validation accuracy {candidate.accuracy:.3f} vs champion {champion.accuracy:.3f}, "
+        f"macro_f1 {candidate.macro_f1:.3f} vs {champion.macro_f1:.3f}",
     )
 
 
-def promote(registry: ModelRegistry, version: str, log: Callable[[str], None] = LOG.warning) -> None:
-    """Serve ``version`` (the registry's pointer); for emotion_model, MLflow's ``champion`` alias follows when
-    MLFLOW_TRACKING_URI is set (a tracking failure is logged, the promotion stands)."""
-    registry.promote(version)
+def champion_after(candidate: str, champion: str | None, scored: Evaluation, champion_score: Evaluation | None) -> str:
+    """The champion once ``candidate`` is promoted: the candidate if it beats the champion's validation accuracy
+    (or there is none), else the champion stays."""
+    if champion is None or champion_score is None or scored.accuracy > champion_score.accuracy:
+        return candidate
+    return champion
+
+
+def promote(
+    registry: ModelRegistry, version: str, log: Callable[[str], None] = LOG.warning, champion: str | None = None
+) -> None:
+    """Serve ``version`` (the registry's pointer, with the ``champion`` when the check names one); for
+    emotion_model, MLflow's ``champion`` alias follows when MLFLOW_TRACKING_URI is set (a tracking failure is
+    logged, the promotion stands)."""
+    registry.promote(version, champion)
     if registry.name == EMOTION_MODEL:
         follow_promotion(version, log)

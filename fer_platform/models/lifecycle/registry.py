@@ -98,18 +98,32 @@ class ModelRegistry:
     def metrics(self, version: str) -> dict:
         return json.loads(self.read(version, METRICS))
 
+    def pointer(self) -> dict | None:
+        """The promotion pointer (``version``, ``champion``, ``promoted_at``), or None before the first promotion."""
+        path = self.lake.path(f"{self.prefix}/{POINTER}")
+        self.lake.fs.invalidate_cache()
+        return json.loads(self.lake.read(f"{self.prefix}/{POINTER}")) if self.lake.fs.exists(path) else None
+
     def promoted(self) -> str | None:
         """The promoted version, or None before the first promotion."""
-        pointer = self.lake.path(f"{self.prefix}/{POINTER}")
-        self.lake.fs.invalidate_cache()
-        if not self.lake.fs.exists(pointer):
-            return None
-        return json.loads(self.lake.read(f"{self.prefix}/{POINTER}"))["version"]
+        pointer = self.pointer()
+        return pointer["version"] if pointer else None
 
-    def promote(self, version: str) -> None:
-        """Point the service at ``version`` (a registered one); also how a version is rolled back."""
+    def champion(self) -> str | None:
+        """The best version promoted so far (what a candidate must not be worse than); the promoted one when the
+        pointer names none (written before champions were kept)."""
+        pointer = self.pointer()
+        return pointer.get("champion", pointer["version"]) if pointer else None
+
+    def promote(self, version: str, champion: str | None = None) -> None:
+        """Point the service at ``version`` (a registered one); also how a version is rolled back. ``champion``:
+        the best version so far, when the promotion check found a new one; else it stays what it was."""
         self.require(version)
-        pointer = {"version": version, "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        pointer = {
+            "version": version,
+            "champion": champion or self.champion() or version,
+            "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         self.lake.write_atomic(f"{self.prefix}/{POINTER}", json.dumps(pointer).encode())
 
 

@@ -6,7 +6,8 @@ From the paper: SGD with Nesterov momentum 0.9, learning rate 0.01, weight decay
 5), up to 300 epochs, their augmentation (``augment``), mixed precision on a GPU.
 Added because the issue and FER's imbalance ask for them: cross-entropy weighted
 by inverse class frequency (disgust is 1.5 % of FER2013), a stratified 10 %
-validation slice of ``train/`` (FER2013's folders have no PublicTest split),
+validation slice of ``train/`` chosen by each face's pixels (``faces.validation_split``: the same faces every
+run and version, a face's copies and mirror on one side; FER2013's folders have no PublicTest split),
 early stopping after 20 epochs without a better validation accuracy, and a time
 budget; training always ends at the best validation checkpoint. Seeded: on a CPU
 the same data, seed and thread count give the same weights. A run the budget ends
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import torch
 from torch import nn
 
-from fer_platform.models.faces import FaceSet
+from fer_platform.models.faces import FaceSet, validation_split
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.network import build_network
 from fer_platform.models.training.augment import augment
@@ -52,18 +53,6 @@ class Trained:
     resumed_from: int = 0  # the epoch of the checkpoint this run continued (0: started fresh)
 
 
-def stratified_split(labels: torch.Tensor, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """(train indices, validation indices): ``fraction`` of every class, at least one image each."""
-    train, validation = [], []
-    for label in labels.unique():
-        members = (labels == label).nonzero().flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
-        cut = max(1, round(len(members) * fraction))
-        validation.append(members[:cut])
-        train.append(members[cut:])
-    return torch.cat(train), torch.cat(validation)
-
-
 def class_weights(labels: torch.Tensor, classes: int) -> torch.Tensor:
     counts = torch.bincount(labels, minlength=classes).float().clamp(min=1)
     return counts.sum() / (classes * counts)
@@ -81,7 +70,7 @@ class Trainer:
         torch.manual_seed(recipe.seed)
         self.faces, self.recipe, self.device = faces, recipe, device
         self.generator = torch.Generator().manual_seed(recipe.seed)
-        self.train_idx, self.val_idx = stratified_split(faces.labels, recipe.validation_fraction, self.generator)
+        self.train_idx, self.val_idx = validation_split(faces, recipe.validation_fraction)
         network = build_network(recipe.arch, len(faces.classes), recipe.weights)
         self.network = network.to(device, memory_format=torch.channels_last)  # ~30 % faster convolutions on CPU
         self.model = EmotionModel(recipe.arch, faces.classes, self.network, device)

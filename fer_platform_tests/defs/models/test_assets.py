@@ -10,7 +10,9 @@ from dagster import DagsterInstance, Definitions, asset, define_asset_job
 
 from fer_platform.definitions import build_definitions
 from fer_platform.lake.layout import model_prefix
+from fer_platform.models.faces import load_split, validation_split
 from fer_platform.models.lifecycle.registry import EMOTION_MODEL, model_registry
+from fer_platform.models.training.recipe import Recipe
 from fer_platform.orchestration import names
 from fer_platform.orchestration.names import EMOTION_MODEL_JOB, EXPRESSION_JOB, NOT_WORSE_THAN_SERVED
 from fer_platform.settings import load_settings
@@ -99,17 +101,31 @@ def own_copy(search_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.Mon
     return search_env | {name: str(value) for name, value in copies.items()}
 
 
+def swap_outside_validation(root: Path, first: str, second: str) -> None:
+    """Move the train/ faces of ``first`` and ``second`` that training learns from (not its validation slice)
+    into each other's folder: a model trained there is worse on the held-out faces, which keep their labels."""
+    faces = load_split(root, "train")
+    held = {faces.files[i] for i in validation_split(faces, Recipe.validation_fraction)[1].tolist()}
+    moves = [
+        (root / path, root / "train" / to / f"swapped_{Path(path).name}")
+        for source, to in ((first, second), (second, first))
+        for path in faces.files
+        if path.startswith(f"train/{source}/") and path not in held
+    ]
+    for source, target in moves:
+        source.rename(target)
+
+
 def test_worse_model_is_not_promoted_and_blocks_downstream(
     own_copy: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Train on images whose labels are swapped (happy <-> sad): the check fails, the pointer stays and the asset
-    downstream is not materialized. Then, with that worse version served, a model trained on the true labels
-    passes: it is promoted and the downstream asset runs."""
+    """Train on images whose labels are swapped (happy <-> sad) outside the validation slice: the check, which
+    scores on that slice against the champion, fails, the pointer stays and the asset downstream is not
+    materialized. Then, with that worse version served (a rollback keeps the champion), a model trained on the
+    true labels passes: it is promoted and the downstream asset runs."""
     root = tmp_path / "swapped"
     shutil.copytree(own_copy["FER_IMAGE_ROOT"], root)
-    (root / "train" / "happy").rename(root / "train" / "tmp")
-    (root / "train" / "sad").rename(root / "train" / "happy")
-    (root / "train" / "tmp").rename(root / "train" / "sad")
+    swap_outside_validation(root, "happy", "sad")
     monkeypatch.setenv("FER_IMAGE_ROOT", str(root))
     registry = lake_registry()
     with DagsterInstance.ephemeral() as instance:
@@ -120,7 +136,8 @@ def test_worse_model_is_not_promoted_and_blocks_downstream(
     swapped = registry.versions()[-1]
     assert swapped != "v0001" and registry.promoted() == "v0001"
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == NOT_WORSE_THAN_SERVED)
-    assert "worse than the served version" in evaluation.description
+    assert "worse than the champion on validation" in evaluation.description
+    assert registry.champion() == "v0001"
     registry.promote(swapped)  # serve the worse version: a model of the true labels is not worse than it
     monkeypatch.setenv("FER_IMAGE_ROOT", own_copy["FER_IMAGE_ROOT"])
     with DagsterInstance.ephemeral() as instance:

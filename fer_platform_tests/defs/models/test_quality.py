@@ -14,6 +14,7 @@ from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 from fer_platform.storage.location import open_location
 from fer_platform_tests.support.helpers import asset_metadata
+from fer_platform_tests.support.textures import save, textures
 
 pytestmark = pytest.mark.slow  # trains label_issues folds
 
@@ -34,6 +35,8 @@ def test_quality_assets_write_the_lake_and_warn_about_copies(fer_env, tmp_path, 
     root = tmp_path / "faces"
     write_sample_dataset(root, per_class=24, test_per_class=2, emotions=("angry", "happy", "sad"))
     shutil.copy(root / "train" / "happy" / "im0.png", root / "test" / "happy" / "copied.png")
+    for k, image in enumerate(textures(3, seed=5)):  # unlike every synthetic face: left after deduplication
+        save(root / "test" / "angry" / f"texture{k}.png", image)
     for key, value in {"FER_IMAGE_ROOT": str(root), "FER_TRAIN_MAX_EPOCHS": "3"}.items():
         monkeypatch.setenv(key, value)
     result = materialize(QUALITY)

@@ -1,9 +1,10 @@
-"""The promotion rule: not worse than the served version by more than the tolerance, on both metrics."""
+"""The promotion rule: not worse than the champion by more than the tolerance, on both metrics, and the champion
+changes only to a version that beats it (no slide)."""
 
 import numpy as np
 
 from fer_platform.models.evaluation import evaluate_probabilities
-from fer_platform.models.lifecycle.promotion import TOLERANCE, not_worse
+from fer_platform.models.lifecycle.promotion import TOLERANCE, champion_after, not_worse
 
 CLASSES = ["a", "b"]
 
@@ -15,7 +16,7 @@ def evaluation(correct: int, of: int = 1000):
     return evaluate_probabilities(CLASSES, labels, probabilities)
 
 
-def test_nothing_served_passes():
+def test_no_champion_yet_passes():
     assert not_worse(evaluation(600), None).passed
 
 
@@ -23,4 +24,24 @@ def test_within_the_tolerance_passes_and_a_drop_beyond_it_fails():
     assert not_worse(evaluation(900), evaluation(900)).passed
     assert not_worse(evaluation(900), evaluation(900 + int(TOLERANCE * 1000) // 2)).passed
     verdict = not_worse(evaluation(800), evaluation(900))
-    assert not verdict.passed and "accuracy 0.800 < served 0.900" in verdict.reason
+    assert not verdict.passed and "accuracy 0.800 < champion 0.900" in verdict.reason
+
+
+def test_three_versions_each_a_little_worse_cannot_slide():
+    """v1 scores 0.900; v2 0.7 points below it passes but does not become the champion; v3, 0.7 points below v2,
+    is measured against v1 (1.4 points below) and fails: a chain of tolerances would have passed it."""
+    scores = {"v1": evaluation(900), "v2": evaluation(893), "v3": evaluation(886)}
+    champion = None
+    promoted = []
+    for version, scored in scores.items():
+        best = scores[champion] if champion else None
+        if not_worse(scored, best).passed:
+            promoted.append(version)
+            champion = champion_after(version, champion, scored, best)
+    assert promoted == ["v1", "v2"] and champion == "v1"
+    assert not_worse(scores["v3"], scores["v2"]).passed  # what comparing with the last promoted would have done
+
+
+def test_a_better_version_becomes_the_champion():
+    assert champion_after("v2", "v1", evaluation(950), evaluation(900)) == "v2"
+    assert champion_after("v1", None, evaluation(600), None) == "v1"

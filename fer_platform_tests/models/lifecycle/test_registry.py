@@ -40,7 +40,11 @@ def test_versions_grow_and_are_immutable(lake_url):
     assert models.versions() == ["v0001", "v0002"] and models.read("v0001", "model.pt") == b"one"
     assert models.metrics("v0002") == {"accuracy": 0.6}
     models.promote("v0001")
-    assert models.promoted() == "v0001"
+    assert models.promoted() == "v0001" and models.champion() == "v0001"  # the first promotion is the champion
+    models.promote("v0002", champion="v0001")  # passed the check without beating v0001
+    assert models.promoted() == "v0002" and models.champion() == "v0001"
+    models.promote("v0001")  # a rollback keeps the champion
+    assert models.promoted() == models.champion() == "v0001"
     with pytest.raises(ModelNotFoundError, match="'v0009' not found.*registered: v0001, v0002"):
         models.promote("v0009")
 

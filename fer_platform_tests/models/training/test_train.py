@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from fer_platform.models.faces import NotEnoughImagesError, load_split, require_trainable
+from fer_platform.models.faces import NotEnoughImagesError, load_split, require_trainable, validation_split
 from fer_platform.models.model import EmotionModel, ModelFileError, ten_crops
 from fer_platform.models.network import resolve_arch
 from fer_platform.models.training.augment import augment
 from fer_platform.models.training.recipe import Recipe
-from fer_platform.models.training.train import stratified_split, train_model
+from fer_platform.models.training.train import train_model
 from fer_platform.sample_data import write_sample_dataset
 
 EMOTIONS = ("angry", "happy", "sad")
@@ -51,10 +51,18 @@ def test_too_few_images_or_one_class_are_refused_with_the_counts(faces):
         require_trainable(single, Path("/data/train"))
 
 
-def test_stratified_split_keeps_every_class_in_validation(faces):
-    train, validation = stratified_split(faces.labels, 0.1, torch.Generator().manual_seed(0))
+def test_the_validation_split_keeps_every_class_and_a_face_s_copies_on_one_side(faces):
+    train, validation = validation_split(faces, 0.1)
     assert len(train) + len(validation) == 60 and not set(train.tolist()) & set(validation.tolist())
-    assert sorted(faces.labels[validation].tolist()) == [0, 0, 1, 1, 2, 2]
+    assert set(faces.labels[validation].tolist()) == {0, 1, 2} and 3 <= len(validation) <= 15
+    assert torch.equal(validation, validation_split(faces, 0.1)[1])  # no seed: the same faces every time
+    first, other = int(validation[0]), int(train[0])
+    copied = torch.cat([faces.pixels, faces.pixels[[first, other]].flip(-1), faces.pixels[[first, other]]])
+    labels = torch.cat([faces.labels, faces.labels[[first, other]], faces.labels[[first, other]]])
+    grown = type(faces)(copied, labels, faces.classes, faces.files + ["m1", "m2", "c1", "c2"], "x", {})
+    grown_train, grown_validation = validation_split(grown, 0.1)
+    assert {first, 60, 62} <= set(grown_validation.tolist())  # its mirror and copy go where the face went
+    assert {other, 61, 63} <= set(grown_train.tolist())
 
 
 def test_augmentation_is_seeded_and_keeps_pixels_in_range(faces):
