@@ -53,7 +53,8 @@ Emotion scores for a 48x48 grayscale face crop, and expression vectors for simil
   faces for every version; a face's copies and mirror on one side); early stopping after
   {recipe["early_stopping_patience"]} epochs without improvement; the best validation checkpoint is kept;
   promotion compares this slice's scores with the champion's (test/ is only reported)
-- test-time augmentation: ten 40x40 crops (corners, centre, mirrored), softmax averaged
+- test-time augmentation: ten 40x40 crops (corners, centre, mirrored), softmax averaged (each epoch's
+  validation: the centre crop alone)
 - seed {recipe["seed"]}; at most {recipe["max_epochs"]} epochs; budget {recipe["budget_s"] / 60:.1f} minutes
 
 ## Training
