@@ -11,6 +11,7 @@ teach, and ``cleanlab.rank.get_label_quality_scores`` ranks every image (lower =
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +25,7 @@ from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.train import train_model
 
 FOLDS = 5
+MAX_EXCLUDED_SHARE = 0.2  # FER_EXCLUDE_LABEL_ISSUES leaves out at most this share of an emotion
 ISSUES_SCHEMA = {
     "filepath": pl.String,
     "given_label": pl.String,
@@ -87,7 +89,15 @@ def rank_label_issues(faces: FaceSet, probabilities: np.ndarray) -> pl.DataFrame
     return frame.sort(["is_issue", "score"], descending=[True, False])
 
 
-def without_issues(faces: FaceSet, ranked: pl.DataFrame) -> FaceSet:
-    """``faces`` without the images ``ranked`` (a label_issues table) flags."""
-    flagged = set(ranked.filter(pl.col("is_issue"))["filepath"].to_list())
-    return faces.subset(torch.tensor([i for i, f in enumerate(faces.files) if f not in flagged], dtype=torch.int64))
+def without_issues(faces: FaceSet, ranked: pl.DataFrame, cap: float = MAX_EXCLUDED_SHARE) -> FaceSet:
+    """``faces`` without the images ``ranked`` (a label_issues table) flags, at most ``cap`` of each emotion's
+    images (the likeliest wrong first: the lowest scores), so an exclusion never empties a rare emotion."""
+    label_of = dict(zip(faces.files, faces.labels.tolist()))
+    allowed = {label: int(n * cap) for label, n in Counter(faces.labels.tolist()).items()}
+    dropped: set[str] = set()
+    for path in ranked.filter(pl.col("is_issue")).sort("score")["filepath"].to_list():
+        label = label_of.get(path)
+        if label is not None and allowed[label] > 0:
+            allowed[label] -= 1
+            dropped.add(path)
+    return faces.subset(torch.tensor([i for i, f in enumerate(faces.files) if f not in dropped], dtype=torch.int64))

@@ -2,10 +2,11 @@
 with the counts."""
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
-from fer_platform.models.faces import NotEnoughImagesError, load_split
+from fer_platform.models.faces import FaceSet, NotEnoughImagesError, load_split
 from fer_platform.models.quality.label_issues import rank_label_issues, stratified_folds, without_issues
 from fer_platform_tests.support.textures import save, textures
 
@@ -22,6 +23,23 @@ def test_a_flipped_label_ranks_first_and_can_be_left_out(tmp_path):
         "filepath": "f6", "given_label": "b", "suggested_label": "a", "score": None, "is_issue": True
     }
     assert ranked["is_issue"].sum() == 1 and "f6" not in without_issues(faces, ranked).files
+
+
+def test_exclusions_are_capped_per_emotion_likeliest_wrong_first():
+    faces = load_split_of(10, 5)
+    ranked = pl.DataFrame({
+        "filepath": faces.files, "score": [i / 100 for i in range(15)], "is_issue": [True] * 15,
+    })
+    kept = without_issues(faces, ranked)
+    assert kept.counts() == {"a": 8, "b": 4}  # 20 % of each at most
+    assert {"f0", "f1", "f10"} & set(kept.files) == set()  # the lowest scores went first
+
+
+def load_split_of(first: int, second: int):
+    """A two-emotion FaceSet of ``first`` and ``second`` images named f0, f1, ..."""
+    n = first + second
+    return FaceSet(torch.zeros((n, 48, 48), dtype=torch.uint8), torch.tensor([0] * first + [1] * second),
+                   ["a", "b"], [f"f{i}" for i in range(n)], "x", {})
 
 
 def test_too_few_images_for_the_folds_are_refused_with_the_counts():
