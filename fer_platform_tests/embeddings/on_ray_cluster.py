@@ -43,8 +43,9 @@ TEST_POOL = Pool(actors=(1, 2), tasks=2, gpus_per_actor=0.0, stall_s=120, startu
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, azurite):
-    """Head + two worker nodes; the workers hold the source container's credentials (the driver need not)."""
+def cluster(tmp_path_factory, azurite, pg_server_uri, replica_server_uri):
+    """Head + two worker nodes; the workers hold the source container's credentials (the driver need not). The
+    embedded PostgreSQL servers start first, before any Ray connection (see ``two_hosts_cluster.cluster``)."""
     if os.environ.get("FER_NETNS") != "1":
         pytest.fail("run through test_on_ray.py: the Ray cluster must live in a network namespace of its own")
     with running_cluster(tmp_path_factory.mktemp("ray"), azurite) as nodes:

@@ -52,8 +52,10 @@ def azurite(tmp_path_factory, host):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, host, azurite):
-    """Head + two worker nodes on the cluster's host; this host (the driver's) runs no Ray node."""
+def cluster(tmp_path_factory, host, azurite, pg_server_uri, replica_server_uri):
+    """Head + two worker nodes on the cluster's host; this host (the driver's) runs no Ray node. The embedded
+    PostgreSQL servers start first: an initdb forked after a Ray Client connection has left gRPC threads in
+    this process crashed once (SIGSEGV), whichever test the random order put first."""
     with running_cluster(tmp_path_factory.mktemp("ray"), azurite, host_ip=CLUSTER_IP, prefix=host.prefix) as nodes:
         yield nodes
 
