@@ -59,7 +59,12 @@ class LoadedModel:
     @property
     def is_random(self) -> bool:
         """True for the fixed-seed random weights used by tests and offline demos."""
-        return "/random-" in self.model_id
+        return random_weights(self.model_id)
+
+
+def random_weights(model_id: str) -> bool:
+    """True for the id of the fixed-seed random weights (FER_WEIGHTS=random)."""
+    return "/random-" in model_id
 
 
 def precision_of(model_id: str) -> str:

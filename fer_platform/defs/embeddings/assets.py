@@ -5,6 +5,7 @@ import dataclasses
 import polars as pl
 from dagster import AssetExecutionContext, Output, asset
 
+from fer_platform.embeddings.model import random_weights
 from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.plan import EmbeddingPlan
 from fer_platform.embeddings.vector_store import PgVectorStore
@@ -91,14 +92,14 @@ def embeddings_table(
     """
     emotion = context.partition_key
     check_emotion_name(emotion)
-    model = embedder.model()
-    if model.is_random:
-        context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
-    manifest, stored, covers = to_compare(postgres, raw_images, emotion, images.scope(emotion), model.model_id)
-    store = PgVectorStore(postgres.conninfo(), model.model_id)
-    if dropped := store.prepare():
-        context.log.info(f"the model changed: dropped {dropped} stored vectors of other models")
     with embedder.engine(ray) as (engine, engine_metadata):
+        model_id = engine.model_id  # the engine's: on GPU actors, FER_PRECISION=auto stores bf16
+        if random_weights(model_id):
+            context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
+        manifest, stored, covers = to_compare(postgres, raw_images, emotion, images.scope(emotion), model_id)
+        store = PgVectorStore(postgres.conninfo(), model_id)
+        if dropped := store.prepare():
+            context.log.info(f"the model changed: dropped {dropped} stored vectors of other models")
         run = embed_partition(emotion, manifest, stored, engine, images.root, store, context.log.info)
     for path, reason in run.failed.items():
         context.log.warning(f"skipped {path!r}: {reason}")
@@ -109,9 +110,8 @@ def embeddings_table(
         "images_per_s": round(run.images_per_s, 1),
         "store_rows": size.rows,
         "store_bytes": size.bytes,
-        "model_id": model.model_id,
-        "random_weights": model.is_random,
-        "device": str(model.device),
+        "model_id": model_id,
+        "random_weights": random_weights(model_id),
         **engine_metadata,
     }
     compared = len(run.plan.to_embed) + len(run.plan.unchanged) + len(run.plan.removed) + len(run.plan.undecodable)

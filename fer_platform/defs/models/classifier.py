@@ -65,9 +65,9 @@ def test_split(
             labels_by_digest.setdefault(digest, []).append(emotion)
     if not files:
         raise ValueError(f"no {TEST_SPLIT}/<emotion>/ images under {images.root} to evaluate on")
-    store = PgVectorStore(postgres.conninfo(), embedder.model().model_id)
-    store.prepare()
     with embedder.engine(ray) as (engine, _):
+        store = PgVectorStore(postgres.conninfo(), engine.model_id)  # the engine's id: its precision decides
+        store.prepare()
         found = embed_through_store(engine, files, store, TEST_SPLIT, context.log.info)
     context.log.info(
         f"test split: {len(files)} distinct images, {found.computed} through the model"
