@@ -16,8 +16,7 @@ import numpy as np
 import polars as pl
 import psycopg
 import pytest
-from dagster import DagsterEventType, DagsterInstance
-from pgvector.psycopg import register_vector
+from dagster import DagsterInstance
 
 from fer_platform.embeddings.embedder import embed_files
 from fer_platform.embeddings.model import load_model
@@ -31,12 +30,16 @@ from fer_platform.sample_data import write_sample_dataset
 from fer_platform.storage.location import open_location
 from fer_platform_tests.support.helpers import (
     asset_metadata,
+    big_partition,
+    cosines,
     embeddings_metadata,
+    expression_rows,
     run_partition,
+    step_running,
     table_rows,
     trained_metadata,
 )
-from fer_platform_tests.support.servers.ray_nodes import killing, running_cluster, store_rows
+from fer_platform_tests.support.servers.ray_nodes import killing, runners, running_cluster, sleepy, store_rows
 
 MIN_COSINE = 0.9999
 TEST_POOL = Pool(actors=(1, 2), tasks=2, gpus_per_actor=0.0, stall_s=120, startup_s=120)
@@ -54,22 +57,9 @@ def cluster(tmp_path_factory, azurite, pg_server_uri, replica_server_uri):
 
 @pytest.fixture
 def on_ray(cluster, fer_env, monkeypatch):
-    monkeypatch.setenv("FER_RAY_ADDRESS", cluster.address)
-    monkeypatch.setenv("FER_RAY_ACTORS", "1,2")
-    monkeypatch.setenv("FER_BATCH_SIZE", "8")
+    for key, value in {"FER_RAY_ADDRESS": cluster.address, "FER_RAY_ACTORS": "1,2", "FER_BATCH_SIZE": "8"}.items():
+        monkeypatch.setenv(key, value)
     return fer_env
-
-
-def cosines(expected: dict, got: dict) -> list[float]:
-    return [float(a @ got[k] / np.linalg.norm(a) / np.linalg.norm(got[k])) for k, a in expected.items()]
-
-
-def big_partition(tmp_path, monkeypatch, count: int) -> str:
-    """An image root whose 'happy' folder holds ``count`` images (enough for a kill to land mid-run)."""
-    root = tmp_path / "many"
-    write_sample_dataset(root, per_class=count, test_per_class=1, emotions=("happy",))
-    monkeypatch.setenv("FER_IMAGE_ROOT", str(root))
-    return "happy"
 
 
 def test_vectors_equal_the_in_process_path_and_metadata_says_ray(on_ray, cluster, monkeypatch):
@@ -101,12 +91,7 @@ def test_a_worker_node_killed_mid_partition_loses_and_repeats_nothing(on_ray, cl
     assert embeddings_metadata(result)["failed"] == 0
 
 
-DRIVER = """
-import sys
-from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB, EXPRESSION_JOB, SYNC_JOB
-from fer_platform_tests.support.helpers import run_partition
-run_partition(sys.argv[1], job_name=EMBED_JOB)
-"""
+DRIVER = "import sys; from fer_platform_tests.support.helpers import run_partition; run_partition(sys.argv[1])"
 
 
 def test_the_driver_killed_resumes_from_every_committed_vector(on_ray, cluster, tmp_path, monkeypatch):
@@ -181,15 +166,6 @@ def test_landed_blobs_are_copied_and_scanned_by_the_workers(on_ray, cluster, ima
     assert len(table_rows(on_ray["FER_PG_DSN"], "angry")) == before + 3
 
 
-def expression_rows(dsn: str, emotion: str) -> dict[str, np.ndarray]:
-    with psycopg.connect(dsn) as conn:
-        register_vector(conn)
-        rows = conn.execute(
-            "SELECT filepath, vector FROM imagenes_fer_expression WHERE emotion = %s", (emotion,)
-        ).fetchall()
-    return {path: vector.to_numpy() for path, vector in rows}
-
-
 def test_emotion_model_trains_and_expression_vectors_run_on_the_cluster(on_ray, cluster, tmp_path, monkeypatch):
     root = tmp_path / "faces"
     write_sample_dataset(root, per_class=20, test_per_class=4, emotions=("angry", "happy", "sad"))
@@ -215,19 +191,6 @@ def test_emotion_model_trains_and_expression_vectors_run_on_the_cluster(on_ray, 
     assert got.keys() == expected.keys() and len(got) == 20 and min(cosines(expected, got)) >= MIN_COSINE
 
 
-def sleepy(batch: dict, seconds: float) -> dict:
-    """A task that takes ``seconds``: a pipeline that makes no progress."""
-    time.sleep(seconds)
-    return batch
-
-
-def runners() -> list[dict]:
-    """The pipeline runners the cluster knows, from the GCS (the state API needs the dashboard)."""
-    import ray
-
-    return [a for a in ray._private.state.actors().values() if a["ActorClassName"] == "PipelineRunner"]
-
-
 def test_a_stalled_pipeline_stops_within_its_limit_and_leaves_nothing_running(cluster):
     """No first batch within the start-up allowance (the limit of a first batch; later ones get FER_RAY_STALL_S):
     the step fails within it, naming the setting, and the runner (and the tasks it owns) is stopped."""
@@ -242,16 +205,6 @@ def test_a_stalled_pipeline_stops_within_its_limit_and_leaves_nothing_running(cl
             time.sleep(0.5)
         left = [runner["State"] for runner in runners()]
     assert waited < 30 and left and set(left) == {"DEAD"}
-
-
-def step_running(instance: DagsterInstance, step: str) -> bool:
-    """True once the run in progress has started ``step`` and not finished it."""
-    for run in instance.get_runs():
-        started = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
-        ended = instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE})
-        if any(e.step_key == step for e in started) and not any(e.step_key == step for e in ended):
-            return True
-    return False
 
 
 @pytest.mark.parametrize("step", ["landed_images", "raw_images"])

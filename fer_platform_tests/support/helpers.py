@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import psycopg
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 from pgvector.psycopg import register_vector
 
 from fer_platform.definitions import build_definitions
 from fer_platform.orchestration.names import EMBED_JOB, EMOTION_MODEL_JOB
 from fer_platform.orchestration.partitions import register_emotions
+from fer_platform.sample_data import write_sample_dataset
 from fer_platform.settings import load_settings
 
 
@@ -62,3 +63,36 @@ def table_rows(dsn: str, emotion: str | None = None) -> dict[str, tuple[int, str
 def data_directory(conn: psycopg.Connection) -> str:
     """The server's data folder: two connections on different server processes give different ones."""
     return conn.execute("SHOW data_directory").fetchone()[0]
+
+
+def step_running(instance: DagsterInstance, step: str) -> bool:
+    """True once the run in progress has started ``step`` and not finished it."""
+    for run in instance.get_runs():
+        started = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+        ended = instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE})
+        if any(e.step_key == step for e in started) and not any(e.step_key == step for e in ended):
+            return True
+    return False
+
+
+def expression_rows(dsn: str, emotion: str) -> dict[str, np.ndarray]:
+    """The expression vectors of one emotion, by path."""
+    with psycopg.connect(dsn) as conn:
+        register_vector(conn)
+        rows = conn.execute(
+            "SELECT filepath, vector FROM imagenes_fer_expression WHERE emotion = %s", (emotion,)
+        ).fetchall()
+    return {path: vector.to_numpy() for path, vector in rows}
+
+
+def big_partition(tmp_path, monkeypatch, count: int) -> str:
+    """An image root whose 'happy' folder holds ``count`` images (enough for a kill to land mid-run)."""
+    root = tmp_path / "many"
+    write_sample_dataset(root, per_class=count, test_per_class=1, emotions=("happy",))
+    monkeypatch.setenv("FER_IMAGE_ROOT", str(root))
+    return "happy"
+
+
+def cosines(expected: dict, got: dict) -> list[float]:
+    """Cosine of each expected vector with the one got under the same key."""
+    return [float(a @ got[k] / np.linalg.norm(a) / np.linalg.norm(got[k])) for k, a in expected.items()]

@@ -164,3 +164,16 @@ def killing(ready: Callable[[], object], cluster: RayTestCluster, names: tuple[s
         yield fired
     finally:
         watcher.join()
+
+
+def sleepy(batch: dict, seconds: float) -> dict:
+    """A task that takes ``seconds``: a pipeline that makes no progress."""
+    time.sleep(seconds)
+    return batch
+
+
+def runners() -> list[dict]:
+    """The pipeline runners the cluster knows, from the GCS (the state API needs the dashboard)."""
+    import ray
+
+    return [a for a in ray._private.state.actors().values() if a["ActorClassName"] == "PipelineRunner"]
