@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fer_platform.images.folders import discover_emotions
-from fer_platform.images.manifest import FolderMark
+from fer_platform.images.scan import FolderMark
 
 
 def folder_mtimes(image_root: Path, split: str) -> dict[str, int]:
@@ -45,6 +45,27 @@ def run_key(emotion: str, mtime_ns: int, mark: FolderMark | None) -> str:
     """Names the folder state to read; a second look at an unsettled state is a new key (after the mark)."""
     again = mark is not None and mark.mtime_ns == mtime_ns
     return f"{emotion}@{mtime_ns}" + (f"~{mark.marked_at_ns}" if again else "")
+
+
+# A landing's folder mtimes: just before its first write, just after its last (None: still copying).
+LandingSpan = tuple[int | None, int | None]
+
+
+def being_landed(
+    changes: FolderChanges, mtimes: dict[str, int], marks: dict[str, FolderMark], landings: dict[str, LandingSpan]
+) -> FolderChanges:
+    """``changes`` less the folders whose change is a landing still in flight (``landings``: emotion -> the
+    span of the newest landing recorded in it, by a run not finished yet): it started at the folder's mark and
+    ends at the folder's mtime now (or has not ended), so that run reads it; no second run. They wait as
+    settling."""
+    runs, settling = dict(changes.runs), list(changes.settling)
+    for emotion, (before, after) in landings.items():
+        mark = marks.get(emotion)
+        started_at_mark = mark is not None and before == mark.mtime_ns
+        if emotion in runs and started_at_mark and after in (None, mtimes.get(emotion)):
+            del runs[emotion]
+            settling.append(emotion)
+    return FolderChanges(runs, sorted(settling), changes.vanished)
 
 
 def folder_changes(

@@ -6,18 +6,15 @@ paths are POSIX paths relative to the image root (``train/happy/im0.png``), the
 form stored in ``imagenes_fer.filepath``.
 
 Each row also holds the file's stat fingerprint (size, mtime in ns, inode) as it was when the file was read, so
-that a later scan reads only the files whose fingerprint changed (``update_manifest``): a landing of k files into
-a folder of N costs N ``stat`` calls (no reads) and k reads. A change that keeps size, mtime and inode (a tool
-that restores mtimes after rewriting in place) is what the scheduled ``verify_images`` job finds.
+that a later scan reads only the files whose fingerprint changed (``images.scan``). This module makes rows: it
+reads and describes files, in this process or in the same form as a Ray task.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +36,6 @@ MANIFEST_SCHEMA = {
     "mtime_ns": pl.Int64,
     "inode": pl.Int64,
 }
-# What tells a file changed without reading it.
-FINGERPRINT = ("size_bytes", "mtime_ns", "inode")
 # Described rows travel as numpy columns (a Ray task's batch has no nulls): a usable file's error is "", an unusable
 # file's width and height 0 (a decoded image is never 0 wide, a reason never empty: ``describe_file`` sees to it).
 WIRE_DTYPES = {"width": np.int32, "height": np.int32, "size_bytes": np.int64, "mtime_ns": np.int64, "inode": np.int64}
@@ -150,93 +145,3 @@ def describe_here(image_root: Path, emotion: str) -> Describe:
         )
 
     return describe
-
-
-@dataclass(frozen=True)
-class FolderMark:
-    """What a scan of a folder saw: the folder's mtime before listing it, the newest file mtime in it, and when
-    it looked (ns since the epoch). The sensor compares folder mtimes with it (``changes.folder_changes``)."""
-
-    mtime_ns: int
-    newest_file_ns: int
-    marked_at_ns: int
-
-    def settled(self, settle_s: float) -> bool:
-        """No file of the scan was younger than ``settle_s`` when the scan looked."""
-        return self.newest_file_ns <= self.marked_at_ns - int(settle_s * 1e9)
-
-
-def stat_folder(image_root: Path, split: str, emotion: str) -> tuple[pl.DataFrame, FolderMark]:
-    """``filepath`` and the fingerprint of every image candidate of the folder, from ``stat`` alone, and the
-    folder's mark (its mtime taken before the listing, so a file added during it changes the mtime again)."""
-    folder = image_root / split / emotion
-    if not folder.is_dir():
-        raise FileNotFoundError(f"emotion folder {str(folder)!r} does not exist")
-    marked_at, folder_mtime = time.time_ns(), os.stat(folder).st_mtime_ns
-    schema = {"filepath": pl.String, **{name: pl.Int64 for name in FINGERPRINT}}
-    blocks, rows, newest = [], [], 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if is_image_candidate(entry.name) and entry.is_file(follow_symlinks=True):
-                stat = entry.stat(follow_symlinks=True)
-                rows.append((f"{split}/{emotion}/{entry.name}", stat.st_size, stat.st_mtime_ns, stat.st_ino))
-                newest = max(newest, stat.st_mtime_ns)
-            if len(rows) == BLOCK_ROWS:  # a block of Python tuples at most, whatever the folder holds
-                blocks.append(pl.DataFrame(rows, schema=schema, orient="row"))
-                rows = []
-    blocks.append(pl.DataFrame(rows, schema=schema, orient="row"))
-    return pl.concat(blocks), FolderMark(folder_mtime, newest, marked_at)
-
-
-@dataclass(frozen=True)
-class ManifestUpdate:
-    """The folder's manifest now, the rows read in this scan (new or changed files), the paths now gone, and the
-    folder's mark."""
-
-    manifest: pl.DataFrame
-    described: pl.DataFrame
-    removed: list[str]
-    mark: FolderMark
-
-
-def update_manifest(
-    image_root: Path, split: str, emotion: str, previous: pl.DataFrame, describe: Describe
-) -> ManifestUpdate:
-    """The manifest of one folder, reading only the files whose fingerprint differs from ``previous`` (the
-    manifest stored by the last scan; empty for a first scan)."""
-    listed, mark = stat_folder(image_root, split, emotion)
-    manifest, described, removed = merge_listing(previous, listed, describe)
-    return ManifestUpdate(manifest, described, removed, mark)
-
-
-def merge_listing(
-    previous: pl.DataFrame, listed: pl.DataFrame, describe: Describe
-) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """(manifest, rows described now, paths gone) from the last manifest and a listing (``stat_folder``): the
-    files whose fingerprint differs are described, the others kept; frames throughout, whatever the folder holds."""
-    # a first scan (and verify_images) keeps nothing: no hash of the whole listing to learn that
-    kept = previous.join(listed, on=["filepath", *FINGERPRINT], how="semi") if len(previous) else previous
-    to_read = listed.join(kept, on="filepath", how="anti").get_column("filepath").sort()
-    described = describe(to_read)
-    manifest = pl.concat([kept.select(MANIFEST_SCHEMA.keys()).cast(MANIFEST_SCHEMA), described]).sort("filepath")
-    removed = previous.join(listed, on="filepath", how="anti").get_column("filepath").sort().to_list()
-    return manifest, described, removed
-
-
-def scan_emotion(image_root: Path, split: str, emotion: str) -> pl.DataFrame:
-    """The manifest of one emotion folder, every file read (a first scan, and ``verify_images``)."""
-    empty = pl.DataFrame(schema=MANIFEST_SCHEMA)
-    return update_manifest(image_root, split, emotion, empty, describe_here(image_root, emotion)).manifest
-
-
-def drifted(stored: pl.DataFrame, found: pl.DataFrame) -> dict[str, str]:
-    """Files whose stored fingerprint still matches but whose content does not (what an incremental scan
-    cannot see): path -> what differs."""
-    same = stored.join(found, on=["filepath", *FINGERPRINT], how="inner", suffix="_found")
-    differs = same.filter(
-        (pl.col("sha256") != pl.col("sha256_found")) | (pl.col("error").eq_missing(pl.col("error_found")).not_())
-    )
-    return {
-        path: f"sha256 {old[:12]}... stored, {new[:12]}... on disk, size, mtime and inode unchanged"
-        for path, old, new in differs.select("filepath", "sha256", "sha256_found").sort("filepath").rows()
-    }

@@ -26,7 +26,7 @@ LAND_BATCH = 32  # blobs copied per task
 
 def describe_on_ray(image_root: Path, emotion: str, pool: Pool) -> Describe:
     """A ``manifest.Describe`` whose files are read, hashed and decoded by Ray tasks on the connected cluster
-    (only the files a scan must read: ``manifest.update_manifest`` picks them)."""
+    (only the files a scan must read: ``images.scan`` picks them)."""
 
     def describe(paths: pl.Series) -> pl.DataFrame:
         batches = task_pipeline(

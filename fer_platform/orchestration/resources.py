@@ -25,8 +25,9 @@ from fer_platform.embeddings.model import LoadedModel, load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
 from fer_platform.factory import Platform
 from fer_platform.images.landings.landing import Copy, download
-from fer_platform.images.manifest import Describe, describe_here, scan_emotion
+from fer_platform.images.manifest import Describe, describe_here
 from fer_platform.images.on_ray import describe_on_ray, land_on_ray
+from fer_platform.images.scan import scan_emotion
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
 from fer_platform.ray_cluster.connection import Cluster, connected
 from fer_platform.ray_cluster.pipelines import Pool

@@ -6,7 +6,7 @@ Each size runs in a fresh subprocess, so peaks never mix, and the peak counts fr
 (``started_mb`` resets the high-water mark after imports and setup); all sizes side by side in one run:
 
 - manifest: the driver's side of a first scan of a folder of N files and of the rescan after 1% of them changed
-  (``manifest.merge_listing`` and ``collect_described``: the real functions). The listing and the described
+  (``scan.merge_listing`` and ``collect_described``: the real functions). The listing and the described
   columns are synthesized (no N files on disk): the batches are the numpy columns ``reading.describe_batch``
   returns from a Ray task, 64 files each, as the driver receives them.
 - vectors: one partition of N images through ``embed_partition`` with the real PostgreSQL vector store, then
@@ -100,7 +100,8 @@ def by_tasks(changed_every: int) -> Callable[[pl.Series], pl.DataFrame]:
 
 def manifest_child(n: int) -> dict:
     """A first scan of ``n`` files, then the rescan after 1% changed: the driver's merging of described columns."""
-    from fer_platform.images.manifest import MANIFEST_SCHEMA, merge_listing
+    from fer_platform.images.manifest import MANIFEST_SCHEMA
+    from fer_platform.images.scan import merge_listing
 
     start, began = started_mb(), time.perf_counter()
     first, described, _ = merge_listing(pl.DataFrame(schema=MANIFEST_SCHEMA), synthetic_listing(n), by_tasks(0))

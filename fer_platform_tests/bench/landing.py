@@ -3,16 +3,20 @@
     python -m fer_platform_tests.bench landing [--sizes 3000 30000 300000] [--names 10000 100000 1000000]
 
 Landing: one emotion folder (``happy``) of an image root on local disk, the source database and the replica
-as two databases of an embedded PostgreSQL 18, the source container and the lake as local folders (the same
-code paths as Azure, through fsspec). The partition is grown to N by ``fer_pipeline`` itself with its vectors
-generated, not embedded: before a growth run the content-addressed store (``fer_vector_store``) gets a random
-vector for each new file's sha256, so the run looks them up instead of running ResNet18 over N images (hours on
-this CPU). The 10 landed images are embedded for real (FER_WEIGHTS=random). Each landing row: the wall time of
-the ``fer_pipeline`` run, the files its scan read (the second landing after a growth: the first also prunes
-the change logs the growth left, a cost of the growth), the tuples read on each database (``pg_stat_user_tables``:
-``seq_tup_read + idx_tup_fetch``, all tables), the rows written (table, replica, Delta) and the bytes written to
-the lake (Delta data files + images). Tick: ``new_images_sensor`` on an image root of N empty files over 7
-folders (a tick never reads them), first tick and an unchanged one.
+as two databases of an embedded PostgreSQL 18, the source container and its events queue in Azurite, the lake a
+local folder (the same code paths as Azure, through fsspec). The partition is grown to N from the image root by
+``fer_pipeline`` with its vectors generated, not embedded: before a growth run the content-addressed store
+(``fer_vector_store``) gets a random vector for each new file's sha256, so the run looks them up instead of
+running ResNet18 over N images (hours on this CPU). A landing is what production sees: 10 blobs uploaded to the
+source container, 10 BlobCreated events on the queue (Event Grid's shape), ``landing_events_sensor`` records
+them and asks for a run, and that run executes with the request's tags. The 10 landed images are embedded for
+real (FER_WEIGHTS=random). Every run is the whole ``fer_pipeline`` (a growth uploads the grown faces to the
+source container and copies them into the lake, as production would). Each landing row: the wall time of the run, the files its scan read (the second
+landing after a growth: the first also prunes the change logs the growth left, a cost of the growth), the tuples
+read on each database (``pg_stat_user_tables``: ``seq_tup_read + idx_tup_fetch``, all tables), the rows written
+(table, replica, Delta) and the bytes written to the lake (Delta data files + images). Tick:
+``new_images_sensor`` on an image root of N empty files over 7 folders (a tick never reads them), first tick and
+an unchanged one.
 """
 
 from __future__ import annotations
@@ -27,16 +31,23 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from dagster import DagsterInstance
+from dagster import DagsterInstance, ExecuteInProcessResult, RunRequest
 from pgvector.psycopg import register_vector
 from PIL import Image
 
+from fer_platform.definitions import build_definitions
 from fer_platform.embeddings.vector_store import put
+from fer_platform.images.landings.queue import EventQueue
 from fer_platform.orchestration.names import PIPELINE_JOB
+from fer_platform.orchestration.partitions import register_emotions
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS
-from fer_platform_tests.bench.sensor import timed_tick
-from fer_platform_tests.support.helpers import asset_metadata, run_partition
+from fer_platform.settings import load_settings
+from fer_platform.storage.location import open_location
+from fer_platform_tests.bench.sensor import evaluated, timed_tick
+from fer_platform_tests.support.event_messages import blob_event, message, sequencer
+from fer_platform_tests.support.helpers import asset_metadata
+from fer_platform_tests.support.servers.azurite import start_azurite
 from fer_platform_tests.support.servers.databases import create_database
 
 EMOTION = "happy"
@@ -83,14 +94,37 @@ def tuples_read(dsn: str) -> int:
         )
 
 
-def landing_row(instance: DagsterInstance, folder: Path, n: int, dbs: dict[str, str]) -> str:
-    """Land 10 new faces into a folder of ``n`` and run the pipeline for it; the table row of what it cost."""
-    add_faces(folder, n, n + LANDED)
+def pipeline_run(instance: DagsterInstance, tags: dict | None = None) -> ExecuteInProcessResult:
+    """``fer_pipeline`` for the emotion, with a sensor request's tags."""
+    job = build_definitions(load_settings()).resolve_job_def(PIPELINE_JOB)
+    run = job.execute_in_process(partition_key=EMOTION, instance=instance, tags=tags, raise_on_error=False)
+    if not run.success:
+        failures = [e.message for e in run.all_events if e.is_failure]
+        raise RuntimeError(f"the run failed: {failures}")
+    return run
+
+
+def announce(instance: DagsterInstance, n: int) -> RunRequest:
+    """Upload faces ``n..n+10`` to the source container, put their BlobCreated events on the queue, and let
+    ``landing_events_sensor`` record them: the run it asks for."""
+    source = open_location(os.environ["FER_SOURCE_URL"])
+    queue = EventQueue(source.url, os.environ["FER_EVENTS_QUEUE"])
+    for i in range(n, n + LANDED):
+        path = f"train/{EMOTION}/face{i:07d}.png"
+        source.fs.pipe_file(source.path(path), face(i))
+        queue.main.send_message(message(blob_event(path, sequencer(i + 1), container=source.root)))
+    [request] = evaluated(instance, None, "landing_events_sensor").run_requests
+    return request
+
+
+def landing_row(instance: DagsterInstance, n: int, dbs: dict[str, str]) -> str:
+    """Land 10 new faces into a folder of ``n`` through blob events and run what the sensor asks for; the table
+    row of what the run cost."""
+    request = announce(instance, n)
     before = {name: tuples_read(dsn) for name, dsn in dbs.items()}
     start = time.perf_counter()
-    run = run_partition(EMOTION, instance, PIPELINE_JOB)
+    run = pipeline_run(instance, request.tags | {"dagster/run_key": request.run_key})
     seconds = time.perf_counter() - start
-    assert run.success, "the landing run failed"
     time.sleep(1.0)  # the run's backends have exited: their statistics are flushed
     read = {name: tuples_read(dsn) - before[name] for name, dsn in dbs.items()}
     scan, table = asset_metadata(run, "raw_images"), asset_metadata(run, "embeddings_table")
@@ -109,15 +143,29 @@ def landing_figures(work: Path, sizes: list[int]) -> None:
     dbs = {name: create_database(server, name) for name in ("source", "replica")}
     folder = work / "images" / "train" / EMOTION
     folder.mkdir(parents=True)
+    azurite, connection = start_azurite(None)
     os.environ |= {
         "FER_HOME": str(work / "home"), "FER_IMAGE_ROOT": str(work / "images"), "FER_PG_DSN": dbs["source"],
-        "FER_REPLICA_DSN": dbs["replica"], "FER_SOURCE_URL": str(work / "source"), "FER_LAKE_URL": str(work / "lake"),
-        "FER_WEIGHTS": "random", "FER_DEVICE": "cpu", "FER_SETTLE_S": "0",
+        "FER_REPLICA_DSN": dbs["replica"], "FER_SOURCE_URL": "az://bench-source", "FER_LAKE_URL": str(work / "lake"),
+        "FER_WEIGHTS": "random", "FER_DEVICE": "cpu", "FER_SETTLE_S": "0", "FER_EVENTS_QUEUE": "bench-events",
+        "FER_RECONCILE_HOURS": "0", "AZURE_STORAGE_CONNECTION_STRING": connection,
     }
+    source = open_location(os.environ["FER_SOURCE_URL"])
+    source.ensure()
+    EventQueue(source.url, os.environ["FER_EVENTS_QUEUE"]).ensure()
+    try:
+        grow_and_land(dbs, folder, sizes)
+    finally:
+        azurite.kill()
+
+
+def grow_and_land(dbs: dict[str, str], folder: Path, sizes: list[int]) -> None:
+    """Grow the partition to each size, then land 10 faces twice; a table row for the second landing."""
     with DagsterInstance.ephemeral() as instance:
+        register_emotions(instance, [EMOTION])
         add_faces(folder, 0, LANDED)
-        assert run_partition(EMOTION, instance, PIPELINE_JOB).success
-        model_id = asset_metadata(run_partition(EMOTION, instance, PIPELINE_JOB), "embeddings_table")["model_id"]
+        pipeline_run(instance)
+        model_id = asset_metadata(pipeline_run(instance), "embeddings_table")["model_id"]
         print("| faces stored (N) | landing run, s | files read | tuples read, source | tuples read, replica |"
               " rows written (table / replica / Delta) | bytes written to the lake |")
         print("|---:|---:|---:|---:|---:|---:|---:|")
@@ -125,10 +173,10 @@ def landing_figures(work: Path, sizes: list[int]) -> None:
         for n in sizes:
             seed_vectors(dbs["source"], model_id, add_faces(folder, stored, n))
             start = time.perf_counter()
-            assert run_partition(EMOTION, instance, PIPELINE_JOB).success, f"growing to {n} failed"
+            pipeline_run(instance)
             grown = time.perf_counter() - start
-            landing_row(instance, folder, n, dbs)  # the first landing after a growth prunes the growth's logs
-            print(landing_row(instance, folder, n + LANDED, dbs) + f" <!-- grown in {grown:.0f} s -->", flush=True)
+            landing_row(instance, n, dbs)  # the first landing after a growth prunes the growth's logs
+            print(landing_row(instance, n + LANDED, dbs) + f" <!-- grown in {grown:.0f} s -->", flush=True)
             stored = n + 2 * LANDED
 
 

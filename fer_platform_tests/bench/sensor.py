@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import psycopg
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from fer_platform.definitions import build_definitions
 from fer_platform.factory import Platform
@@ -50,13 +50,18 @@ def make_folders(root: Path, files: int) -> None:
         (folder / f"im{i}.png").write_bytes(b"\x89PNG" + i.to_bytes(8, "little") * 8)
 
 
-def timed_tick(instance: DagsterInstance, cursor: str | None) -> tuple[float, str | None, int]:
-    """(seconds, next cursor, runs requested) of one evaluation of the real sensor."""
+def evaluated(instance: DagsterInstance, cursor: str | None, sensor: str = "new_images_sensor") -> SensorResult:
+    """One evaluation of the real sensor, with the platform's resources, as the daemon runs it."""
     settings = load_settings()
     resources = {k: v for k, v in shared_resources(Platform(settings)).items() if k in ("images", "postgres")}
-    sensor = build_definitions(settings).resolve_sensor_def("new_images_sensor")
+    definition = build_definitions(settings).resolve_sensor_def(sensor)
+    return definition(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+
+
+def timed_tick(instance: DagsterInstance, cursor: str | None) -> tuple[float, str | None, int]:
+    """(seconds, next cursor, runs requested) of one evaluation of ``new_images_sensor``."""
     start = time.perf_counter()
-    result = sensor(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+    result = evaluated(instance, cursor)
     return time.perf_counter() - start, result.cursor, len(result.run_requests)
 
 

@@ -13,7 +13,6 @@ import time
 import uuid
 
 import numpy as np
-import polars as pl
 import psycopg
 import pytest
 from dagster import DagsterInstance
@@ -21,8 +20,8 @@ from dagster import DagsterInstance
 from fer_platform.embeddings.embedder import embed_files
 from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.on_ray import RayEmbedder
-from fer_platform.images.manifest import MANIFEST_SCHEMA, scan_emotion, update_manifest
 from fer_platform.images.on_ray import describe_on_ray
+from fer_platform.images.scan import scan_emotion, scan_folder
 from fer_platform.orchestration.names import EMBED_JOB, EXPRESSION_JOB, SYNC_JOB
 from fer_platform.ray_cluster.connection import connected
 from fer_platform.ray_cluster.pipelines import Pool, RayStallError, task_pipeline
@@ -160,8 +159,7 @@ def test_landed_blobs_are_copied_and_scanned_by_the_workers(on_ray, cluster, ima
     assert scanned["files_hashed"] == before + 4  # a first scan reads every file, on the workers
     with connected(cluster.address):
         describe = describe_on_ray(image_root, "angry", TEST_POOL)
-        empty = pl.DataFrame(schema=MANIFEST_SCHEMA)
-        on_workers = update_manifest(image_root, "train", "angry", empty, describe).manifest
+        on_workers = scan_folder(image_root, "train", "angry", describe)
     assert on_workers.equals(scan_emotion(image_root, "train", "angry"))
     assert len(table_rows(on_ray["FER_PG_DSN"], "angry")) == before + 3
 

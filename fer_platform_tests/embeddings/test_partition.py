@@ -11,7 +11,7 @@ from fer_platform.embeddings.embedder import BatchEmbedder, embed_files
 from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.vector_store import STORE_TABLE, PgVectorStore
-from fer_platform.images.manifest import scan_emotion
+from fer_platform.images.scan import scan_emotion
 from fer_platform.sample_data import write_sample_dataset
 from fer_platform.table.rows import read_partition, stored_fingerprints, write_delta
 from fer_platform.table.schema import ensure_table

@@ -4,8 +4,9 @@ import os
 
 import polars as pl
 
-from fer_platform.images.changes import folder_changes, folder_mtimes
-from fer_platform.images.manifest import MANIFEST_SCHEMA, FolderMark, update_manifest
+from fer_platform.images.changes import being_landed, folder_changes, folder_mtimes
+from fer_platform.images.manifest import MANIFEST_SCHEMA
+from fer_platform.images.scan import FolderMark, update_manifest
 
 S = 1_000_000_000  # ns
 
@@ -17,6 +18,17 @@ def test_a_folder_is_read_when_its_mtime_differs_from_its_mark_once_settled():
     assert changes.settling == ["sad"] and changes.vanished == []
     later = folder_changes({"happy": 100 * S, "sad": 200 * S}, marks | {"gone": marks["sad"]}, 5, 206 * S)
     assert later.runs == {"sad": f"sad@{200 * S}"} and later.vanished == ["gone"]
+
+
+def test_a_change_that_is_a_landing_in_flight_is_left_to_its_run():
+    marks = {"happy": FolderMark(100 * S, 90 * S, 101 * S), "sad": FolderMark(100 * S, 90 * S, 101 * S)}
+    mtimes = {"happy": 120 * S, "sad": 130 * S}
+    changes = folder_changes(mtimes, marks, settle_s=0, now_ns=200 * S)
+    assert changes.runs.keys() == {"happy", "sad"}
+    copying = being_landed(changes, mtimes, marks, {"happy": (100 * S, None), "sad": (100 * S, 120 * S)})
+    assert copying.runs.keys() == {"sad"} and copying.settling == ["happy"]  # sad changed again after its landing
+    copied = being_landed(changes, mtimes, marks, {"happy": (100 * S, 120 * S), "sad": (99 * S, 130 * S)})
+    assert copied.runs.keys() == {"sad"}  # sad's landing started from another state than its mark
 
 
 def test_a_file_young_when_the_run_looked_is_read_again_once_settled():

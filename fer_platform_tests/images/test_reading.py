@@ -8,8 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fer_platform.images.manifest import collect_described, scan_emotion
+from fer_platform.images.manifest import collect_described
 from fer_platform.images.reading import describe_batch, land_batch
+from fer_platform.images.scan import scan_emotion
 from fer_platform.storage.location import open_location
 from fer_platform_tests.support.bad_images import write_bad_files
 

@@ -10,6 +10,7 @@ from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.plan import EmbeddingPlan
 from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform.images.manifest_log import pending
+from fer_platform.images.stored_manifest import FolderManifest
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
@@ -32,23 +33,25 @@ def check_emotion_name(emotion: str) -> None:
 
 
 def to_compare(
-    postgres: PostgresResource, manifest: pl.DataFrame, emotion: str, scope: str, model_id: str
+    postgres: PostgresResource, folder: FolderManifest, emotion: str, model_id: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, int, bool]]:
     """The manifest rows and stored fingerprints to plan from, and what of the folder's manifest log they cover.
-    Only the files the log names since this stage's last run (a landing of k files: k rows of each side); the
-    whole folder on a first run, after the model changed, or when the partition's maintained row count says
-    rows outside those files are missing or extra (deleted by hand, another split's rows in the table)."""
-    decodable = manifest.filter(pl.col("error").is_null())
+    Only the files the log names since this stage's last run (a landing of k files: k rows of each side, read
+    by path); the whole folder on a first run, after the model changed, or when the partition's maintained row
+    count says rows outside those files are missing or extra (deleted by hand, another split's rows in the
+    table)."""
+    scope = folder.scope
     with postgres.connect(vector=False) as conn:
         ensure_table(conn, DEFAULT_TABLE)
         horizon, changes = pending(conn, names.EMBEDDINGS_TABLE, scope, tag=model_id)
         if changes is not None:
             paths = sorted(changes)
+            manifest = folder.rows(conn, paths)
             stored = stored_fingerprints(conn, DEFAULT_TABLE, emotion, scope, only=paths)
             outside = partition_aggregate(conn, DEFAULT_TABLE, emotion).rows - len(stored)
-            if outside == len(decodable) - decodable["filepath"].is_in(paths).sum():
-                return manifest.filter(pl.col("filepath").is_in(paths)), stored, (scope, horizon, False)
-        stored = stored_fingerprints(conn, DEFAULT_TABLE, emotion, scope)
+            if outside == folder.counts.decodable - manifest.get_column("error").is_null().sum():
+                return manifest, stored, (scope, horizon, False)
+        manifest, stored = folder.rows(conn), stored_fingerprints(conn, DEFAULT_TABLE, emotion, scope)
     return manifest, stored, (scope, horizon, True)
 
 
@@ -74,7 +77,7 @@ def plan_metadata(plan: EmbeddingPlan, failed: dict[str, str]) -> dict:
 )
 def embeddings_table(
     context: AssetExecutionContext,
-    raw_images: pl.DataFrame,
+    raw_images: FolderManifest,
     images: ImagesResource,
     embedder: EmbedderResource,
     postgres: PostgresResource,
@@ -96,7 +99,7 @@ def embeddings_table(
         model_id = engine.model_id  # the engine's: on GPU actors, FER_PRECISION=auto stores bf16
         if random_weights(model_id):
             context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
-        manifest, stored, covers = to_compare(postgres, raw_images, emotion, images.scope(emotion), model_id)
+        manifest, stored, covers = to_compare(postgres, raw_images, emotion, model_id)
         store = PgVectorStore(postgres.conninfo(), model_id)
         if dropped := store.prepare():
             context.log.info(f"the model changed: dropped {dropped} stored vectors of other models")

@@ -5,6 +5,7 @@ from dagster import AssetCheckResult, AssetIn, asset_check
 from psycopg import sql
 
 from fer_platform.images.manifest_log import last_run_changes
+from fer_platform.images.stored_manifest import FolderManifest
 from fer_platform.orchestration import names
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, PostgresResource
@@ -52,23 +53,25 @@ def rows_in_folder(postgres: PostgresResource, emotion: str, scope: str, expecte
     additional_ins={"raw_images": AssetIn(names.RAW_IMAGES)},
 )
 def rows_match_manifest(
-    context, postgres: PostgresResource, images: ImagesResource, raw_images: pl.DataFrame
+    context, postgres: PostgresResource, images: ImagesResource, raw_images: FolderManifest
 ) -> AssetCheckResult:
     """Rows stored for the emotion folder == manifest files that decoded (no missing, no stale rows): the
-    counts, and, for the files the run compared (all of them after a whole run), a row for each decodable one
-    and none for those gone."""
+    maintained counts, and, for the files the run compared (all of them after a whole run), a row for each
+    decodable one and none for those gone (their manifest rows read by path)."""
     emotion, scope = context.partition_key, images.scope(context.partition_key)
-    decodable = raw_images.filter(pl.col("error").is_null()).get_column("filepath")
     compared = last_run_paths(postgres, scope)
-    wanted = decodable.to_list() if compared is None else sorted(set(compared) & set(decodable.to_list()))
-    gone = [] if compared is None else sorted(set(compared) - set(raw_images.get_column("filepath").to_list()))
+    with postgres.connect(vector=False) as conn:
+        manifest = raw_images.rows(conn, compared)
+    wanted = manifest.filter(pl.col("error").is_null()).get_column("filepath").to_list()
+    gone = [] if compared is None else sorted(set(compared) - set(manifest.get_column("filepath").to_list()))
     for_wanted = query(postgres, ROWS_IN_SCOPE, (emotion, wanted))[0][0]
     for_gone = query(postgres, ROWS_IN_SCOPE, (emotion, gone))[0][0] if gone else 0
-    in_folder = rows_in_folder(postgres, emotion, scope, len(decodable))
+    decodable = raw_images.counts.decodable
+    in_folder = rows_in_folder(postgres, emotion, scope, decodable)
     return AssetCheckResult(
-        passed=in_folder == len(decodable) and for_wanted == len(wanted) and for_gone == 0,
+        passed=in_folder == decodable and for_wanted == len(wanted) and for_gone == 0,
         metadata={
-            "decodable_files": len(decodable),
+            "decodable_files": decodable,
             "rows_in_folder": in_folder,
             "files_checked": "all" if compared is None else len(compared),
             "rows_for_decodable_checked": for_wanted,

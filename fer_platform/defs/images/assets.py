@@ -4,9 +4,18 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Output, asset
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
+from fer_platform.images.landings.landed_paths import LandedPaths, folder_mtime, landed_in_run, record_landed
 from fer_platform.images.landings.landing import land_from_events, land_from_source, record
-from fer_platform.images.manifest import ManifestUpdate, update_manifest
-from fer_platform.images.stored_manifest import read_manifest, store_update
+from fer_platform.images.manifest import Describe
+from fer_platform.images.scan import ManifestUpdate, update_landed, update_manifest
+from fer_platform.images.stored_manifest import (
+    FolderManifest,
+    failed_files,
+    read_manifest,
+    read_mark,
+    store_update,
+    stored_folder,
+)
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table, image_grid
 from fer_platform.orchestration.names import LANDING_RUN_TAG
@@ -14,12 +23,13 @@ from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import ImagesResource, PostgresResource, RayResource
 
 SAMPLE_FACES = 24
+FAILED_LISTED = 50  # unusable files a run's metadata names
 
 
-def sample_faces(images: ImagesResource, manifest: pl.DataFrame) -> MetadataValue:
-    """A grid of the partition's first decodable faces, to see at a glance what the folder holds."""
+def sample_faces(images: ImagesResource, described: pl.DataFrame) -> MetadataValue:
+    """A grid of the first decodable faces the scan read (what landed), to see at a glance what arrived."""
     faces = []
-    for path in manifest.filter(pl.col("error").is_null()).head(SAMPLE_FACES)["filepath"].to_list():
+    for path in described.filter(pl.col("error").is_null()).head(SAMPLE_FACES)["filepath"].to_list():
         try:
             faces.append(decode_image(images.resolve(path).read_bytes()))
         except (OSError, ImageDecodeError):  # replaced or removed since the scan: leave it out
@@ -42,12 +52,16 @@ def landed_images(
     source, scope = images.source(), images.scope(context.partition_key)
     if source.is_local:
         return MaterializeResult(metadata={"landed": 0, "source": images.source_url, "note": "a local folder"})
-    run_key = context.run.tags.get(LANDING_RUN_TAG)
+    run_key, before = context.run.tags.get(LANDING_RUN_TAG), folder_mtime(images.root / scope)
+    with postgres.connect(vector=False) as conn:  # committed before the copy: the sensor sees it in flight
+        record_landed(conn, context.run_id, scope, LandedPaths([], before))
     with postgres.connect(vector=False) as conn, images.landing(ray) as (copy, engine):
         if images.events_queue or run_key:
             landed, gone = land_from_events(conn, images.root, scope, run_key, copy)
         else:
             landed, gone = land_from_source(source, images.root, scope, conn, copy)
+        if (after := folder_mtime(images.root / scope)) is not None:  # raw_images reads these only
+            record_landed(conn, context.run_id, scope, LandedPaths(landed, before, after))
     if landed:
         context.log.info(f"copied {len(landed)} image(s) that landed in {images.source_url}/{scope}")
     for path in gone:
@@ -66,21 +80,38 @@ def landed_images(
     )
 
 
-def scan_metadata(update: ManifestUpdate) -> dict:
-    """What the scan found and what it cost: files read (hashed and decoded) against files only stat-ed."""
-    manifest, described = update.manifest, update.described
-    bad = manifest.filter(pl.col("error").is_not_null())
+def scan_metadata(folder: FolderManifest, failed: dict[str, str]) -> dict:
+    """What the folder holds (maintained counts) and what the scan cost: files read against files not read."""
+    described = folder.described
     return {
-        "files": len(manifest),
-        "decodable": len(manifest) - len(bad),
-        "failed": len(bad),
-        "bytes": int(manifest.get_column("size_bytes").sum() or 0),
+        "files": folder.counts.files,
+        "decodable": folder.counts.decodable,
+        "failed": folder.counts.files - folder.counts.decodable,
+        "bytes": folder.counts.bytes,
         "files_hashed": len(described),
         "bytes_read": int(described.get_column("size_bytes").sum() or 0),
-        "files_unchanged": len(manifest) - len(described),
-        "files_removed": len(update.removed),
-        "failed_files": failures_table(dict(bad.select("filepath", "error").iter_rows())),
+        "files_unchanged": folder.counts.files - len(described),
+        "files_removed": len(folder.removed),
+        "failed_files": failures_table(failed),
     }
+
+
+def scan(
+    context: AssetExecutionContext, images: ImagesResource, postgres: PostgresResource, describe: Describe
+) -> tuple[ManifestUpdate, str]:
+    """(the scan's update, how it found the files): only what this run's landing wrote when the folder's mtimes
+    allow (``scan.update_landed``), else a listing of the folder."""
+    scope = images.scope(context.partition_key)
+    with postgres.connect(vector=False) as conn:
+        landed, mark = landed_in_run(conn, context.run_id, scope), read_mark(conn, scope)
+        if landed is not None:
+            previous = read_manifest(conn, scope, landed.paths)
+            times = (landed.mtime_before, landed.mtime_after)
+            update = update_landed(images.root, scope, landed.paths, times, mark, previous, describe)
+            if update is not None:
+                return update, "the files this run landed"
+        previous = read_manifest(conn, scope)
+    return update_manifest(images.root, images.split, context.partition_key, previous, describe), "a listing"
 
 
 @asset(
@@ -91,26 +122,28 @@ def scan_metadata(update: ManifestUpdate) -> dict:
 )
 def raw_images(
     context: AssetExecutionContext, images: ImagesResource, postgres: PostgresResource, ray: RayResource
-) -> Output[pl.DataFrame]:
-    """Manifest of one emotion folder of the image root: relative file path, emotion, size, sha256, why a file is
-    unusable, and its stat fingerprint. Only files that are new or whose size, mtime or inode changed since the
-    manifest stored on the source database (``fer_image_manifest``) are read; the others are only stat-ed, so a
-    landing of k files into a folder of N reads k files (``verify_images`` re-reads them all on a schedule). The
-    image root is the authority; what landed in the source container is already in it. With FER_RAY_ADDRESS set,
-    the files are hashed and decoded by tasks on the Ray workers."""
+) -> Output[FolderManifest]:
+    """Manifest of one emotion folder of the image root, stored on the source database (``fer_image_manifest``):
+    relative file path, emotion, size, sha256, why a file is unusable, and its stat fingerprint. Only files that
+    are new or whose size, mtime or inode changed since the stored manifest are read. After a landing in the same
+    run, only the landed files are stat-ed and read (k of them, whatever the folder holds) when the folder's
+    mtime says nothing else changed; otherwise the folder is listed (N ``stat`` calls, k reads). ``verify_images``
+    re-reads everything on a schedule. The value handed to the later stages is the folder's counts and this
+    scan's delta (``FolderManifest``), not its N rows. With FER_RAY_ADDRESS set, the files are hashed and
+    decoded by tasks on the Ray workers."""
     scope = images.scope(context.partition_key)
-    with postgres.connect(vector=False) as conn:
-        previous = read_manifest(conn, scope)
     with images.describing(context.partition_key, ray) as (describe, engine):
-        update = update_manifest(images.root, images.split, context.partition_key, previous, describe)
+        update, found_by = scan(context, images, postgres, describe)
     with postgres.connect(vector=False) as conn, conn.transaction():
         store_update(conn, scope, update)
         record(conn, set(update.described.get_column("filepath")))  # the ledger: held by the image root
+        folder, failed = stored_folder(conn, scope, update), failed_files(conn, scope, FAILED_LISTED)
     for path, reason in update.described.filter(pl.col("error").is_not_null()).select("filepath", "error").rows():
         context.log.warning(f"unusable image {path!r}: {reason}")
-    metadata = scan_metadata(update) | {
+    metadata = scan_metadata(folder, failed) | {
         "folder": MetadataValue.path(str(images.root / scope)),
-        "sample_faces": sample_faces(images, update.manifest),
+        "found_by": found_by,
+        "sample_faces": sample_faces(images, update.described),
         **engine,
     }
-    return Output(update.manifest, metadata=metadata)
+    return Output(folder, metadata=metadata)

@@ -8,11 +8,10 @@ the folder's mark is dropped too, so ``new_images_sensor`` asks for that run (an
 folder's mtime as it was).
 """
 
-import polars as pl
 from dagster import Failure, MetadataValue, OpExecutionContext, job, op
 
 from fer_platform.images.folders import discover_emotions
-from fer_platform.images.manifest import FINGERPRINT, MANIFEST_SCHEMA, drifted, update_manifest
+from fer_platform.images.scan import FINGERPRINT, drifted, scan_folder
 from fer_platform.images.stored_manifest import forget, read_manifest, unmark
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
@@ -25,14 +24,14 @@ def verify_folder(images: ImagesResource, postgres: PostgresResource, ray: RayRe
     with postgres.connect(vector=False) as conn:
         stored = read_manifest(conn, scope)
     with images.describing(emotion, ray) as (describe, _):
-        found = update_manifest(images.root, images.split, emotion, pl.DataFrame(schema=MANIFEST_SCHEMA), describe)
-    drift = drifted(stored, found.manifest)
-    pending = len(found.manifest.join(stored, on=["filepath", *FINGERPRINT], how="anti"))
+        found = scan_folder(images.root, images.split, emotion, describe)
+    drift = drifted(stored, found)
+    pending = len(found.join(stored, on=["filepath", *FINGERPRINT], how="anti"))
     if drift or pending:  # files a run must read again, in a folder whose mtime may not have changed
         with postgres.connect(vector=False) as conn:
-            forget(conn, drift)
+            forget(conn, scope, drift)
             unmark(conn, scope)
-    return len(found.manifest), drift, pending
+    return len(found), drift, pending
 
 
 @op(name="verify_image_hashes")

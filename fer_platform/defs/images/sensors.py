@@ -18,8 +18,9 @@ from dagster import (
 )
 
 from fer_platform.defs.images.landing_runs import landing_runs
-from fer_platform.images.changes import folder_changes, folder_mtimes
+from fer_platform.images.changes import being_landed, folder_changes, folder_mtimes
 from fer_platform.images.landings.intake import take_events
+from fer_platform.images.landings.landed_paths import newest_landings
 from fer_platform.images.landings.queue import EventQueue
 from fer_platform.images.landings.reconcile import ListingPass, reconcile_pages
 from fer_platform.images.stored_manifest import read_marks
@@ -67,6 +68,17 @@ def listed(context, conn, images: ImagesResource, cursor: dict, deadline: float)
         return f"source container NOT listed: {exc}"
 
 
+def in_flight_landings(context: SensorEvaluationContext, conn, images: ImagesResource, emotions) -> dict:
+    """emotion -> the newest landing recorded in its folder by a run that has not finished (``being_landed``)."""
+    newest = newest_landings(conn, [images.scope(emotion) for emotion in emotions])
+    landings = {}
+    for scope, (run_id, landed) in newest.items():
+        run = context.instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            landings[scope.strip("/").split("/")[-1]] = (landed.mtime_before, landed.mtime_after)
+    return landings
+
+
 def find_new_images(
     context: SensorEvaluationContext, images: ImagesResource, postgres: PostgresResource
 ) -> SensorResult:
@@ -79,7 +91,9 @@ def find_new_images(
     mtimes = folder_mtimes(images.root, images.split)
     listing, landings, alerts = "", [], []
     with postgres.connect(vector=False) as conn:
-        changes = folder_changes(mtimes, read_marks(conn, images.split), images.settle_s, time.time_ns())
+        marks = read_marks(conn, images.split)
+        changes = folder_changes(mtimes, marks, images.settle_s, time.time_ns())
+        changes = being_landed(changes, mtimes, marks, in_flight_landings(context, conn, images, changes.runs))
         if not images.events_queue and not images.source().is_local:
             listing = "; " + listed(context, conn, images, cursor, start + TICK_BUDGET_S)
             landings, alerts = landing_runs(context, conn, SENSOR_NAME)

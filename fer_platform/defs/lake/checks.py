@@ -2,10 +2,10 @@
 
 from collections import Counter
 
-import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 
 from fer_platform.images.manifest_log import last_run_changes
+from fer_platform.images.stored_manifest import FolderManifest
 from fer_platform.lake.delta import embeddings_target, partition_rows, read_partition
 from fer_platform.lake.layout import image_path, is_image_path
 from fer_platform.orchestration import names
@@ -62,11 +62,11 @@ def integrity_result(parquet_paths: list[str], in_lake: set[str]) -> AssetCheckR
     additional_ins={"raw_images": AssetIn(names.RAW_IMAGES)},
 )
 def lake_image_count_matches_raw(
-    context, lake: LakeResource, images: ImagesResource, postgres: PostgresResource, raw_images: pl.DataFrame
+    context, lake: LakeResource, images: ImagesResource, postgres: PostgresResource, raw_images: FolderManifest
 ) -> AssetCheckResult:
     """Images in the lake for the emotion == decodable raw images: after a landing, each image the run mirrored
     is there (or gone, with its file); after a whole sync, the folder's listing counts them."""
-    expected = raw_images.filter(pl.col("error").is_null()).height
+    expected = raw_images.counts.decodable
     changes = mirrored_last(postgres, images, context.partition_key)
     if changes is None:
         found = len(lake_images(lake, images, context.partition_key))

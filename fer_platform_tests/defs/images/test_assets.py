@@ -23,6 +23,18 @@ def stored_paths(dsn: str, emotion: str) -> set[str]:
         return {p for (p,) in conn.execute(f"SELECT filepath FROM {TABLE} WHERE emotion = %s", (emotion,))}
 
 
+def stored_counts_are_a_recount(dsn: str, scope: str) -> bool:
+    """The folder's maintained counts equal a count of its stored manifest rows."""
+    with psycopg.connect(dsn) as conn:
+        kept = conn.execute("SELECT files, decodable, bytes FROM fer_image_folders WHERE scope = %s", (scope,))
+        recount = conn.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE error IS NULL), sum(size_bytes) FROM {TABLE} "
+            "WHERE starts_with(filepath, %s)",
+            (scope,),
+        )
+        return kept.fetchone() == recount.fetchone()
+
+
 def test_a_landing_reads_only_the_files_that_landed(fer_env, image_root):
     instance = DagsterInstance.ephemeral()
     first = asset_metadata(run_partition("happy", instance), "raw_images")
@@ -37,6 +49,7 @@ def test_a_landing_reads_only_the_files_that_landed(fer_env, image_root):
     }
     third = asset_metadata(run_partition("happy", instance), "raw_images")
     assert (third["files_hashed"], third["files"]) == (0, 5)
+    assert stored_counts_are_a_recount(fer_env["FER_PG_DSN"], "train/happy/")
 
 
 def test_verify_images_fails_on_drift_and_the_next_run_reads_the_file(fer_env, image_root):
@@ -56,6 +69,8 @@ def test_verify_images_fails_on_drift_and_the_next_run_reads_the_file(fer_env, i
     failure = failed.failure_data_for_node("verify_image_hashes")
     assert "train/happy/im1.png" in failure.user_failure_data.description
     assert "train/happy/im1.png" not in stored_paths(fer_env["FER_PG_DSN"], "happy")
+    assert stored_counts_are_a_recount(fer_env["FER_PG_DSN"], "train/happy/")  # the dropped row's counts too
     rerun = run_partition("happy", instance)
     assert asset_metadata(rerun, "raw_images")["files_hashed"] == 1
+    assert stored_counts_are_a_recount(fer_env["FER_PG_DSN"], "train/happy/")
     assert embeddings_metadata(rerun)["changed"] + embeddings_metadata(rerun)["failed"] == 1

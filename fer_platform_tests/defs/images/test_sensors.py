@@ -7,7 +7,8 @@ import uuid
 
 import psycopg
 import pytest
-from dagster import DagsterInstance, SensorResult, build_sensor_context
+from dagster import DagsterInstance, DagsterRunStatus, SensorResult, build_sensor_context
+from dagster._core.test_utils import create_run_for_test
 
 from fer_platform.definitions import build_definitions
 from fer_platform.defs.images import assets as image_assets
@@ -15,6 +16,7 @@ from fer_platform.defs.images import sensors
 from fer_platform.factory import Platform
 from fer_platform.images.landings import reconcile, retries
 from fer_platform.images.landings.event_log import blobs_to_land
+from fer_platform.images.landings.landed_paths import LandedPaths, folder_mtime, record_landed
 from fer_platform.images.landings.landing import land_from_events
 from fer_platform.images.landings.queue import EventQueue
 from fer_platform.orchestration.names import EMBED_JOB, LANDING_RUN_TAG, PIPELINE_JOB
@@ -76,6 +78,26 @@ def test_new_files_request_only_their_partition_once(instance, image_root):
     assert again.run_requests == [] and again.skip_reason is not None
 
 
+def test_a_landing_in_flight_gets_no_second_run_of_its_folder(instance, fer_env, image_root):
+    """While a landing run copies into a folder and reads it, the folder's new mtime is that run's: no echo run;
+    once the run has finished without reading it (failed), the folder is asked for."""
+    assert run_partition("happy", instance, PIPELINE_JOB).success
+    cursor = tick(instance, None).cursor
+    folder = image_root / "train" / "happy"
+    run = create_run_for_test(instance, status=DagsterRunStatus.STARTED)
+    with psycopg.connect(fer_env["FER_PG_DSN"], autocommit=True) as conn:
+        before = folder_mtime(folder)
+        record_landed(conn, run.run_id, "train/happy/", LandedPaths([], before))
+        add_images(image_root, "happy", 1)
+        assert tick(instance, cursor).run_requests == []  # still copying
+        record_landed(
+            conn, run.run_id, "train/happy/", LandedPaths(["train/happy/landed 0.png"], before, folder_mtime(folder))
+        )
+        assert tick(instance, cursor).run_requests == []  # copied, its scan not stored yet
+        instance.report_run_failed(run)
+        assert requested(tick(instance, cursor)) == ["happy"]
+
+
 def test_a_repeated_evaluation_repeats_the_run_key(instance, image_root):
     first = tick(instance, None)
     add_images(image_root, "sad", 1)
@@ -131,10 +153,24 @@ def test_images_landing_in_the_source_container_are_detected_and_embedded(instan
     assert request.partition_key == "happy" and LANDING_RUN_TAG in request.tags
     run = run_requested(instance, request)
     assert run.success and asset_metadata(run, "landed_images")["landed"] == 1
-    assert asset_metadata(run, "raw_images")["files_hashed"] == 1
+    scanned = asset_metadata(run, "raw_images")
+    assert (scanned["files_hashed"], scanned["found_by"], scanned["files"]) == (1, "the files this run landed", 5)
     assert (image_root / "train" / "happy" / "from_blob.png").read_bytes() == png
     assert "train/happy/from_blob.png" in table_rows(azure_env["FER_REPLICA_DSN"], "happy")
     assert tick(instance, result.cursor).run_requests == []  # the download was read by that run: no echo
+
+
+def test_a_landing_run_lists_the_folder_when_something_else_changed_it(instance, azure_env, image_root):
+    """A file dropped into the image root beside a landing is not missed: that run lists the folder."""
+    assert run_partition("happy", instance, PIPELINE_JOB).success
+    cursor = tick(instance, None).cursor
+    source = open_location(azure_env["FER_SOURCE_URL"])
+    png = sorted((image_root / "train" / "angry").iterdir())[0].read_bytes()
+    source.fs.pipe_file(source.path("train/happy/from_blob.png"), png)
+    (image_root / "train" / "happy" / "dropped.png").write_bytes(png)
+    [request] = [r for r in tick(instance, cursor).run_requests if LANDING_RUN_TAG in r.tags]
+    scanned = asset_metadata(run_requested(instance, request), "raw_images")
+    assert (scanned["files_hashed"], scanned["found_by"], scanned["files"]) == (2, "a listing", 6)
 
 
 def test_blob_events_start_runs_that_read_exactly_their_blobs(instance, azure_env, image_root, monkeypatch):
