@@ -53,6 +53,10 @@ class FerSettings(BaseSettings):
     sensor_interval_s: int = Field(default=30, gt=0, description="Seconds between new-image sensor ticks.")
     api_key: SecretStr | None = Field(default=None, description="Bearer key of the search API (FER_API_KEY).")
     ef_search: int = Field(default=100, gt=0, description="hnsw.ef_search of similarity queries.")
+    index_build_memory: str = Field(
+        default="1GB", pattern=r"^[0-9]+\s*(kB|MB|GB|TB)$", description="maintenance_work_mem of HNSW index builds."
+    )
+    index_build_workers: int = Field(default=0, ge=0, le=64, description="Parallel workers of HNSW index builds.")
     max_upload_bytes: int = Field(default=5_000_000, gt=0, description="Largest accepted query image.")
     header_timeout_s: float = Field(default=10.0, gt=0, description="A connection's request head must arrive by then.")
     public_docs: bool = Field(default=True, description="/docs and /openapi.json without the key (FER_PUBLIC_DOCS).")

@@ -27,8 +27,9 @@ from fer_platform.service.query_face import ExpressionOutput, Prediction, QueryF
 from fer_platform.service.readiness import content_problem, model_problem, replica_problem
 from fer_platform.service.served_model import ServedModel
 from fer_platform.settings import FerSettings
-from fer_platform.table.expression import EXPRESSION_TABLE, expression_vector, rows_of_version
-from fer_platform.table.rows import emotion_counts, model_counts
+from fer_platform.table.aggregates import model_counts
+from fer_platform.table.aggregates import stored as stored_partitions
+from fer_platform.table.expression import EXPRESSION_TABLE, expression_vector, holds_version
 from fer_platform.table.schema import DEFAULT_TABLE
 
 log = logging.getLogger(__name__)
@@ -125,11 +126,12 @@ class SearchEngine:
         return model_problem(self.catalogue().models, self.model.model_id, self.table)
 
     def catalogue(self) -> Catalogue:
-        """The replica's emotions and embedding models (re-read at most every CATALOGUE_TTL_S)."""
+        """The replica's emotions and embedding models, as its triggers maintain them (two small reads, never a
+        count of the table; re-read at most every CATALOGUE_TTL_S)."""
         read_at, catalogue = self._catalogue
         if time.monotonic() - read_at > CATALOGUE_TTL_S:
             with self.pool.connection() as conn:
-                emotions = dict(sorted(emotion_counts(conn, self.table).items()))
+                emotions = {e: a.rows for e, a in sorted(stored_partitions(conn, self.table).items())}
                 catalogue = Catalogue(emotions, model_counts(conn, self.table))
             self._catalogue = (time.monotonic(), catalogue)
         return catalogue
@@ -199,11 +201,13 @@ class SearchEngine:
     ) -> list[Neighbor]:
         """The k rows of ``version`` nearest to ``features`` (``exclude``: a file path left out), with the ids of
         their images in the seed table, so that every result can be searched from."""
-        if rows_of_version(conn, version) == 0:
+        if not holds_version(conn, version):
             raise SpaceUnavailableError(
                 f"{EXPRESSION_TABLE} holds no vectors of emotion_model {version}: materialize expression_vectors"
             )
-        found = nearest(conn, EXPRESSION_TABLE, features, k + 1, emotion, self.ef_search, model_version=version)
+        found = nearest(
+            conn, EXPRESSION_TABLE, features, k + 1, emotion, self.ef_search, model_version=version, halfvec=False
+        )
         ids = ids_of(conn, self.table, [n.filepath for n in found])
         kept = [replace(n, id=ids[n.filepath]) for n in found if n.filepath in ids and n.filepath != exclude]
         return kept[:k]

@@ -107,13 +107,13 @@ def write_expressions(
             )
 
 
-def rows_of_version(conn: psycopg.Connection, version: str, table: str = EXPRESSION_TABLE) -> int:
-    """How many rows hold ``version``'s vectors (0 when the table does not exist)."""
+def holds_version(conn: psycopg.Connection, version: str, table: str = EXPRESSION_TABLE) -> bool:
+    """Whether any row holds ``version``'s vectors (False when the table does not exist): one probe of the
+    (emotion, model_version) index (a skip scan on PostgreSQL 18), never a count."""
     if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
-        return 0
-    return conn.execute(
-        sql.SQL("SELECT count(*) FROM {} WHERE model_version = %s").format(sql.Identifier(table)), (version,)
-    ).fetchone()[0]
+        return False
+    statement = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE model_version = %s)").format(sql.Identifier(table))
+    return conn.execute(statement, (version,)).fetchone()[0]
 
 
 def seed_filepaths(conn: psycopg.Connection, emotion: str, table: str) -> list[str]:

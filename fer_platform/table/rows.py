@@ -78,18 +78,6 @@ def partition_row_count(conn: psycopg.Connection, table: str, emotion: str, pref
     return conn.execute(statement.format(sql.Identifier(table)), (emotion, prefix)).fetchone()[0]
 
 
-def model_counts(conn: psycopg.Connection, table: str) -> dict[str | None, int]:
-    """Rows per embedding model id (None: rows that recorded none) over the whole table."""
-    statement = sql.SQL("SELECT model_id, count(*) FROM {} GROUP BY model_id").format(sql.Identifier(table))
-    return dict(conn.execute(statement).fetchall())
-
-
-def emotion_counts(conn: psycopg.Connection, table: str) -> dict[str, int]:
-    """Rows per emotion over the whole table."""
-    statement = sql.SQL("SELECT emotion, count(*) FROM {} GROUP BY emotion").format(sql.Identifier(table))
-    return dict(conn.execute(statement).fetchall())
-
-
 def copy_rows(conn: psycopg.Connection, table: str, rows: Iterable[tuple]) -> int:
     """``COPY ... FROM STDIN (FORMAT BINARY)`` of ``rows``; returns how many were sent."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(

@@ -31,7 +31,7 @@ from fer_platform.embeddings.model import load_model
 from fer_platform.models.head import evaluate, fit_head
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import FER2013_EMOTIONS, write_sample_dataset
-from fer_platform.search.index import HNSW_EF_CONSTRUCTION, HNSW_M, maintain_index
+from fer_platform.search.index import HNSW_EF_CONSTRUCTION, HNSW_M, BuildSettings, maintain_index
 from fer_platform.search.query import nearest
 from fer_platform.table.rows import PartitionDelta, write_delta
 from fer_platform.table.schema import ensure_table
@@ -94,7 +94,7 @@ def search_figures(server_uri: str, rows: int, queries: int, m: int, ef_construc
         probe = [np.maximum(vectors[i] + rng.normal(0, 0.3, 512).astype(np.float32), 0) for i in picks]
         exact_n = min(queries, 50) if rows > 100_000 else queries
         exact_ms, exact_ids = timed_queries(conn, probe[:exact_n], exact=True, ef=0)
-        report = maintain_index(conn, TABLE, m=m, ef_construction=ef_construction)
+        report = maintain_index(conn, TABLE, settings=BuildSettings(m=m, ef_construction=ef_construction))
         print(
             f"| {rows:,} | exact (seq scan) | - | {percentile(exact_ms, 50):.1f} | {percentile(exact_ms, 99):.1f} | 1.000 |"
             f" HNSW build {report.seconds:.1f} s |"

@@ -24,7 +24,7 @@ from fer_platform.orchestration.resources import (
     RayResource,
 )
 from fer_platform.progress import Progress
-from fer_platform.table.rows import model_counts
+from fer_platform.table.aggregates import model_counts
 from fer_platform.table.schema import DEFAULT_TABLE
 
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
