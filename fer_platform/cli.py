@@ -133,7 +133,8 @@ def search(image: Path, k: int, emotion: str | None, space: str, as_json: bool) 
     def query(engine):
         valid = engine.valid_emotion(emotion)
         try:
-            face = engine.embed(image.read_bytes(), with_expression=space == "expression")
+            expression = space == "expression"
+            face = engine.embed(image.read_bytes(), with_seed=not expression, with_expression=expression)
         except ImageDecodeError as exc:
             raise click.ClickException(f"{image} is not a usable image: {exc}") from exc
         if space == "expression":

@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, replace
-from typing import Iterable
+from dataclasses import replace
 
 import numpy as np
 import psycopg
@@ -16,7 +15,7 @@ from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
 
 from fer_platform.embeddings.embedder import forward
-from fer_platform.embeddings.model import SEED_TRANSFORM, LoadedModel, WeightsUnavailableError
+from fer_platform.embeddings.model import SEED_TRANSFORM
 from fer_platform.factory import Platform
 from fer_platform.images.decode import decode_image
 from fer_platform.images.face import face_pixels, to_fer_face
@@ -24,7 +23,7 @@ from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_M
 from fer_platform.postgres.dsn import describe
 from fer_platform.search.query import Neighbor, ids_of, nearest, stored_image
 from fer_platform.service.query_face import ExpressionOutput, Prediction, QueryFace, knn_vote
-from fer_platform.service.readiness import content_problem, model_problem, replica_problem
+from fer_platform.service.readiness import Catalogue, content_problem, model_problem, query_model, replica_problem
 from fer_platform.service.served_model import ServedModel
 from fer_platform.settings import FerSettings
 from fer_platform.table.aggregates import model_counts
@@ -54,22 +53,6 @@ class StoredImageNotFoundError(LookupError):
 VOTE_NEIGHBOURS = 15
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 NO_EMOTION_MODEL = "no emotion_model is promoted: run the job train_emotion_model first"
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """What the replica's table holds, as the service checks requests against it."""
-
-    emotions: dict[str, int]  # rows per emotion
-    models: dict[str | None, int]  # rows per embedding model id
-
-
-def query_model(platform: Platform, stored_ids: Iterable[str | None]) -> tuple[LoadedModel | None, str | None]:
-    """The model that embeds queries, loaded at start (never lazily at the first request), or why it cannot be."""
-    try:
-        return platform.query_model(stored_ids), None
-    except WeightsUnavailableError as exc:
-        return None, f"the query model cannot be loaded: {exc}"
 
 
 class SearchEngine:
@@ -148,16 +131,19 @@ class SearchEngine:
             raise UnknownEmotionError("emotion must not contain control characters")
         raise UnknownEmotionError(f"unknown emotion {emotion!r}: the stored emotions are {', '.join(stored)}")
 
-    def embed(self, data: bytes, with_expression: bool = False, with_classifier: bool = False) -> QueryFace:
-        """Everything the models say of the query image, computed in one go (the service holds an admission slot
-        for it): the face cropped to 48x48 grayscale, its seed vector made as the stored ones were, with
-        ``with_expression`` and an emotion_model served that model's scores and features, with
-        ``with_classifier`` the served classifier head's emotion."""
-        if self.model is None:
+    def embed(
+        self, data: bytes, with_seed: bool = True, with_expression: bool = False, with_classifier: bool = False
+    ) -> QueryFace:
+        """Everything the models asked for say of the query image, computed in one go (the service holds an
+        admission slot for it): the face cropped to 48x48 grayscale; with ``with_seed`` its seed vector made as
+        the stored ones were (the ResNet18 runs only then); with ``with_expression`` and an emotion_model served
+        that model's scores and features; with ``with_classifier`` (and the seed vector) the served classifier
+        head's emotion."""
+        if with_seed and self.model is None:
             raise SpaceUnavailableError(self.model_error)
         crop = to_fer_face(decode_image(data, draft_side=QUERY_DRAFT_SIDE))
-        vector = forward(self.model, SEED_TRANSFORM(crop.image).unsqueeze(0))[0]
-        head = self.classify(vector) if with_classifier else None
+        vector = forward(self.model, SEED_TRANSFORM(crop.image).unsqueeze(0))[0] if with_seed else None
+        head = self.classify(vector) if with_classifier and vector is not None else None
         served = self.emotion_model.current() if with_expression else None
         if served is None:
             return QueryFace(vector, crop, None, head)
@@ -180,9 +166,23 @@ class SearchEngine:
         best = int(probabilities.argmax())
         return Prediction(head.classes[best], float(probabilities[best]), f"classifier:{version}")
 
+    def serves_expression(self) -> bool:
+        """Whether an emotion_model is served (its scores then answer predictions: no vote, no head)."""
+        return self.emotion_model.current() is not None
+
     def search(self, vector: np.ndarray, k: int, emotion: str | None = None) -> list[Neighbor]:
         with self.pool.connection() as conn:
             return nearest(conn, self.table, vector, k, emotion, ef_search=self.ef_search)
+
+    def search_and_vote(
+        self, vector: np.ndarray, k: int, emotion: str | None = None
+    ) -> tuple[list[Neighbor], Prediction | None]:
+        """The k nearest stored images and the vote of the ``VOTE_NEIGHBOURS`` nearest, from one query when
+        there is no emotion filter (a filtered answer cannot vote: a second, unfiltered query)."""
+        if emotion is not None:
+            return self.search(vector, k, emotion), self.vote(vector)
+        found = self.search(vector, max(k, VOTE_NEIGHBOURS))
+        return found[:k], knn_vote(found[:VOTE_NEIGHBOURS])
 
     def vote(self, vector: np.ndarray) -> Prediction | None:
         """The distance-weighted vote of the seed vector's nearest stored images."""

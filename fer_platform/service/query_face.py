@@ -31,7 +31,7 @@ class ExpressionOutput:
 class QueryFace:
     """One decode of the upload and one pass of each model asked for (computed inside one admission slot)."""
 
-    vector: np.ndarray  # the seed's ResNet18 vector
+    vector: np.ndarray | None  # the seed's ResNet18 vector; None when the seed space was not needed
     crop: FaceCrop
     expression: ExpressionOutput | None  # None unless asked for and an emotion_model is served
     classifier: Prediction | None = None  # the served classifier head's, when asked for and one is usable

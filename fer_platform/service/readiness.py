@@ -4,10 +4,14 @@ answer names the server (never its password) and the command or setting that fix
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Iterable
+
 import psycopg
 from psycopg import sql
 
-from fer_platform.embeddings.model import settings_for
+from fer_platform.embeddings.model import LoadedModel, WeightsUnavailableError, settings_for
+from fer_platform.factory import Platform
 from fer_platform.postgres.connection import error_line
 from fer_platform.postgres.dsn import describe
 
@@ -59,3 +63,19 @@ def model_problem(stored: dict[str | None, int], query_model_id: str, table: str
         f"the replica's {table} was embedded with {stored_id or 'no recorded model'}, but queries would be embedded "
         f"with {query_model_id}: set {settings_for(stored_id)} to search it, or {REEMBED} with the query model"
     )
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What the replica's table holds, as the service checks requests against it."""
+
+    emotions: dict[str, int]  # rows per emotion
+    models: dict[str | None, int]  # rows per embedding model id
+
+
+def query_model(platform: Platform, stored_ids: Iterable[str | None]) -> tuple[LoadedModel | None, str | None]:
+    """The model that embeds queries, loaded at start (never lazily at the first request), or why it cannot be."""
+    try:
+        return platform.query_model(stored_ids), None
+    except WeightsUnavailableError as exc:
+        return None, f"the query model cannot be loaded: {exc}"

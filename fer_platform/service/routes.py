@@ -92,20 +92,30 @@ async def search(
 ) -> SearchAnswer:
     """The k stored images most similar to the uploaded one: in the seed's space (same person, pose,
     lighting) or, with ``space=expression``, in the trained emotion_model's (same expression). With
-    ``predict=true`` the answer holds the prediction too: one upload, one decode, one pass of each model."""
+    ``predict=true`` the answer holds the prediction too: one upload, one decode, one pass of each model needed
+    (the seed's ResNet18 only for the seed space or a prediction without an emotion_model), one nearest-neighbour
+    query (its neighbours vote, when a vote is needed and no emotion filter is set)."""
     engine = engine_of(request)
     emotion = valid_emotion(request, emotion)
-    face = await query_face(request, file, with_expression=predict or space == "expression", with_classifier=predict)
+    voting = predict and not engine.serves_expression()
+    face = await query_face(
+        request, file, with_seed=space == "seed" or voting, with_expression=predict or space == "expression",
+        with_classifier=voting,
+    )
+    vote = None
     try:
         if space == "expression":
             neighbours = await run_in_threadpool(engine.expression_search, face, k, emotion)
+            vote = await run_in_threadpool(engine.vote, face.vector) if voting else None
+        elif voting:
+            neighbours, vote = await run_in_threadpool(engine.search_and_vote, face.vector, k, emotion)
         else:
             neighbours = await run_in_threadpool(engine.search, face.vector, k, emotion)
     except SpaceUnavailableError as exc:
         raise HTTPException(503, str(exc)) from exc
     answer = search_answer(neighbours, space, face=face.crop.method)
     if predict:
-        answer.prediction = predict_answer(face, await run_in_threadpool(engine.vote, face.vector))
+        answer.prediction = predict_answer(face, vote)
     return answer
 
 
@@ -133,9 +143,12 @@ def similar(
 @router.post("/predict", dependencies=KEYED, response_model=PredictAnswer, responses=errors(401, 413, 415, 503))
 async def predict(request: Request, file: UploadFile = File(..., description="The query image.")) -> PredictAnswer:
     """The emotion of the face: from the served emotion_model (with ``scores`` for every emotion) when one is
-    promoted, else the trained head when one is registered, else the neighbours' vote."""
-    face = await query_face(request, file, with_expression=True, with_classifier=True)
-    return predict_answer(face, await run_in_threadpool(engine_of(request).vote, face.vector))
+    promoted (the seed's ResNet18 and the neighbours are then not asked), else the trained head when one is
+    registered, else the neighbours' vote."""
+    engine = engine_of(request)
+    voting = not engine.serves_expression()
+    face = await query_face(request, file, with_seed=voting, with_expression=True, with_classifier=voting)
+    return predict_answer(face, await run_in_threadpool(engine.vote, face.vector) if voting else None)
 
 
 @router.get("/emotions", dependencies=KEYED, response_model=EmotionsAnswer, responses=errors(401, 503))

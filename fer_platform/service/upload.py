@@ -15,12 +15,14 @@ def engine_of(request: Request) -> SearchEngine:
     return request.app.state.engine
 
 
-async def query_face(request: Request, file: UploadFile, with_expression: bool, with_classifier: bool) -> QueryFace:
+async def query_face(
+    request: Request, file: UploadFile, with_seed: bool, with_expression: bool, with_classifier: bool
+) -> QueryFace:
     """The upload decoded once and run through each model asked for (``SearchEngine.embed``) in one of the
     admission slots; 413 over the limit, 415 when it is not an image, 503 when every slot is taken or the query
     model cannot embed comparably to the stored rows (the reason says which setting or job fixes it)."""
     engine = engine_of(request)
-    problem = await run_in_threadpool(engine.query_model_problem)
+    problem = await run_in_threadpool(engine.query_model_problem) if with_seed else None
     if problem:
         raise HTTPException(503, problem)
     limit = request.app.state.settings.max_upload_bytes
@@ -29,7 +31,7 @@ async def query_face(request: Request, file: UploadFile, with_expression: bool, 
         raise HTTPException(413, f"upload larger than {limit} bytes")
     async with request.app.state.admission.slot():
         try:
-            return await run_in_threadpool(engine.embed, data, with_expression, with_classifier)
+            return await run_in_threadpool(engine.embed, data, with_seed, with_expression, with_classifier)
         except ImageDecodeError as exc:
             raise HTTPException(415, f"{file.filename or 'the upload'} is not a usable image: {exc}") from exc
 

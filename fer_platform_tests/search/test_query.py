@@ -5,6 +5,7 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
+from fer_platform.search import index
 from fer_platform.search.index import maintain_index
 from fer_platform.search.query import explain, nearest
 from fer_platform.search.recall import random_rows, recall_at_k
@@ -92,6 +93,16 @@ def test_the_catalogue_and_the_churn_follow_writes_deletes_and_model_changes_wit
         "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'imagenes_fer'"
     ).fetchone()[0]
     assert scanned == 0  # the catalogue never reads the table
+
+
+def test_a_build_logs_its_progress(table, monkeypatch):
+    monkeypatch.setattr(index, "PROGRESS_EVERY_S", 0.02)
+    insert(table, 300, 3000, np.random.default_rng(4))
+    lines: list[str] = []
+    settings = index.BuildSettings(memory="64MB", workers=1)
+    assert maintain_index(table, "imagenes_fer", settings=settings, log=lines.append).action == "created"
+    assert lines and all(line.startswith("index build: ") for line in lines), lines
+    assert any("building index" in line for line in lines), lines
 
 
 def test_k_out_of_range_is_refused(table):

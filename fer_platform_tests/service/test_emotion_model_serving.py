@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from fer_platform.models.lifecycle.registry import EMOTION_CLASSIFIER, EMOTION_MODEL, ModelNotFoundError, model_registry
 from fer_platform.models.model import EmotionModel
+from fer_platform.service import engine as engine_module
 from fer_platform.service.app import create_app
 from fer_platform.service.served_model import RELOAD_INTERVAL_S
 from fer_platform.settings import load_settings
@@ -57,6 +58,33 @@ def test_predict_returns_a_score_per_emotion(client, shared_search_env):
     assert set(body["scores"]) == set(TEST_EMOTIONS) and sum(body["scores"].values()) == pytest.approx(1, abs=1e-4)
     assert body["model_version"] == "v0001" and body["emotion"] == max(body["scores"], key=body["scores"].get)
     assert {"knn", "classifier", "face", "confidence"} <= body.keys()  # the fields of before stay
+
+
+def test_each_request_runs_only_the_models_and_the_one_query_it_needs(client, shared_search_env, monkeypatch):
+    """With an emotion_model served: an expression search or a prediction never runs the seed's ResNet18 nor
+    asks the neighbours for a vote; a seed search with predict=true asks one nearest-neighbour query."""
+    calls = {"forward": 0, "nearest": 0}
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(engine_module, "forward", counted("forward", engine_module.forward))
+    monkeypatch.setattr(engine_module, "nearest", counted("nearest", engine_module.nearest))
+    data = upload(query_image(shared_search_env, "test", "happy"))
+    assert client.post("/search?k=5&space=expression&predict=true", files=data, headers=AUTH).status_code == 200
+    assert calls == {"forward": 0, "nearest": 1}
+    assert client.post("/predict", files=upload(query_image(shared_search_env, "test", "sad")), headers=AUTH).json()[
+        "model_version"
+    ] == "v0001"
+    assert calls == {"forward": 0, "nearest": 1}
+    body = client.post("/search?k=5&predict=true", files=upload(query_image(shared_search_env, "test", "sad")),
+                       headers=AUTH).json()
+    assert len(body["results"]) == 5 and body["prediction"]["model_version"] == "v0001"
+    assert calls == {"forward": 1, "nearest": 2}
 
 
 def test_expression_search_finds_the_same_expression(client, shared_search_env):
@@ -137,17 +165,23 @@ def test_promotion_reloads_without_restart_and_a_damaged_version_stays_out(own_l
         assert wait_for_health(client, "ok")["status"] == "ok"
 
 
+def served_head(client: TestClient) -> str:
+    """The classifier version the service serves (with an emotion_model served, predictions do not ask it)."""
+    return client.app.state.engine.classifier.current()[0]
+
+
 def test_a_classifier_pin_is_served_and_a_missing_one_refuses_to_start(own_lake, shared_search_env, monkeypatch):
     heads = model_registry(open_location(load_settings().resolved_lake_url), EMOTION_CLASSIFIER)
     newer = heads.register({"model.pt": heads.read("v0001", "model.pt")}, heads.metrics("v0001"))
     with TestClient(create_app(load_settings())) as registered_only:  # registered, not promoted: not served
-        assert predict(registered_only, shared_search_env)["classifier"]["source"] == "classifier:v0001"
+        assert served_head(registered_only) == "v0001"
+        assert predict(registered_only, shared_search_env)["classifier"] is None  # the emotion_model answers
     heads.promote(newer)
     with TestClient(create_app(load_settings())) as promoted:
-        assert predict(promoted, shared_search_env)["classifier"]["source"] == f"classifier:{newer}"
+        assert served_head(promoted) == newer
     monkeypatch.setenv("FER_CLASSIFIER_VERSION", "v0001")
     with TestClient(create_app(load_settings())) as pinned:
-        assert predict(pinned, shared_search_env)["classifier"]["source"] == "classifier:v0001"
+        assert served_head(pinned) == "v0001"
     monkeypatch.setenv("FER_CLASSIFIER_VERSION", "v0042")
     with pytest.raises(ModelNotFoundError, match=f"'v0042' not found.*registered: v0001, {newer}"):
         create_app(load_settings())

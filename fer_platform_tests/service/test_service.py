@@ -110,10 +110,10 @@ def test_images_cannot_escape_the_image_prefix(client, path):
     assert client.get(f"/images/{path}", headers=AUTH).status_code == 404
 
 
-def test_predict_answers_from_the_classifier_and_the_neighbours(client, shared_search_env):
+def test_predict_answers_from_the_emotion_model_alone_when_one_is_served(client, shared_search_env):
     body = client.post("/predict", files=upload(query_image(shared_search_env)), headers=AUTH).json()
     assert body["emotion"] in TEST_EMOTIONS and 0 < body["confidence"] <= 1
-    assert body["classifier"]["source"] == "classifier:v0001" and body["knn"]["source"] == "knn"
+    assert body["classifier"] is None and body["knn"] is None  # neither asked: the emotion_model answers
     assert body["emotion"] == max(body["scores"], key=body["scores"].get) and body["model_version"] == "v0001"
 
 

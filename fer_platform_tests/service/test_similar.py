@@ -126,8 +126,9 @@ def test_one_upload_answers_the_neighbours_and_the_prediction(client, shared_sea
 
 
 def test_one_upload_runs_each_model_once_in_one_admission_slot(client, shared_search_env, monkeypatch):
-    """The seed model, the classifier head and the emotion_model each run once, all while the request holds its
-    admission slot (``admission.working`` is 1 inside every pass)."""
+    """The models a request needs run once, all while it holds its admission slot (``admission.working`` is 1
+    inside every pass): with an emotion_model served, an expression search with a prediction needs that model
+    alone (no seed vector, no classifier head)."""
     engine, admission = client.app.state.engine, client.app.state.admission
     passes: list[tuple[str, int]] = []
     for name, obj, method in (
@@ -145,4 +146,4 @@ def test_one_upload_runs_each_model_once_in_one_admission_slot(client, shared_se
     face = query_image(shared_search_env)
     answer = client.post("/search?space=expression&predict=true", files=upload(face), headers=AUTH)
     assert answer.status_code == 200
-    assert sorted(passes) == [("classifier", 1), ("embed", 1), ("emotion_model", 1)]
+    assert sorted(passes) == [("embed", 1), ("emotion_model", 1)]
