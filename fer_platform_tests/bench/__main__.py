@@ -15,6 +15,7 @@ from fer_platform_tests.bench import (
     page,
     quality,
     replica,
+    scale,
     search,
     sensor,
     service,
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "api": api.main,
     "expression": expression.main,
     "driver_memory": driver_memory.main,
+    "scale": scale.main,
 }
 
 if __name__ == "__main__":
