@@ -135,18 +135,37 @@ def as_delta(rows: pl.DataFrame):
     return rows.to_arrow()
 
 
+DELETED = "_deleted"  # a column of the merge's source only: the row's id was deleted from the replica
+
+
+def merge_source(change: EmbeddingsChange) -> pl.DataFrame:
+    """The change's rows, and a row (id and emotion, nothing else) for each logged id the replica no longer
+    holds, flagged ``DELETED``: deletes ride in the same source, so the merge needs no not-matched-by-source
+    clause (which makes delta-rs read the whole partition)."""
+    rows = change.rows.with_columns(pl.lit(False).alias(DELETED))
+    gone = sorted(set(change.ids or ()) - set(change.rows.get_column("id").to_list()))
+    deletes = pl.DataFrame(
+        {"id": gone, PARTITION_COLUMN: [change.emotion] * len(gone), DELETED: [True] * len(gone)},
+        schema={"id": pl.Int64, PARTITION_COLUMN: pl.String, DELETED: pl.Boolean},
+    )
+    return pl.concat([rows, deletes], how="diagonal_relaxed")
+
+
 def _merge(table: DeltaTable, change: EmbeddingsChange, props: CommitProperties) -> dict:
-    partition = f"t.{PARTITION_COLUMN} = {quoted(change.emotion)}"
+    """Upsert and delete the logged ids in one commit. The literal id list in the predicate lets delta-rs skip
+    every data file whose id statistics hold none of them: a landing reads the files it touches (none when it
+    only adds rows), not the partition."""
+    ids = ", ".join(str(int(i)) for i in change.ids or ())
     merger = table.merge(
-        as_delta(change.rows),
-        predicate=f"{partition} AND t.id = s.id",
+        as_delta(merge_source(change)),
+        predicate=f"t.{PARTITION_COLUMN} = {quoted(change.emotion)} AND t.id IN ({ids}) AND t.id = s.id",
         source_alias="s",
         target_alias="t",
         commit_properties=props,
     )
-    merger = merger.when_matched_update_all().when_not_matched_insert_all()
-    ids = ", ".join(str(int(i)) for i in change.ids or ())
-    return merger.when_not_matched_by_source_delete(predicate=f"{partition} AND t.id IN ({ids})").execute()
+    merger = merger.when_matched_delete(predicate=f"s.{DELETED}")
+    merger = merger.when_matched_update_all(predicate=f"NOT s.{DELETED}", except_cols=[DELETED])
+    return merger.when_not_matched_insert_all(predicate=f"NOT s.{DELETED}", except_cols=[DELETED]).execute()
 
 
 def commit_change(target: DeltaTarget, change: EmbeddingsChange) -> CommitReport:

@@ -167,6 +167,8 @@ def emotion_model(
             **where,
             "epochs": trained.epochs,
             "stopped_by": trained.stopped_by,
+            "fit_epochs": trained.fit_epochs,
+            "reproduce_with": f"FER_TRAIN_EPOCHS={trained.fit_epochs}",
             "schedule": trained.schedule,
             "resumed_from_epoch": trained.resumed_from,
             "learning_curve": learning_curve_plot(trained.curve),

@@ -17,7 +17,7 @@ from fer_platform.settings import Device, ModelArch, TrainSchedule
 
 class EmotionModelSettings(ConfigurableResource):
     """How ``emotion_model`` trains and which version is served (FER_MODEL_ARCH, FER_TRAIN_BUDGET_MINUTES,
-    FER_TRAIN_MAX_EPOCHS, FER_TRAIN_SCHEDULE, FER_EXCLUDE_LABEL_ISSUES, FER_MODEL_VERSION, FER_DEVICE,
+    FER_TRAIN_MAX_EPOCHS, FER_TRAIN_SCHEDULE, FER_TRAIN_EPOCHS, FER_EXCLUDE_LABEL_ISSUES, FER_MODEL_VERSION, FER_DEVICE,
     FER_WEIGHTS); ``seed`` is run config only."""
 
     arch: ModelArch = Field(description="auto, vgg, vgg_small or resnet18_imagenet.")
@@ -27,6 +27,7 @@ class EmotionModelSettings(ConfigurableResource):
     weights: str = Field(description="Starting point of resnet18_imagenet (imagenet, random or a path).")
     max_epochs: int = Field(description="Epoch limit (the recipe's 300).")
     schedule: TrainSchedule = Field(default="auto", description="auto, plateau or one_cycle (FER_TRAIN_SCHEDULE).")
+    epochs: Optional[int] = Field(default=None, description="The run's length fixed in advance (FER_TRAIN_EPOCHS).")
     exclude_label_issues: bool = Field(default=False, description="Train without label_issues' flagged images.")
     seed: int = Field(default=0, description="Seed of initialisation, split, shuffling and augmentation.")
 
@@ -42,7 +43,8 @@ class EmotionModelSettings(ConfigurableResource):
         """The training recipe for ``device`` (where training runs; by default this process's device)."""
         target = device or self.torch_device()
         return recipe_for(
-            self.arch, target, self.budget_minutes, self.max_epochs, self.weights, self.seed, self.schedule
+            self.arch, target, self.budget_minutes, self.max_epochs, self.weights, self.seed, self.schedule,
+            self.epochs,
         )
 
 
@@ -57,6 +59,7 @@ def models_resources() -> Definitions:
                 budget_minutes=settings.train_budget_minutes,
                 max_epochs=settings.train_max_epochs,
                 schedule=settings.train_schedule,
+                epochs=settings.train_epochs,
                 exclude_label_issues=settings.exclude_label_issues,
                 version=settings.model_version,
                 device=settings.device,

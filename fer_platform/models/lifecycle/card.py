@@ -59,7 +59,9 @@ Emotion scores for a 48x48 grayscale face crop, and expression vectors for simil
 
 ## Training
 - device: {metrics["device"]}
-- epochs: {metrics["epochs"]} (best: {metrics["best_epoch"]}), stopped by: {metrics["stopped_by"]}
+- epochs: {metrics["epochs"]} (best: {metrics["best_epoch"]}), stopped by: {metrics["stopped_by"]}; the run's
+  length, fixed after its first epoch: {metrics.get("fit_epochs")} (`FER_TRAIN_EPOCHS={metrics.get("fit_epochs")}`
+  repeats this run step for step on the same machine and thread count)
 - time: {metrics["train_seconds"]:.0f} s, {metrics["images_per_s"]:.0f} images/s
 
 ## Test split
@@ -89,6 +91,7 @@ def training_metrics(
         "epochs": trained.epochs,
         "best_epoch": trained.best_epoch,
         "stopped_by": trained.stopped_by,
+        "fit_epochs": trained.fit_epochs,
         "train_seconds": round(trained.train_seconds, 2),
         "images_per_s": round(trained.images_per_s, 1),
         "validation_accuracy": trained.validation_accuracy,

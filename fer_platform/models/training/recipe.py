@@ -30,11 +30,13 @@ class Recipe:
     seed: int = 0
     weights: str = "imagenet"  # starting point of resnet18_imagenet only
     schedule: str = "auto"  # FER_TRAIN_SCHEDULE: auto, plateau or one_cycle (see models.schedule)
+    epochs: int | None = None  # FER_TRAIN_EPOCHS: the run's length fixed in advance; None: fitted to the budget
 
 
 def recipe_for(
     arch: str, device: torch.device, budget_minutes: float, max_epochs: int, weights: str, seed: int = 0,
     schedule: str = "auto",
+    epochs: int | None = None,
 ) -> Recipe:
     """The recipe as the settings ask for it, with ``arch="auto"`` resolved for the device."""
     return Recipe(
@@ -44,4 +46,5 @@ def recipe_for(
         seed=seed,
         weights=weights,
         schedule=schedule,
+        epochs=epochs,
     )

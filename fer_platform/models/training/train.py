@@ -43,7 +43,7 @@ class Trained:
     model: EmotionModel
     epochs: int
     best_epoch: int
-    stopped_by: str  # "budget", "early_stopping" or "max_epochs"
+    stopped_by: str  # "budget", "epochs" (FER_TRAIN_EPOCHS), "early_stopping" or "max_epochs"
     train_seconds: float
     images_per_s: float
     validation_accuracy: list[float] = field(default_factory=list)
@@ -51,6 +51,7 @@ class Trained:
     schedule_reason: str = ""
     curve: list[dict] = field(default_factory=list)  # per epoch: train_loss, validation_accuracy, learning_rate
     resumed_from: int = 0  # the epoch of the checkpoint this run continued (0: started fresh)
+    fit_epochs: int = 0  # the run's length as fixed after its first epoch: FER_TRAIN_EPOCHS repeats it
 
 
 def class_weights(labels: torch.Tensor, classes: int) -> torch.Tensor:
@@ -124,12 +125,30 @@ class Trainer:
         return seen, time.monotonic() > deadline, loss_sum / max(1, seen)
 
     def after_epoch(self, epoch: int, spent_s: float, accuracy: float) -> None:
-        """Resolve the schedule after the first epoch, re-estimate the epochs that fit, step the plateau."""
-        self.fit_epochs = epochs_that_fit(self.recipe.budget_s, spent_s, epoch, self.recipe.max_epochs)
+        """After the first epoch, fix the run's length (FER_TRAIN_EPOCHS, else the epochs that fit the budget)
+        and resolve the schedule: never re-estimated, so the rate follows steps, not the clock; step the
+        plateau."""
         if self.schedule is None:
-            self.schedule, self.schedule_reason = resolve(self.recipe.schedule, self.fit_epochs, self.recipe.max_epochs)
+            fixed = self.recipe.epochs is not None
+            max_epochs = self.recipe.max_epochs
+            fit = min(self.recipe.epochs, max_epochs) if fixed else epochs_that_fit(
+                self.recipe.budget_s, spent_s, epoch, max_epochs
+            )
+            self.fit_epochs = fit
+            self.schedule, self.schedule_reason = resolve(self.recipe.schedule, fit, max_epochs, fixed)
         if self.schedule == "plateau":
             self.scheduler.step(accuracy)
+
+    def stop_reason(self, epoch: int, out_of_time: bool, best_epoch: int) -> str | None:
+        """Why training ends after ``epoch``, or None: the budget ran out, the run's fixed length was reached
+        (FER_TRAIN_EPOCHS, or the epochs that fit the budget), or validation stopped improving."""
+        if out_of_time:
+            return "budget"
+        if epoch >= self.fit_epochs:
+            if self.fit_epochs >= self.recipe.max_epochs:
+                return "max_epochs"
+            return "epochs" if self.recipe.epochs is not None else "budget"
+        return "early_stopping" if epoch - best_epoch >= self.recipe.early_stopping_patience else None
 
     def state(self, epoch: int, spent_s: float, seen: int, best: tuple, curve: list[dict]) -> dict:
         """Everything a resumed run needs to continue exactly where this one stands after ``epoch``."""
@@ -186,9 +205,8 @@ class Trainer:
                 checkpoints.save(self.state(epoch, time.monotonic() - start, seen, (best_state, best_epoch), curve))
             if on_epoch:
                 on_epoch(epoch, score)
-            annealed = self.schedule == "one_cycle" and epoch >= self.fit_epochs
-            if out_of_time or annealed or epoch - best_epoch >= self.recipe.early_stopping_patience:
-                stopped_by = "budget" if out_of_time or annealed else "early_stopping"
+            if stop := self.stop_reason(epoch, out_of_time, best_epoch):
+                stopped_by = stop
                 break
         seconds = time.monotonic() - start
         self.network.load_state_dict(best_state)
@@ -196,7 +214,7 @@ class Trainer:
         history = [c["validation_accuracy"] for c in curve]
         return Trained(
             self.model, len(curve), best_epoch, stopped_by, seconds, seen / max(seconds, 1e-9), history,
-            self.schedule or "plateau", self.schedule_reason, curve, done,
+            self.schedule or "plateau", self.schedule_reason, curve, done, self.fit_epochs,
         )
 
 

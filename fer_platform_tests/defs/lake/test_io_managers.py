@@ -88,6 +88,20 @@ def test_a_change_is_one_merge_commit_with_its_horizon(lake_url):
     assert write(manager, "happy", frame("happy", 0), ids=[])["delta_version"] == -1  # nothing: no commit
 
 
+def test_a_landing_merge_reads_only_the_data_files_its_ids_can_be_in(tmp_path):
+    """New ids only: no data file is read; a delete of an old id: the file that holds it, not the partition."""
+    manager = manager_on(str(tmp_path / "lake"))
+    write(manager, "happy", frame("happy", 4), horizon=100)
+    for start in (4, 8, 12):  # four more data files, each with its own id range
+        write(manager, "happy", frame("happy", 4, start=start), ids=list(range(start, start + 4)), horizon=100 + start)
+    write(manager, "happy", frame("happy", 2, start=16), ids=[16, 17], horizon=200)
+    assert table_of(manager).history(1)[0]["operationMetrics"]["num_target_files_scanned"] == 0
+    write(manager, "happy", frame("happy", 0), ids=[9], horizon=210)  # id 9 deleted
+    metrics = table_of(manager).history(1)[0]["operationMetrics"]
+    assert (metrics["num_target_files_scanned"], metrics["num_target_rows_deleted"]) == (1, 1)
+    assert 9 not in read(manager, "happy")["id"].to_list() and len(read(manager, "happy")) == 17
+
+
 def test_a_whole_partition_replaces_the_file_of_earlier_releases(tmp_path):
     manager = manager_on(str(tmp_path))
     legacy = tmp_path / PREFIX / "emotion=happy" / "part-0.parquet"

@@ -20,7 +20,11 @@ from fer_platform_tests.support.constants import REPO
 
 pytestmark = pytest.mark.slow  # trainings killed and resumed in subprocesses
 
-RECIPE = Recipe(arch="vgg_small", budget_s=600, max_epochs=5, schedule="plateau")
+RECIPES = {
+    "plateau": Recipe(arch="vgg_small", budget_s=600, max_epochs=5, schedule="plateau"),
+    "one_cycle": Recipe(arch="vgg_small", budget_s=600, max_epochs=9, schedule="one_cycle", epochs=5),
+}
+RECIPE = RECIPES["plateau"]
 MODEL = "emotion_model"
 TRAIN = """
 import sys, torch
@@ -31,7 +35,8 @@ from fer_platform.models.training.train import train_model
 from fer_platform.storage.location import open_location
 torch.set_num_threads(1)
 faces = load_split(__import__("pathlib").Path(sys.argv[1]), "train")
-recipe = Recipe(arch="vgg_small", budget_s=600, max_epochs=5, schedule="plateau")
+from fer_platform_tests.models.training.test_checkpoints import RECIPES
+recipe = RECIPES[sys.argv[3]]
 checkpoints = Checkpoints(open_location(sys.argv[2]), "emotion_model", faces.digest, recipe)
 train_model(faces, recipe, torch.device("cpu"), lambda e, a: __import__("time").sleep(1.5), checkpoints)
 """
@@ -48,11 +53,13 @@ def same_weights(a, b) -> bool:
     return all(torch.equal(t, b.state_dict()[name]) for name, t in a.state_dict().items())
 
 
-def test_a_run_killed_mid_way_resumes_and_ends_as_an_uninterrupted_one(faces, tmp_path):
+@pytest.mark.parametrize("schedule", list(RECIPES))
+def test_a_run_killed_mid_way_resumes_and_ends_as_an_uninterrupted_one(faces, tmp_path, schedule):
     root, train = faces
     lake = open_location(str(tmp_path / "lake"))
-    checkpoints = Checkpoints(lake, MODEL, train.digest, RECIPE)
-    proc = subprocess.Popen([sys.executable, "-c", TRAIN, str(root), str(tmp_path / "lake")], cwd=REPO)
+    recipe = RECIPES[schedule]
+    checkpoints = Checkpoints(lake, MODEL, train.digest, recipe)
+    proc = subprocess.Popen([sys.executable, "-c", TRAIN, str(root), str(tmp_path / "lake"), schedule], cwd=REPO)
     deadline = time.monotonic() + 120
     while (state := checkpoints.load()) is None or state["epoch"] < 2:
         assert proc.poll() is None and time.monotonic() < deadline, "the training process ended or stalled"
@@ -60,15 +67,16 @@ def test_a_run_killed_mid_way_resumes_and_ends_as_an_uninterrupted_one(faces, tm
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = checkpoints.load()["epoch"]
-    assert 2 <= killed_at < RECIPE.max_epochs
+    assert 2 <= killed_at < 5
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the killed process: the same weights need the same thread count
     try:
-        resumed = train_model(train, RECIPE, torch.device("cpu"), checkpoints=checkpoints)
-        fresh = train_model(train, RECIPE, torch.device("cpu"))
+        resumed = train_model(train, recipe, torch.device("cpu"), checkpoints=checkpoints)
+        fresh = train_model(train, recipe, torch.device("cpu"))
     finally:
         torch.set_num_threads(threads)
-    assert resumed.resumed_from == killed_at and resumed.epochs == fresh.epochs == RECIPE.max_epochs
+    assert resumed.resumed_from == killed_at and resumed.epochs == fresh.epochs == 5
+    assert resumed.schedule == fresh.schedule == schedule
     assert resumed.curve == fresh.curve  # every epoch's loss to the last bit: the same batches, the same steps
     assert same_weights(resumed.model.network, fresh.model.network)
     checkpoints.clear()

@@ -1,6 +1,7 @@
 """Training on a tiny synthetic set: reproducible, stopped by its budget at the best checkpoint, refusing too
 little data; the augmentation keeps shapes and ranges; a saved model loads back or fails clearly."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,20 @@ def test_a_run_the_budget_ends_anneals_to_zero_and_records_its_curve(faces):
     assert len(rates) >= 4 and all(a >= b for a, b in zip(rates[1:], rates[2:])) and rates[-1] < 0.5 * 0.01
     assert [c["validation_accuracy"] for c in trained.curve] == trained.validation_accuracy
     assert all(c["train_loss"] > 0 for c in trained.curve)
+
+
+@pytest.mark.slow  # trains for seconds
+def test_a_budget_run_is_repeated_step_for_step_by_its_fitted_epochs(faces):
+    """The budget fixes the run's length once, after the first epoch; FER_TRAIN_EPOCHS set to it repeats the run:
+    the same rates, losses and weights (the same machine and thread count), however long the budget."""
+    budget = Recipe(arch="vgg_small", budget_s=6, max_epochs=300, batch_size=8, early_stopping_patience=1000)
+    first = train_model(faces, budget, torch.device("cpu"))
+    assert first.schedule == "one_cycle" and first.stopped_by == "budget" and first.epochs == first.fit_epochs
+    again = train_model(faces, replace(budget, budget_s=600, epochs=first.fit_epochs), torch.device("cpu"))
+    assert (again.stopped_by, again.schedule) == ("epochs", "one_cycle") and "FER_TRAIN_EPOCHS" in again.schedule_reason
+    assert again.curve == first.curve
+    for name, tensor in first.model.network.state_dict().items():
+        assert torch.equal(tensor, again.model.network.state_dict()[name]), name
 
 
 @pytest.mark.slow  # trains for seconds
