@@ -67,6 +67,9 @@ class FerSettings(BaseSettings):
     )
     train_max_epochs: int = Field(default=300, gt=0, description="Epoch limit of emotion_model (the recipe's 300).")
     train_schedule: TrainSchedule = Field(default="auto", description="Learning-rate schedule of emotion_model.")
+    min_accuracy_deduplicated: float | None = Field(
+        default=None, ge=0, le=1, description="emotion_model's floor on the deduplicated test faces to be promoted."
+    )
     train_epochs: int | None = Field(
         default=None, gt=0, description="emotion_model's run length fixed in advance (repeats a budget run)."
     )

@@ -11,7 +11,14 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asse
 from fer_platform.defs.models.resources import EmotionModelSettings
 from fer_platform.models.evaluation import Evaluation
 from fer_platform.models.faces import FaceSet, load_split, validation_split
-from fer_platform.models.lifecycle.promotion import champion_after, evaluate_model, not_worse, promote
+from fer_platform.models.lifecycle.promotion import (
+    Verdict,
+    above_floor,
+    champion_after,
+    evaluate_model,
+    not_worse,
+    promote,
+)
 from fer_platform.models.lifecycle.registry import EMOTION_MODEL, ModelRegistry, load_version, model_registry
 from fer_platform.models.model import EmotionModel, ModelFileError
 from fer_platform.orchestration import names
@@ -55,14 +62,19 @@ def not_worse_than_served(
 ) -> AssetCheckResult:
     """Accuracy and macro-F1 on the validation slice of train/ no more than a point below the champion's (the
     best version promoted so far, scored again now on the same faces); a version that passes is promoted, and
-    becomes the champion when it beats it. test/ accuracy is reported, never used to decide."""
+    becomes the champion when it beats it. test/ accuracy is reported, never used to choose; with
+    FER_MIN_ACCURACY_DEDUPLICATED set, a version below that floor on the deduplicated test faces is held back."""
     registry = model_registry(lake.lake(), EMOTION_MODEL)
     candidate = materialized_version(context)
     model = load_version(registry, candidate, emotion_model_settings.torch_device())
     validation = validation_faces(images, model, emotion_model_settings.recipe().validation_fraction)
     scored = evaluate_model(model, validation)
     champion, best, note = champion_score(registry, validation, emotion_model_settings)
+    unseen = registry.metrics(candidate).get("accuracy_deduplicated")
     verdict = not_worse(scored, best)
+    floor = above_floor(unseen, emotion_model_settings.min_accuracy_deduplicated)
+    reason = verdict.reason + (floor.reason if floor.passed else "; " + floor.reason)
+    verdict = Verdict(verdict.passed and floor.passed, reason)
     if verdict.passed:
         promote(registry, candidate, context.log.warning, champion_after(candidate, champion, scored, best))
     test = load_split(images.root, TEST_SPLIT, model.classes)
@@ -74,6 +86,8 @@ def not_worse_than_served(
         "candidate_validation_macro_f1": scored.macro_f1,
         "validation_samples": scored.samples,
         "candidate_test_accuracy": evaluate_model(model, test).accuracy if test.files else None,
+        "candidate_accuracy_deduplicated": unseen,
+        "min_accuracy_deduplicated": emotion_model_settings.min_accuracy_deduplicated,
     }
     if best is not None:
         metadata |= {"champion_validation_accuracy": best.accuracy, "champion_validation_macro_f1": best.macro_f1}

@@ -28,6 +28,9 @@ class EmotionModelSettings(ConfigurableResource):
     max_epochs: int = Field(description="Epoch limit (the recipe's 300).")
     schedule: TrainSchedule = Field(default="auto", description="auto, plateau or one_cycle (FER_TRAIN_SCHEDULE).")
     epochs: Optional[int] = Field(default=None, description="The run's length fixed in advance (FER_TRAIN_EPOCHS).")
+    min_accuracy_deduplicated: Optional[float] = Field(
+        default=None, description="Promotion floor on the deduplicated test faces (FER_MIN_ACCURACY_DEDUPLICATED)."
+    )
     exclude_label_issues: bool = Field(default=False, description="Train without label_issues' flagged images.")
     seed: int = Field(default=0, description="Seed of initialisation, split, shuffling and augmentation.")
 
@@ -60,6 +63,7 @@ def models_resources() -> Definitions:
                 max_epochs=settings.train_max_epochs,
                 schedule=settings.train_schedule,
                 epochs=settings.train_epochs,
+                min_accuracy_deduplicated=settings.min_accuracy_deduplicated,
                 exclude_label_issues=settings.exclude_label_issues,
                 version=settings.model_version,
                 device=settings.device,

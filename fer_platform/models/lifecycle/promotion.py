@@ -59,6 +59,20 @@ def not_worse(candidate: Evaluation, champion: Evaluation | None, tolerance: flo
     )
 
 
+def above_floor(accuracy_deduplicated: float | None, floor: float | None) -> Verdict:
+    """The optional gate FER_MIN_ACCURACY_DEDUPLICATED: the candidate's accuracy on the test faces that are not
+    also in train/ (near-duplicates removed, ``quality.overlap``) must reach ``floor``. A floor, not a comparison:
+    the test split still never chooses between versions."""
+    if floor is None:
+        return Verdict(True, "")
+    if accuracy_deduplicated is None:
+        return Verdict(False, f"FER_MIN_ACCURACY_DEDUPLICATED={floor}, but the version has no deduplicated score")
+    if accuracy_deduplicated < floor:
+        unseen = f"accuracy_deduplicated {accuracy_deduplicated:.3f}"
+        return Verdict(False, f"{unseen} < {floor} (FER_MIN_ACCURACY_DEDUPLICATED)")
+    return Verdict(True, f"; accuracy_deduplicated {accuracy_deduplicated:.3f} >= {floor}")
+
+
 def champion_after(candidate: str, champion: str | None, scored: Evaluation, champion_score: Evaluation | None) -> str:
     """The champion once ``candidate`` is promoted: the candidate if it beats the champion's validation accuracy
     (or there is none), else the champion stays."""

@@ -143,6 +143,8 @@ def test_worse_model_is_not_promoted_and_blocks_downstream(
     with DagsterInstance.ephemeral() as instance:
         good = train_then_serve(instance)
     assert check_results(good)[NOT_WORSE_THAN_SERVED] is True and good.success
+    passed = next(e for e in good.get_asset_check_evaluations() if e.check_name == NOT_WORSE_THAN_SERVED)
+    assert passed.metadata["candidate_accuracy_deduplicated"].value is not None  # reported beside accuracy
     assert registry.promoted() == registry.versions()[-1] != swapped
     assert materialized(good) == {names.EMOTION_MODEL, "serves_emotion_model"}
 

@@ -4,7 +4,7 @@ changes only to a version that beats it (no slide)."""
 import numpy as np
 
 from fer_platform.models.evaluation import evaluate_probabilities
-from fer_platform.models.lifecycle.promotion import TOLERANCE, champion_after, not_worse
+from fer_platform.models.lifecycle.promotion import TOLERANCE, above_floor, champion_after, not_worse
 
 CLASSES = ["a", "b"]
 
@@ -45,3 +45,11 @@ def test_three_versions_each_a_little_worse_cannot_slide():
 def test_a_better_version_becomes_the_champion():
     assert champion_after("v2", "v1", evaluation(950), evaluation(900)) == "v2"
     assert champion_after("v1", None, evaluation(600), None) == "v1"
+
+
+def test_the_deduplicated_floor_holds_back_a_version_only_when_set():
+    assert above_floor(0.41, None).passed and above_floor(None, None).passed
+    assert above_floor(0.71, 0.7).passed
+    held = above_floor(0.69, 0.7)
+    assert not held.passed and "accuracy_deduplicated 0.690 < 0.7" in held.reason
+    assert not above_floor(None, 0.7).passed
