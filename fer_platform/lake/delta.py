@@ -135,6 +135,7 @@ def as_delta(rows: pl.DataFrame):
     return rows.to_arrow()
 
 
+MAX_LISTED_IDS = 1_000
 DELETED = "_deleted"  # a column of the merge's source only: the row's id was deleted from the replica
 
 
@@ -151,14 +152,22 @@ def merge_source(change: EmbeddingsChange) -> pl.DataFrame:
     return pl.concat([rows, deletes], how="diagonal_relaxed")
 
 
+def id_filter(ids: list[int]) -> str:
+    """What lets delta-rs skip the data files whose id statistics hold none of ``ids``: the literal list for a
+    landing-sized change; past ``MAX_LISTED_IDS`` their range (a list of 300,000 literals overflows delta-rs's
+    stack, measured: a segfault), which prunes less but stays one small expression."""
+    if len(ids) <= MAX_LISTED_IDS:
+        return f"t.id IN ({', '.join(str(int(i)) for i in ids)})"
+    return f"t.id BETWEEN {int(min(ids))} AND {int(max(ids))}"
+
+
 def _merge(table: DeltaTable, change: EmbeddingsChange, props: CommitProperties) -> dict:
-    """Upsert and delete the logged ids in one commit. The literal id list in the predicate lets delta-rs skip
-    every data file whose id statistics hold none of them: a landing reads the files it touches (none when it
-    only adds rows), not the partition."""
-    ids = ", ".join(str(int(i)) for i in change.ids or ())
+    """Upsert and delete the logged ids in one commit. The id filter in the predicate lets delta-rs skip every
+    data file that cannot hold them: a landing reads the files it touches (none when it only adds rows), not
+    the partition."""
     merger = table.merge(
         as_delta(merge_source(change)),
-        predicate=f"t.{PARTITION_COLUMN} = {quoted(change.emotion)} AND t.id IN ({ids}) AND t.id = s.id",
+        predicate=f"t.{PARTITION_COLUMN} = {quoted(change.emotion)} AND {id_filter(change.ids or [])} AND t.id = s.id",
         source_alias="s",
         target_alias="t",
         commit_properties=props,

@@ -18,7 +18,7 @@ from dagster import (
 from deltalake import DeltaTable
 
 from fer_platform.defs.lake.io_managers import LakeIOManager
-from fer_platform.lake.delta import applied_horizon, embeddings_target
+from fer_platform.lake.delta import MAX_LISTED_IDS, applied_horizon, embeddings_target, id_filter
 from fer_platform.lake.maintenance import maintain
 from fer_platform_tests.support.in_flight import kill_when, objects_in_flight
 from fer_platform_tests.support.parquet_frames import METADATA, frame, manager_on, write
@@ -100,6 +100,18 @@ def test_a_landing_merge_reads_only_the_data_files_its_ids_can_be_in(tmp_path):
     metrics = table_of(manager).history(1)[0]["operationMetrics"]
     assert (metrics["num_target_files_scanned"], metrics["num_target_rows_deleted"]) == (1, 1)
     assert 9 not in read(manager, "happy")["id"].to_list() and len(read(manager, "happy")) == 17
+
+
+def test_a_large_change_merges_with_an_id_range_not_a_list(tmp_path):
+    """A list of 300,000 literal ids overflowed delta-rs's stack (the landing benchmark's growth run); past
+    MAX_LISTED_IDS the merge filters by the ids' range."""
+    assert id_filter([3, 1, 2]) == "t.id IN (3, 1, 2)"
+    assert id_filter(list(range(MAX_LISTED_IDS + 1))) == f"t.id BETWEEN 0 AND {MAX_LISTED_IDS}"
+    manager = manager_on(str(tmp_path / "lake"))
+    write(manager, "happy", frame("happy", 4), horizon=100)
+    count = MAX_LISTED_IDS + 500
+    meta = write(manager, "happy", frame("happy", count, start=4), ids=list(range(4, 4 + count)), horizon=200)
+    assert (meta["rows_written"], meta["rows"]) == (count, count + 4)
 
 
 def test_a_whole_partition_replaces_the_file_of_earlier_releases(tmp_path):
