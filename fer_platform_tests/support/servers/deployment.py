@@ -130,21 +130,23 @@ def graphql(url: str, query: str, **variables) -> dict:
 
 
 SENSOR_RUNS = """
-query { runsOrError(filter: {tags: [{key: "fer/trigger", value: "new_images_sensor"}]}) {
+query($trigger: String!) { runsOrError(filter: {tags: [{key: "fer/trigger", value: $trigger}]}) {
   ... on Runs { results { runId status startTime endTime tags { key value } } } } }
 """
 
 
-def sensor_runs(url: str) -> list[dict]:
-    """Runs requested by the new-images sensor, newest first."""
-    return graphql(url, SENSOR_RUNS)["runsOrError"]["results"]
+def sensor_runs(url: str, trigger: str = "new_images_sensor") -> list[dict]:
+    """Runs requested by the sensor ``trigger`` (the new-images sensor by default), newest first."""
+    return graphql(url, SENSOR_RUNS, trigger=trigger)["runsOrError"]["results"]
 
 
-def wait_for_runs(url: str, known: set[str], count: int, timeout: float) -> list[dict]:
-    """Wait until ``count`` sensor runs not in ``known`` have finished; returns them."""
+def wait_for_runs(
+    url: str, known: set[str], count: int, timeout: float, trigger: str = "new_images_sensor"
+) -> list[dict]:
+    """Wait until ``count`` runs of the sensor ``trigger`` not in ``known`` have finished; returns them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        new = [r for r in sensor_runs(url) if r["runId"] not in known]
+        new = [r for r in sensor_runs(url, trigger) if r["runId"] not in known]
         if len(new) >= count and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in new):
             return new
         time.sleep(1)
