@@ -104,7 +104,8 @@ def init(address: str) -> None:
     """``ray.init``; a Ray Client connection the server failed to initialize is tried ``CLIENT_ATTEMPTS`` times,
     because the head's client server sometimes loses the per-client server it forks (ray-project/ray #63202,
     measured here too: 1 in 3 tries); a server that does not answer as Ray Client fails after Ray's own retries
-    (about 30 s)."""
+    (about 30 s). Every failed try is shut down: a Ray Client connect that fails leaves Ray's process-wide
+    client mode on, and the next ``ray.init`` of a GCS address in the process then fails inside Ray."""
     import ray
 
     attempts = CLIENT_ATTEMPTS if address.startswith("ray://") else 1
@@ -113,6 +114,7 @@ def init(address: str) -> None:
             ray.init(**init_kwargs(address), ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
             return
         except (ConnectionError, TimeoutError) as exc:
+            ray.shutdown()  # a failed Ray Client connect leaves Ray's client mode on for the whole process
             if attempt == attempts or "Initialization failure from server" not in str(exc):
                 raise RayUnavailableError(
                     f"cannot connect to the Ray cluster at {shown(address)} ({attempts} tries): {exc}"

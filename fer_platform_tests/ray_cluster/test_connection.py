@@ -1,6 +1,7 @@
 """Connecting to Ray without hanging: addresses, an address that does not answer (a stalled pipeline and a wrong
 address need a cluster: ``embeddings/on_ray_cluster.py``, ``ray_cluster/two_hosts.py``)."""
 
+import socket
 import time
 
 import pytest
@@ -28,3 +29,17 @@ def test_an_address_that_does_not_answer_fails_fast_naming_it():
     message = str(refused.value)
     assert f"ray://127.0.0.1:{address.rsplit(':', 1)[1]}" in message and "FER_RAY_ADDRESS" in message
     assert "s3cret" not in message
+
+
+@pytest.mark.slow
+def test_a_refused_ray_client_leaves_the_process_able_to_connect_again():
+    """A port that answers but is not Ray Client is refused; the failed connect must not leave Ray's process-wide
+    client mode on (the next connection in the process, here ``local``, would fail inside Ray)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with pytest.raises(RayUnavailableError, match="cannot connect"):
+            with connected(f"ray://127.0.0.1:{listener.getsockname()[1]}", timeout_s=5):
+                pass
+    with connected("local") as cluster:
+        assert cluster.cpus > 0 and cluster.nodes == 1
