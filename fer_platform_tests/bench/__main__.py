@@ -14,6 +14,7 @@ from fer_platform_tests.bench import (
     on_ray,
     page,
     quality,
+    real_faces,
     replica,
     scale,
     search,
@@ -40,6 +41,7 @@ BENCHMARKS = {
     "expression": expression.main,
     "driver_memory": driver_memory.main,
     "scale": scale.main,
+    "real_faces": real_faces.main,
 }
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ SCHEDULE_SOURCES = {
 }
 
 
+def _average(recipe: dict) -> str:
+    """What the card says of the weights kept: the per-step average (EMA) or the network's own."""
+    decay = recipe.get("ema_decay", 0.0)
+    return f"an exponential moving average per step (decay {decay}; Polyak)" if decay else "the network's own"
+
+
 def model_card(metrics: dict) -> str:
     """Markdown for ``model_card.md`` from a version's ``metrics.json`` content."""
     recipe = metrics["recipe"]
@@ -48,7 +54,10 @@ Emotion scores for a 48x48 grayscale face crop, and expression vectors for simil
   {SCHEDULE_SOURCES[metrics["schedule"]].format(**recipe)}
 - augmentation: resized crop (area 0.8-1.0), brightness/contrast 0.5 (p 0.5), shift 20 % (p 0.5),
   horizontal flip, rotation 10 degrees (p 0.5), random 40x40 crop, random erasing (p 0.5)
-- class balancing: cross-entropy weighted by inverse class frequency
+- loss: cross-entropy weighted by inverse class frequency to the power {recipe.get("class_weight_power", 1.0)}
+  (1: fully balanced), label smoothing {recipe.get("label_smoothing", 0.0)} (Szegedy et al. 2016)
+- weights: {_average(recipe)}; autocast: {recipe.get("precision", "auto")} (auto: bf16 on a CPU with bf16
+  kernels, fp16 on a GPU)
 - validation: stratified {recipe["validation_fraction"]:.0%} of train chosen by each face's pixels (the same
   faces for every version; a face's copies and mirror on one side); early stopping after
   {recipe["early_stopping_patience"]} epochs without improvement; the best validation checkpoint is kept;

@@ -31,6 +31,10 @@ class Recipe:
     weights: str = "imagenet"  # starting point of resnet18_imagenet only
     schedule: str = "auto"  # FER_TRAIN_SCHEDULE: auto, plateau or one_cycle (see models.schedule)
     epochs: int | None = None  # FER_TRAIN_EPOCHS: the run's length fixed in advance; None: fitted to the budget
+    label_smoothing: float = 0.1  # Szegedy et al. 2016: FER2013's labels are noisy (models.training.train)
+    ema_decay: float = 0.999  # weights averaged per step (Polyak); 0 turns the average off
+    class_weight_power: float = 0.5  # loss weights = (inverse class frequency) ** power: 1 inverse, 0 none
+    precision: str = "auto"  # auto: bf16 autocast on a CPU that has bf16 kernels, fp16 on a GPU; fp32: neither
 
 
 def recipe_for(
