@@ -20,6 +20,7 @@ EMBEDDINGS_PREFIX = "raw/embeddings/fer2013"
 PARTITION_COLUMN = "emotion"
 MODELS_PREFIX = "models"
 SPLIT_OVERLAP_PATH = "quality/split_overlap.parquet"
+TRAIN_DUPLICATES_PATH = "quality/train_duplicates.parquet"
 LABEL_ISSUES_PATH = "quality/label_issues.parquet"
 
 PathLike = TypeVar("PathLike", str, pl.Expr)

@@ -20,6 +20,7 @@ from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.face import FER_SIZE, face_pixels
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import list_emotion_files
+from fer_platform.models.copies import copy_groups
 
 MIN_IMAGES_PER_CLASS = 20
 
@@ -64,8 +65,15 @@ def content_position(face: np.ndarray) -> float:
 def validation_split(faces: FaceSet, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(train indices, validation indices): in every class the faces whose ``content_position`` is below
     ``fraction`` (at least one, and one left to train on). The same faces every run and every version, whatever
-    the seed, so the promotion check scores a candidate and the champion on the faces neither trained on."""
-    positions = torch.tensor([content_position(face) for face in faces.pixels.numpy()], dtype=torch.float64)
+    the seed, so the promotion check scores a candidate and the champion on the faces neither trained on. A face's
+    copies in train/ (``copies.copy_groups``: re-encoded, shifted, mirrored; 5,511 of FER2013's 32,197 training
+    faces are in such groups) take their group's lowest position, so a group lands on one side."""
+    pixels = faces.pixels.numpy()
+    own = np.array([content_position(face) for face in pixels])
+    groups = copy_groups(pixels)
+    lowest = np.full(len(own), np.inf)
+    np.minimum.at(lowest, groups, own)
+    positions = torch.from_numpy(lowest[groups])
     train, validation = [], []
     for label in faces.labels.unique():
         members = (faces.labels == label).nonzero().flatten()

@@ -4,6 +4,7 @@ import sys
 
 from fer_platform_tests.bench import (
     api,
+    copies,
     driver_memory,
     embeddings,
     emotion_model,
@@ -42,6 +43,7 @@ BENCHMARKS = {
     "driver_memory": driver_memory.main,
     "scale": scale.main,
     "real_faces": real_faces.main,
+    "copies": copies.main,
 }
 
 if __name__ == "__main__":

@@ -17,10 +17,14 @@ from dagster import (
 
 from fer_platform.defs.models.metadata import captioned_faces
 from fer_platform.defs.models.resources import EmotionModelSettings
-from fer_platform.lake.layout import LABEL_ISSUES_PATH, SPLIT_OVERLAP_PATH
+from fer_platform.lake.layout import LABEL_ISSUES_PATH, SPLIT_OVERLAP_PATH, TRAIN_DUPLICATES_PATH
 from fer_platform.models.faces import FaceSet, load_split
-from fer_platform.models.quality.label_issues import out_of_sample_probabilities, rank_label_issues
-from fer_platform.models.quality.overlap import find_overlap
+from fer_platform.models.quality.label_issues import (
+    learning_warnings,
+    out_of_sample_probabilities,
+    rank_label_issues,
+)
+from fer_platform.models.quality.overlap import find_overlap, train_duplicates
 from fer_platform.orchestration import names
 from fer_platform.orchestration.resources import ImagesResource, LakeResource
 
@@ -49,7 +53,8 @@ def split_overlap(context: AssetExecutionContext, images: ImagesResource, lake: 
     """Test images with the same pixels as a train image (whatever the bytes), a mirrored copy, or the same face
     re-encoded, brightened or shifted (see fer_platform.models.quality.overlap), in
     FER_LAKE_URL/quality/split_overlap.parquet; a grid shows each test face beside its train twin with both
-    labels. The check warns with the count (such copies inflate scores)."""
+    labels. Copies inside train/ go to FER_LAKE_URL/quality/train_duplicates.parquet (training keeps each face's
+    copies on one side of its validation split). The check warns with the count (such copies inflate scores)."""
     train = load_split(images.root, "train")
     test = load_split(images.root, "test", train.classes)
     overlap = find_overlap(train, test)
@@ -59,8 +64,9 @@ def split_overlap(context: AssetExecutionContext, images: ImagesResource, lake: 
         for t, r in overlap.select("test_filepath", "train_filepath").head(GRID_ROWS).iter_rows()
     ]
     counts = dict(overlap.group_by("kind").len().iter_rows())
-    found = len(overlap)
-    context.log.info(f"{found} of {len(test.files)} test images are also in train/ ({counts or 'none'})")
+    found, duplicates = len(overlap), train_duplicates(train)
+    context.log.info(f"{found} of {len(test.files)} test images are also in train/ ({counts or 'none'}); "
+                     f"{len(duplicates)} of {len(train.files)} train images have a copy in train/")
     return MaterializeResult(
         metadata={
             "test_images": len(test.files),
@@ -68,6 +74,8 @@ def split_overlap(context: AssetExecutionContext, images: ImagesResource, lake: 
             "mirrored": counts.get("mirrored", 0),
             "near": counts.get("near", 0),
             "path": write_parquet(lake, SPLIT_OVERLAP_PATH, overlap),
+            "train_duplicates": len(duplicates),
+            "train_duplicates_path": write_parquet(lake, TRAIN_DUPLICATES_PATH, duplicates),
             "pairs": captioned_faces(pairs, "test face, its train twin; labels test / train"),
         },
         check_results=[
@@ -99,10 +107,9 @@ def label_issues(
         train, recipe, emotion_model_settings.torch_device(), on_fold=lambda n: context.log.info(f"fold {n}/5 done")
     )
     ranked = rank_label_issues(train, probabilities)
-    learned = float((probabilities.argmax(axis=1) == train.labels.numpy()).mean())
-    if learned < 2 / len(train.classes):
-        context.log.warning(f"the fold models barely learned (out-of-sample accuracy {learned:.1%}): give them more "
-                            f"time (FER_TRAIN_BUDGET_MINUTES; each fold gets a fifth) before trusting the ranking")
+    learned, recall, warnings = learning_warnings(train, probabilities)
+    for warning in warnings:
+        context.log.warning(warning)
     faces = face_of(train)
     suspects = [
         ([faces[f][0]], f"{given} -> {suggested}")
@@ -114,6 +121,7 @@ def label_issues(
             "train_images": len(train.files),
             "issues": int(ranked["is_issue"].sum()),
             "out_of_sample_accuracy": round(learned, 4),
+            "out_of_sample_recall": recall,
             "path": write_parquet(lake, LABEL_ISSUES_PATH, ranked),
             "top_suspects": captioned_faces(suspects, "most likely mislabelled: given -> suggested"),
         }

@@ -68,6 +68,27 @@ def out_of_sample_probabilities(
     return probabilities
 
 
+def learning_warnings(faces: FaceSet, probabilities: np.ndarray) -> tuple[float, dict[str, float], list[str]]:
+    """(out-of-sample accuracy, recall per emotion, warnings): a fold model near chance (below 1.5x the better of
+    1/classes and always answering the commonest emotion) ranks labels by noise, and an emotion it almost never
+    predicts right (recall below 1/classes) has all its images flagged; either says so, naming the figures."""
+    labels, predicted = faces.labels.numpy(), probabilities.argmax(axis=1)
+    accuracy = float((predicted == labels).mean())
+    recall = {
+        name: round(float((predicted[labels == i] == i).mean()), 4)
+        for i, name in enumerate(faces.classes) if (labels == i).any()
+    }
+    chance = max(1 / len(faces.classes), float(np.bincount(labels).max() / len(labels)))
+    warnings = []
+    if accuracy < 1.5 * chance:
+        warnings.append(f"the fold models barely learned (out-of-sample accuracy {accuracy:.1%}, chance {chance:.1%})"
+                        f": give them more time (FER_TRAIN_BUDGET_MINUTES; each fold gets a fifth)")
+    if weak := {name: r for name, r in recall.items() if r < 1 / len(faces.classes)}:
+        warnings.append(f"the fold models rarely recognise {weak} (recall below chance): their flags there say "
+                        f"little about the labels")
+    return accuracy, recall, warnings
+
+
 def rank_label_issues(faces: FaceSet, probabilities: np.ndarray) -> pl.DataFrame:
     """One row per train image: its given and suggested label, its quality score and whether it is an issue,
     most suspect first."""

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from fer_platform.models.faces import FaceSet, NotEnoughImagesError, load_split
-from fer_platform.models.quality.label_issues import rank_label_issues, stratified_folds, without_issues
+from fer_platform.models.quality.label_issues import (
+    learning_warnings,
+    rank_label_issues,
+    stratified_folds,
+    without_issues,
+)
 from fer_platform_tests.support.textures import save, textures
 
 
@@ -47,3 +52,16 @@ def test_too_few_images_for_the_folds_are_refused_with_the_counts():
         stratified_folds(torch.tensor([0] * 6 + [1] * 3), 5, seed=0, classes=["angry", "happy"])
     folds = stratified_folds(torch.tensor([0] * 10 + [1] * 5), 5, seed=0)
     assert sorted(torch.cat(folds).tolist()) == list(range(15)) and all(len(f) == 3 for f in folds)
+
+
+def test_fold_models_near_chance_or_blind_to_an_emotion_are_named():
+    labels = torch.tensor([0] * 60 + [1] * 20 + [2] * 20)
+    faces = FaceSet(torch.zeros(100, 48, 48, dtype=torch.uint8), labels, ["happy", "sad", "fear"],
+                    [f"f{i}" for i in range(100)], "x", {})
+    always_happy = np.eye(3, dtype=np.float32)[np.zeros(100, dtype=int)]
+    accuracy, recall, warnings = learning_warnings(faces, always_happy)
+    assert accuracy == 0.6 and recall == {"happy": 1.0, "sad": 0.0, "fear": 0.0}
+    assert "barely learned (out-of-sample accuracy 60.0%, chance 60.0%)" in warnings[0]
+    assert "{'sad': 0.0, 'fear': 0.0}" in warnings[1]
+    right = np.eye(3, dtype=np.float32)[labels.numpy()]
+    assert learning_warnings(faces, right) == (1.0, {"happy": 1.0, "sad": 1.0, "fear": 1.0}, [])

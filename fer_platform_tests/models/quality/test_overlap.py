@@ -6,7 +6,7 @@ import polars as pl
 from PIL import Image, ImageEnhance
 
 from fer_platform.models.faces import load_split
-from fer_platform.models.quality.overlap import find_overlap, without_overlap
+from fer_platform.models.quality.overlap import find_overlap, train_duplicates, without_overlap
 from fer_platform_tests.support.textures import save, textures
 
 
@@ -42,3 +42,16 @@ def test_planted_copies_are_found_and_distinct_images_are_not(tmp_path):
     assert kinds["test/a/mirror.png"] == "mirrored" and kinds["test/b/mirror_jpeg.jpg"] == "near"
     assert found.filter(pl.col("kind") == "near")["distance"].max() < 0.05
     assert len(without_overlap(test_set, found).files) == 20
+
+
+def test_copies_inside_train_are_reported_with_their_twin(tmp_path):
+    images = textures(12, seed=3)
+    for i, img in enumerate(images):
+        save(tmp_path / "train" / ("a" if i % 2 else "b") / f"t{i}.png", img)
+    save(tmp_path / "train" / "a" / "jpeg.jpg", images[2], "JPEG", quality=60)
+    found = train_duplicates(load_split(tmp_path, "train"))
+    assert found.columns == ["filepath", "copy_filepath", "kind", "distance"]
+    assert dict(zip(found["filepath"], found["copy_filepath"])) == {
+        "train/a/jpeg.jpg": "train/b/t2.png", "train/b/t2.png": "train/a/jpeg.jpg",
+    }
+    assert found["kind"].to_list() == ["near", "near"]
