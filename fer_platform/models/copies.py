@@ -64,11 +64,12 @@ def nearest(queries: np.ndarray, pool: np.ndarray, offset: int | None) -> np.nda
 
 
 def near_copies(
-    queries: np.ndarray, pool: np.ndarray, itself: bool = False, threshold: float = NEAR_CORRELATION
+    queries: np.ndarray, pool: np.ndarray, itself: bool = False, threshold: float = NEAR_CORRELATION,
+    every: bool = False,
 ) -> list[tuple[int, int, float]]:
     """(query index, pool index, correlation) for each query face (uint8) confirmed as a copy of a pool face or of
-    its mirror (correlation at least ``threshold``), its best match only. ``itself``: the queries are the pool
-    (copies inside one set)."""
+    its mirror (correlation at least ``threshold``), its best match only, or ``every`` confirmed candidate.
+    ``itself``: the queries are the pool (copies inside one set)."""
     if not len(queries) or len(pool) < 1 + itself:
         return []
     query_faces, pool_faces = standardised(queries), standardised(pool)
@@ -83,9 +84,8 @@ def near_copies(
             best_correlations(query_faces[i], pool_faces[candidates[0][i]]),
             best_correlations(mirrored[i], pool_faces[candidates[1][i]]),
         ])
-        best = int(scores.argmax())
-        if scores[best] >= threshold:
-            rows.append((i, int(found[best]), float(scores[best])))
+        confirmed = np.flatnonzero(scores >= threshold) if every else [int(scores.argmax())]
+        rows += [(i, int(found[k]), float(scores[k])) for k in confirmed if scores[k] >= threshold]
     return rows
 
 
@@ -103,7 +103,7 @@ def copy_groups(pixels: np.ndarray) -> np.ndarray:
             i = int(parent[i])
         return i
 
-    for i, j, _ in near_copies(pixels, pixels, itself=True):
+    for i, j, _ in near_copies(pixels, pixels, itself=True, every=True):
         a, b = root(i), root(j)
         if a != b:
             parent[max(a, b)] = min(a, b)
