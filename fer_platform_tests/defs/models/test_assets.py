@@ -21,6 +21,7 @@ from fer_platform.table.expression import EXPRESSION_TABLE
 from fer_platform_tests.support.constants import TEST_EMOTIONS
 from fer_platform_tests.support.helpers import asset_metadata, check_results, run_partition
 from fer_platform_tests.support.servers.databases import copy_database
+from fer_platform_tests.support.textures import save, textures
 
 pytestmark = pytest.mark.slow  # trains emotion_model versions
 
@@ -140,6 +141,8 @@ def test_worse_model_is_not_promoted_and_blocks_downstream(
     assert registry.champion() == "v0001"
     registry.promote(swapped)  # serve the worse version: a model of the true labels is not worse than it
     monkeypatch.setenv("FER_IMAGE_ROOT", own_copy["FER_IMAGE_ROOT"])
+    for k, image in enumerate(textures(3, seed=5)):  # unlike every synthetic face: left after deduplication
+        save(Path(own_copy["FER_IMAGE_ROOT"]) / "test" / "happy" / f"texture{k}.png", image)
     with DagsterInstance.ephemeral() as instance:
         good = train_then_serve(instance)
     assert check_results(good)[NOT_WORSE_THAN_SERVED] is True and good.success

@@ -30,7 +30,7 @@ def test_the_average_warms_up_before_it_reaches_its_decay():
 
 
 def test_the_averaged_weights_are_validated_and_kept(faces):
-    recipe = Recipe(arch="vgg_small", budget_s=600, max_epochs=2, batch_size=8)
+    recipe = Recipe(arch="vgg_small", budget_s=600, max_epochs=2, batch_size=8, ema_decay=0.999)
     trainer = Trainer(faces, recipe, CPU)
     trained = trainer.run()
     assert trained.model.network is trainer.average.module is not trainer.network
