@@ -24,6 +24,14 @@ def warmed_ema(decay: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tens
     return average
 
 
+def horizon(decay: float) -> int:
+    """The steps an average of ``decay`` spans (``1 / (1 - decay)``): before a run has taken that many, the average
+    lags the weights by much of the run, so training validates the network instead. Measured on a 30-step run of
+    the tests' sample faces, where learning starts in the last ten steps: validating a 0.999 average from the
+    first step kept a model at chance (three seeds), the gated one matched the plain network."""
+    return round(1 / (1 - decay)) if 0 < decay < 1 else 0
+
+
 def averaged_copy(network: nn.Module, decay: float) -> AveragedModel | None:
     """The network's averaged copy (batch-norm buffers averaged too), or None when ``decay`` is 0 (averaging off)."""
     if decay <= 0:

@@ -31,13 +31,12 @@ class Recipe:
     weights: str = "imagenet"  # starting point of resnet18_imagenet only
     schedule: str = "auto"  # FER_TRAIN_SCHEDULE: auto, plateau or one_cycle (see models.schedule)
     epochs: int | None = None  # FER_TRAIN_EPOCHS: the run's length fixed in advance; None: fitted to the budget
-    # The paper's choices by default; ``bench real_faces`` measures the "tuned" values (label_smoothing=0.1,
-    # ema_decay=0.999, class_weight_power=0.5, precision="auto"): +4.0 points at 20 CPU minutes on real faces,
-    # but a 30-step run on the tests' sample faces stays at chance with them (BENCHMARKS.md "Real faces").
-    label_smoothing: float = 0.0  # Szegedy et al. 2016: FER2013's labels are noisy (models.training.loss)
-    ema_decay: float = 0.0  # weights averaged per step (Polyak, models.training.averaging); 0: off
-    class_weight_power: float = 1.0  # loss weights = (inverse class frequency) ** power: 1 inverse, 0 none
-    precision: str = "fp32"  # auto: bf16 autocast on a CPU that has bf16 kernels, fp16 on a GPU; fp32: none
+    # Tuned on real faces (``bench real_faces``, BENCHMARKS.md "Real faces"); 0.0 / 0.0 / 1.0 / fp32 are the paper's.
+    label_smoothing: float = 0.1  # Szegedy et al. 2016: FER2013's labels are noisy (models.training.loss)
+    ema_decay: float = 0.999  # weights averaged per step (Polyak, models.training.averaging); 0: off
+    class_weight_power: float = 0.5  # loss weights = (inverse class frequency) ** power: 1 inverse, 0 none
+    precision: str = "auto"  # auto: bf16 autocast on a CPU that has bf16 kernels, fp16 on a GPU; fp32: none
+
 
 def recipe_for(
     arch: str, device: torch.device, budget_minutes: float, max_epochs: int, weights: str, seed: int = 0,

@@ -1,19 +1,17 @@
 """Training ``emotion_model``: the recipe of Khaireddin & Chen, "Facial Emotion Recognition: State of the Art
 Performance on FER2013" (arXiv:2105.03588), with a time budget and early stopping on a validation slice.
 
-From the paper: SGD with Nesterov momentum 0.9, learning rate 0.01, weight decay
-1e-4, batch 64, ReduceLROnPlateau on validation accuracy (factor 0.75, patience
-5), up to 300 epochs, their augmentation (``augment``), mixed precision on a GPU.
-Added because the issues, FER's imbalance and its noisy labels ask for them: cross-entropy weighted by
-softened inverse class frequency and label smoothing (``loss``), the weights averaged per step (``averaging``),
-bf16 autocast on a CPU that has the kernels, a stratified 10 %
-validation slice of ``train/`` chosen by each face's pixels (``faces.validation_split``: the same faces every
-run and version, a face's copies and mirror on one side; FER2013's folders have no PublicTest split),
-early stopping after 20 epochs without a better validation accuracy, and a time
-budget; training always ends at the best validation checkpoint. Seeded: on a CPU
-the same data, seed and thread count give the same weights. A run the budget ends
-anneals to it instead of waiting on the plateau (``models.training.schedule``); with
-``models.training.checkpoints`` every epoch is saved and a killed run resumes exactly.
+From the paper: SGD with Nesterov momentum 0.9, learning rate 0.01, weight decay 1e-4, batch 64,
+ReduceLROnPlateau on validation accuracy (factor 0.75, patience 5), up to 300 epochs, their augmentation
+(``augment``), mixed precision on a GPU. Added because the issues, FER's imbalance and its noisy labels ask for
+them: cross-entropy weighted by softened inverse class frequency and label smoothing (``loss``), the weights
+averaged per step (``averaging``), bf16 autocast on a CPU that has the kernels, a stratified 10 % validation slice
+of ``train/`` chosen by each face's pixels (``faces.validation_split``: the same faces every run and version, a
+face's copies and mirror on one side; FER2013's folders have no PublicTest split), early stopping after 20 epochs
+without a better validation accuracy, and a time budget; training always ends at the best validation checkpoint.
+Seeded: on a CPU the same data, seed and thread count give the same weights. A run the budget ends anneals to it
+instead of waiting on the plateau (``models.training.schedule``); with ``models.training.checkpoints`` every epoch
+is saved and a killed run resumes exactly.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from fer_platform.models.faces import FaceSet, validation_split
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.network import build_network
 from fer_platform.models.training.augment import augment
-from fer_platform.models.training.averaging import averaged_copy
+from fer_platform.models.training.averaging import averaged_copy, horizon
 from fer_platform.models.training.loss import loss_function
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.schedule import annealed_lr, epochs_that_fit, resolve, warmup_lr
@@ -86,10 +84,8 @@ class Trainer:
         self.train_idx, self.val_idx = validation_split(faces, recipe.validation_fraction)
         network = build_network(recipe.arch, len(faces.classes), recipe.weights)
         self.network = network.to(device, memory_format=torch.channels_last)  # ~30 % faster convolutions on CPU
-        # The weights averaged per step (EMA) are what is validated, kept and registered; without it, the network.
         self.average = averaged_copy(self.network, recipe.ema_decay)
-        self.evaluated = self.average.module if self.average else self.network
-        self.model = EmotionModel(recipe.arch, faces.classes, self.evaluated, device)
+        self.model = EmotionModel(recipe.arch, faces.classes, self.network, device)
         self.optimizer = torch.optim.SGD(
             self.network.parameters(),
             lr=recipe.learning_rate,
@@ -106,6 +102,13 @@ class Trainer:
         self.step, self.steps_per_epoch = 0, -(-len(self.train_idx) // recipe.batch_size)
         self.schedule: Optional[str] = None  # resolved after the first epoch
         self.schedule_reason, self.fit_epochs = "", recipe.max_epochs
+
+    def evaluated(self) -> torch.nn.Module:
+        """The weights validated, kept and registered: the per-step average (EMA) once the run spans its horizon
+        (``averaging.horizon``), else the network."""
+        spans = self.average is not None and self.step >= horizon(self.recipe.ema_decay)
+        self.model.network = self.average.module if spans else self.network
+        return self.model.network
 
     def learning_rate(self) -> float:
         """This step's rate under the schedule: warm-up in the first epoch (unless plateau was asked for), the
@@ -214,10 +217,11 @@ class Trainer:
             if out_of_time and best_state is not None:
                 stopped_by = "budget"  # a partial epoch is never validated: the best full epoch stands
                 break
+            evaluated = self.evaluated()
             score = accuracy(self.model, self.faces.pixels[self.val_idx], self.faces.labels[self.val_idx])
             curve.append({"epoch": epoch, "train_loss": loss, "validation_accuracy": score, "learning_rate": rate})
             if score > max((c["validation_accuracy"] for c in curve[:-1]), default=-1.0):
-                best_state, best_epoch = copy.deepcopy(self.evaluated.state_dict()), epoch
+                best_state, best_epoch = copy.deepcopy(evaluated.state_dict()), epoch
             self.after_epoch(epoch, time.monotonic() - start, score)
             if checkpoints:
                 checkpoints.save(self.state(epoch, time.monotonic() - start, seen, (best_state, best_epoch), curve))
@@ -227,21 +231,18 @@ class Trainer:
                 stopped_by = stop
                 break
         seconds = time.monotonic() - start
-        self.evaluated.load_state_dict(best_state)
-        self.evaluated.eval()
-        history = [c["validation_accuracy"] for c in curve]
+        self.evaluated().load_state_dict(best_state)
+        self.model.network.eval()
         return Trained(
-            self.model, len(curve), best_epoch, stopped_by, seconds, seen / max(seconds, 1e-9), history,
+            self.model, len(curve), best_epoch, stopped_by, seconds, seen / max(seconds, 1e-9),
+            [c["validation_accuracy"] for c in curve],
             self.schedule or "plateau", self.schedule_reason, curve, done, self.fit_epochs,
         )
 
 
 def train_model(
-    faces: FaceSet,
-    recipe: Recipe,
-    device: torch.device,
-    on_epoch: Optional[Callable[[int, float], None]] = None,
-    checkpoints: Checkpoints | None = None,
+    faces: FaceSet, recipe: Recipe, device: torch.device,
+    on_epoch: Optional[Callable[[int, float], None]] = None, checkpoints: Checkpoints | None = None,
 ) -> Trained:
     """Train on ``faces`` until the budget, early stopping or the epoch limit; returns the best checkpoint.
     ``checkpoints`` (``models.training.checkpoints.Checkpoints``) makes the run resumable."""

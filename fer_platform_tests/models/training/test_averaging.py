@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fer_platform.models.faces import load_split
-from fer_platform.models.training.averaging import warmed_ema
+from fer_platform.models.training.averaging import horizon, warmed_ema
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.train import Trainer
 from fer_platform.sample_data import write_sample_dataset
@@ -30,7 +30,7 @@ def test_the_average_warms_up_before_it_reaches_its_decay():
 
 
 def test_the_averaged_weights_are_validated_and_kept(faces):
-    recipe = Recipe(arch="vgg_small", budget_s=600, max_epochs=2, batch_size=8, ema_decay=0.999)
+    recipe = Recipe(arch="vgg_small", budget_s=600, max_epochs=2, batch_size=8, ema_decay=0.5)  # spans 2 steps
     trainer = Trainer(faces, recipe, CPU)
     trained = trainer.run()
     assert trained.model.network is trainer.average.module is not trainer.network
@@ -38,3 +38,10 @@ def test_the_averaged_weights_are_validated_and_kept(faces):
     assert any(not torch.equal(kept[k], raw[k]) for k in raw if raw[k].is_floating_point())
     plain = Trainer(faces, replace(recipe, ema_decay=0.0), CPU)
     assert plain.average is None and plain.run().model.network is plain.network
+
+
+def test_a_run_shorter_than_the_average_s_horizon_keeps_the_network(faces):
+    assert (horizon(0.999), horizon(0.5), horizon(0.0)) == (1000, 2, 0)
+    trainer = Trainer(faces, Recipe(arch="vgg_small", budget_s=600, max_epochs=2, batch_size=8), CPU)
+    trained = trainer.run()  # 6 steps, the default average spans 1,000: it would lag the whole run
+    assert trainer.average is not None and trained.model.network is trainer.network

@@ -16,6 +16,7 @@ def test_class_weights_are_inverse_frequency_softened_by_the_power():
 
 def test_the_loss_follows_the_recipe():
     labels = torch.tensor([0] * 90 + [1] * 10)
-    loss = loss_function(labels, 2, Recipe(arch="vgg_small", budget_s=1, label_smoothing=0.2, class_weight_power=0.5), torch.device("cpu"))
+    recipe = Recipe(arch="vgg_small", budget_s=1, label_smoothing=0.2, class_weight_power=0.5)
+    loss = loss_function(labels, 2, recipe, torch.device("cpu"))
     assert loss.label_smoothing == 0.2
     assert loss.weight.tolist() == pytest.approx([(100 / 180) ** 0.5, 5 ** 0.5])
