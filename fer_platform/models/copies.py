@@ -16,6 +16,8 @@ grows as queries x pool (32k x 32k faces: seconds on 2 cores).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 
@@ -26,6 +28,8 @@ LOW_FREQUENCIES = 8
 CHUNK = 1024
 MAX_GROUP = 64  # a larger group of "copies" is a chain of look-alikes (copy_groups)
 MAX_GROUP_SHARE = 0.002  # ... and so is one of more than this share of the faces (at least a pair)
+REMEMBERED = 4  # copy_groups answers kept per process
+_REMEMBERED_GROUPS: dict[str, np.ndarray] = {}
 
 
 def standardised(pixels: np.ndarray) -> np.ndarray:
@@ -93,7 +97,19 @@ def copy_groups(pixels: np.ndarray) -> np.ndarray:
     """A group number per face (uint8 (N, 48, 48)): faces joined by confirmed copies share one, as long as the
     group holds at most ``MAX_GROUP_SHARE`` of the faces (at least 2, at most ``MAX_GROUP``); a larger one is a
     chain of look-alikes (synthetic faces drawn from one template are), not copies of one photo, and its faces
-    keep groups of their own. FER2013's training faces: 2,349 groups of 2-7 faces, none near the cap."""
+    keep groups of their own. FER2013's training faces: 2,349 groups of 2-7 faces, none near the cap. The search
+    is quadratic (minutes at FER2013's size), so the last few answers are remembered in the process by the pixels'
+    digest: a training run and the promotion check that follows it split the same faces."""
+    key = hashlib.blake2b(np.ascontiguousarray(pixels).tobytes(), digest_size=16).hexdigest() + str(pixels.shape)
+    if key not in _REMEMBERED_GROUPS:
+        if len(_REMEMBERED_GROUPS) >= REMEMBERED:
+            _REMEMBERED_GROUPS.pop(next(iter(_REMEMBERED_GROUPS)))
+        _REMEMBERED_GROUPS[key] = joined_groups(pixels)
+    return _REMEMBERED_GROUPS[key].copy()
+
+
+def joined_groups(pixels: np.ndarray) -> np.ndarray:
+    """``copy_groups`` computed: union-find over every confirmed copy, then the cap."""
     max_group = max(2, min(MAX_GROUP, int(len(pixels) * MAX_GROUP_SHARE)))
     parent = np.arange(len(pixels))
 

@@ -57,3 +57,12 @@ def test_the_validation_split_keeps_a_re_encoded_copy_on_its_face_s_side():
                     plain.files + ["copy_of_face", "copy_of_other"], "x", {})
     grown_train, grown_validation = validation_split(grown, 0.1)
     assert {face, 80} <= set(grown_validation.tolist()) and {other, 81} <= set(grown_train.tolist())
+
+
+def test_groups_are_remembered_by_the_pixels_not_by_the_array():
+    faces = np.random.default_rng(4).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    first = copy_groups(faces)
+    first[:] = -1  # the caller's copy: the remembered answer stays right
+    assert copy_groups(faces.copy()).tolist() == list(range(6))
+    faces[0] = faces[1]
+    assert copy_groups(faces)[0] == copy_groups(faces)[1]  # other pixels, another answer
