@@ -17,7 +17,15 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from fer_platform.search.query import EXACT, HALFVEC_DISTANCE, candidates, planner_settings, run, top_k
+from fer_platform.search.query import (
+    EXACT,
+    HALFVEC_DISTANCE,
+    candidates,
+    filtered_ef_search,
+    planner_settings,
+    run,
+    top_k,
+)
 
 SUBSET_ROWS = 20_000
 QUERIES = 100
@@ -52,13 +60,15 @@ def recall_at_k(
     query's emotion when ``filtered``."""
     subset = [row_id for row_id, _, _ in random_rows(conn, table, subset_size(rows), seed)]
     queries = random_rows(conn, table, QUERIES, seed + 2)
-    settings = planner_settings(False, ef_search, candidates(k)) | {"hnsw.max_scan_tuples": str(MAX_SCAN_TUPLES)}
+    walk = {"hnsw.max_scan_tuples": str(MAX_SCAN_TUPLES)}
     hits, measured = 0.0, 0
     for _, emotion, vector in queries:
         target = emotion if filtered else None
         exact = run(conn, top_k(table, vector, k, target, None, EXACT, subset), planner_settings(True, None, k))
         if not exact:
             continue
+        ef = filtered_ef_search(conn, table, emotion, ef_search) if filtered else ef_search  # as ``nearest``
+        settings = planner_settings(False, ef, candidates(k)) | walk
         approx = run(conn, top_k(table, vector, candidates(k), target, None, HALFVEC_DISTANCE, subset), settings)
         reranked = sorted(approx, key=lambda row: row[3])[:k]  # as ``nearest`` answers
         hits += len({r[0] for r in exact} & {r[0] for r in reranked}) / len(exact)

@@ -7,7 +7,7 @@ from pgvector.psycopg import register_vector
 
 from fer_platform.search import index
 from fer_platform.search.index import maintain_index
-from fer_platform.search.query import explain, nearest
+from fer_platform.search.query import MAX_EF_SEARCH, explain, filtered_ef_search, nearest
 from fer_platform.search.recall import random_rows, recall_at_k
 from fer_platform.table.aggregates import churn, model_counts
 from fer_platform.table.schema import ensure_table
@@ -75,6 +75,21 @@ def test_every_answer_holds_min_k_matching_rows_whatever_ef_search(table, k):
         assert len(within) == min(k, 100) and {n.emotion for n in within} == {"happy"}  # happy holds 100
         distances = [n.distance for n in within]
         assert distances == sorted(distances)
+
+
+def test_a_filtered_query_widens_ef_search_by_its_emotion_s_share_without_a_count(table):
+    insert_partition(table, "disgust", range(3))  # 3 of 303 rows
+    table.execute("SELECT pg_stat_reset()")
+    assert filtered_ef_search(table, "imagenes_fer", "happy", 40) == 122  # 40 x 303 / 100, rounded up
+    assert filtered_ef_search(table, "imagenes_fer", "happy", None) == 122  # pgvector's default, 40
+    assert filtered_ef_search(table, "imagenes_fer", "disgust", 40) == MAX_EF_SEARCH  # 4,040: capped
+    assert filtered_ef_search(table, "imagenes_fer", "contempt", 40) == 40  # no rows: as given
+    table.execute("DELETE FROM imagenes_fer WHERE emotion = 'angry'")
+    assert filtered_ef_search(table, "imagenes_fer", "happy", 40) == 82  # the figures follow the rows
+    table.execute("SELECT pg_stat_reset()")
+    filtered_ef_search(table, "imagenes_fer", "happy", 40)
+    scanned = table.execute("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'imagenes_fer'").fetchone()[0]
+    assert scanned == 0
 
 
 def test_the_catalogue_and_the_churn_follow_writes_deletes_and_model_changes_without_a_count(table):
