@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +43,30 @@ class FaceSet:
     sha256: tuple[str, ...] = ()  # each file's content sha256, in ``files`` order
 
     def subset(self, keep: torch.Tensor) -> FaceSet:
-        """The faces at the indices ``keep``, same classes, with the digest of exactly those files."""
+        """The faces at the indices ``keep``, same classes, with the digest of exactly those files; once this set's
+        ``positions`` are known, the subset keeps its faces' (the copies are not searched again)."""
         picked = keep.tolist()
         files, hashes = [self.files[i] for i in picked], tuple(self.sha256[i] for i in picked) if self.sha256 else ()
-        return FaceSet(
+        subset = FaceSet(
             self.pixels[keep], self.labels[keep], self.classes, files, files_digest(files, hashes) if hashes
             else self.digest, self.failures, hashes,
         )
+        if "positions" in self.__dict__:
+            subset.__dict__["positions"] = self.positions[picked]
+        return subset
+
+    @cached_property
+    def positions(self) -> np.ndarray:
+        """Each face's split position (``validation_split``): the lowest ``content_position`` of its copy group
+        (``copies.copy_groups``), so a face's copies share it. Computed once per set (the copy search is
+        quadratic: minutes at FER2013's size) and carried into subsets, where a group keeps the position it has
+        here: a benchmark's held-out slice, the trainer's split and ``label_issues``' folds search once."""
+        pixels = self.pixels.numpy()
+        own = np.array([content_position(face) for face in pixels])
+        groups = copy_groups(pixels)
+        lowest = np.full(len(own), np.inf)
+        np.minimum.at(lowest, groups, own)
+        return lowest[groups]
 
     def counts(self) -> dict[str, int]:
         found = Counter(self.labels.tolist())
@@ -67,13 +85,9 @@ def validation_split(faces: FaceSet, fraction: float) -> tuple[torch.Tensor, tor
     ``fraction`` (at least one, and one left to train on). The same faces every run and every version, whatever
     the seed, so the promotion check scores a candidate and the champion on the faces neither trained on. A face's
     copies in train/ (``copies.copy_groups``: re-encoded, shifted, mirrored; 5,511 of FER2013's 32,197 training
-    faces are in such groups) take their group's lowest position, so a group lands on one side."""
-    pixels = faces.pixels.numpy()
-    own = np.array([content_position(face) for face in pixels])
-    groups = copy_groups(pixels)
-    lowest = np.full(len(own), np.inf)
-    np.minimum.at(lowest, groups, own)
-    positions = torch.from_numpy(lowest[groups])
+    faces are in such groups) take their group's lowest position (``FaceSet.positions``), so a group lands on one
+    side."""
+    positions = torch.from_numpy(faces.positions)
     train, validation = [], []
     for label in faces.labels.unique():
         members = (faces.labels == label).nonzero().flatten()

@@ -1,5 +1,5 @@
-"""``metrics.json`` and the model card of an ``emotion_model`` version (Mitchell et al. 2019, "Model Cards for Model Reporting"):
-what it was trained on, how, on which device and for how long, and how well it did."""
+"""``metrics.json`` and the model card of an ``emotion_model`` version (Mitchell et al. 2019, "Model Cards for Model
+Reporting"): what it was trained on, how, on which device and for how long, and how well it did."""
 
 from __future__ import annotations
 

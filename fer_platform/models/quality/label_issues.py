@@ -59,6 +59,7 @@ def out_of_sample_probabilities(
     """(N, classes) probabilities, each row from the model of the fold that held that image out."""
     probabilities = np.zeros((len(faces.files), len(faces.classes)), dtype=np.float32)
     folds = stratified_folds(faces.labels, k, recipe.seed, faces.classes)
+    faces.positions  # the copies searched once: every fold's subset keeps them for its own validation split
     for n, held_out in enumerate(folds):
         rest = torch.cat([fold for m, fold in enumerate(folds) if m != n])
         trained = train_model(faces.subset(rest), dataclasses.replace(recipe, seed=recipe.seed + n), device)

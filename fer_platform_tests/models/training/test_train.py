@@ -66,6 +66,19 @@ def test_the_validation_split_keeps_every_class_and_a_face_s_copies_on_one_side(
     assert {other, 61, 63} <= set(grown_train.tolist())
 
 
+def test_a_subset_keeps_its_faces_split_positions_without_searching_the_copies_again(faces, monkeypatch):
+    positions = faces.positions
+    monkeypatch.setattr("fer_platform.models.faces.copy_groups", lambda pixels: pytest.fail("searched again"))
+    keep = torch.arange(0, 60, 2)
+    part = faces.subset(keep)
+    assert part.positions.tolist() == positions[keep.numpy()].tolist()
+    train, validation = validation_split(part, 0.1)
+    for label in range(3):  # in each class, the validation faces are those lowest in position
+        held = [part.positions[i] for i in validation.tolist() if part.labels[i] == label]
+        kept = [part.positions[i] for i in train.tolist() if part.labels[i] == label]
+        assert held and kept and max(held) < min(kept)
+
+
 def test_augmentation_is_seeded_and_keeps_pixels_in_range(faces):
     first = augment(faces.pixels[:16], torch.Generator().manual_seed(3))
     again = augment(faces.pixels[:16], torch.Generator().manual_seed(3))
