@@ -12,6 +12,7 @@ from fer_platform_tests.bench import (
     expression,
     lake,
     landing,
+    lr_range,
     on_ray,
     page,
     quality,
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "scale": scale.main,
     "real_faces": real_faces.main,
     "copies": copies.main,
+    "lr_range": lr_range.main,
 }
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from fer_platform.models.network import build_network
 from fer_platform.models.training.augment import augment
 from fer_platform.models.training.averaging import averaged_copy, horizon
 from fer_platform.models.training.loss import loss_function
+from fer_platform.models.training.precision import autocast_dtype
 from fer_platform.models.training.recipe import Recipe
 from fer_platform.models.training.schedule import annealed_lr, epochs_that_fit, resolve, warmup_lr
 
@@ -52,19 +53,6 @@ class Trained:
     curve: list[dict] = field(default_factory=list)  # per epoch: train_loss, validation_accuracy, learning_rate
     resumed_from: int = 0  # the epoch of the checkpoint this run continued (0: started fresh)
     fit_epochs: int = 0  # the run's length as fixed after its first epoch: FER_TRAIN_EPOCHS repeats it
-
-
-def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    """The training autocast's dtype: fp16 on a GPU (the paper's mixed precision, with a GradScaler), bf16 on a
-    CPU whose oneDNN has bf16 kernels (AMX or AVX512-BF16: measured ~1.6x the images/s of fp32 here,
-    BENCHMARKS.md), None (fp32) when ``precision`` is ``fp32`` or the CPU lacks them."""
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"training precision {precision!r}: want auto, bf16 or fp32")
-    if precision == "fp32":
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
 def accuracy(model: EmotionModel, pixels: torch.Tensor, labels: torch.Tensor) -> float:
@@ -126,21 +114,26 @@ class Trainer:
         order = self.train_idx[torch.randperm(len(self.train_idx), generator=self.generator)]
         seen, loss_sum = 0, 0.0
         for batch in order.split(self.recipe.batch_size):
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.learning_rate()
-            x = augment(self.faces.pixels[batch], self.generator).to(self.device, memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-                loss = self.loss_fn(self.network(x).float(), self.faces.labels[batch].to(self.device))
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if self.average:
-                self.average.update_parameters(self.network)
-            seen, loss_sum, self.step = seen + len(batch), loss_sum + loss.item() * len(batch), self.step + 1
+            loss = self.train_step(batch, self.learning_rate())
+            seen, loss_sum, self.step = seen + len(batch), loss_sum + loss * len(batch), self.step + 1
             if time.monotonic() > deadline:
                 break
         return seen, time.monotonic() > deadline, loss_sum / max(1, seen)
+
+    def train_step(self, batch: torch.Tensor, rate: float) -> float:
+        """One optimiser step on the faces at ``batch`` (augmented) at learning rate ``rate``; the batch's loss."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        x = augment(self.faces.pixels[batch], self.generator).to(self.device, memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            loss = self.loss_fn(self.network(x).float(), self.faces.labels[batch].to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.average:
+            self.average.update_parameters(self.network)
+        return loss.item()
 
     def after_epoch(self, epoch: int, spent_s: float, accuracy: float) -> None:
         """After the first epoch, fix the run's length (FER_TRAIN_EPOCHS, else the epochs that fit the budget)

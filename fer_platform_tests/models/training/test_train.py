@@ -12,7 +12,7 @@ from fer_platform.models.model import EmotionModel, ModelFileError, ten_crops
 from fer_platform.models.network import resolve_arch
 from fer_platform.models.training.augment import augment
 from fer_platform.models.training.recipe import Recipe
-from fer_platform.models.training.train import autocast_dtype, train_model
+from fer_platform.models.training.train import train_model
 from fer_platform.sample_data import write_sample_dataset
 
 EMOTIONS = ("angry", "happy", "sad")
@@ -166,16 +166,6 @@ def test_a_saved_model_loads_back_and_a_damaged_one_fails_clearly(faces):
     assert probabilities.sum(axis=1) == pytest.approx([1.0] * 5, abs=1e-5)
     with pytest.raises(ModelFileError, match="not a loadable emotion model"):
         EmotionModel.from_bytes(data[: len(data) // 3])
-
-
-def test_precision_is_bf16_only_where_the_cpu_has_bf16_kernels():
-    cpu = torch.device("cpu")
-    assert autocast_dtype(cpu, "fp32") is None
-    expected = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    assert autocast_dtype(cpu, "auto") == expected
-    assert autocast_dtype(torch.device("cuda"), "auto") == torch.float16
-    with pytest.raises(ValueError, match="'fp8'"):
-        autocast_dtype(cpu, "fp8")
 
 
 def test_auto_architecture_depends_on_the_device():
