@@ -35,6 +35,7 @@ from fer_platform.images.manifest import (
 
 # What tells a file changed without reading it.
 FINGERPRINT = ("size_bytes", "mtime_ns", "inode")
+FINGERPRINTED = ("filepath", *FINGERPRINT)  # what a listing is compared on: all a rescan reads of the manifest
 LISTING_SCHEMA = {"filepath": pl.String, **{name: pl.Int64 for name in FINGERPRINT}}
 @dataclass(frozen=True)
 class FolderMark:
@@ -86,7 +87,7 @@ def update_manifest(
     """Lists the folder and reads only the files whose fingerprint differs from ``previous`` (the manifest
     stored by the last scan; empty for a first scan)."""
     listed, mark = stat_folder(image_root, split, emotion)
-    _, described, removed = merge_listing(previous, listed, describe)
+    described, removed = merge_listing(previous, listed, describe)
     return ManifestUpdate(described, removed, mark)
 
 
@@ -124,28 +125,30 @@ def update_landed(
             return None
     except FileNotFoundError:
         return None
-    _, described, removed = merge_listing(previous, listed, describe)
+    described, removed = merge_listing(previous, listed, describe)
     return ManifestUpdate(described, removed, FolderMark(after, mark.newest_file_ns, mark.marked_at_ns))
 
 
 def merge_listing(
     previous: pl.DataFrame, listed: pl.DataFrame, describe: Describe
-) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """(manifest, rows described now, paths gone) from the last manifest and a listing (``stat_folder``): the
-    files whose fingerprint differs are described, the others kept; frames throughout, whatever the folder holds."""
-    # a first scan (and verify_images) keeps nothing: no hash of the whole listing to learn that
-    kept = previous.join(listed, on=["filepath", *FINGERPRINT], how="semi") if len(previous) else previous
-    to_read = listed.join(kept, on="filepath", how="anti").get_column("filepath").sort()
+) -> tuple[pl.DataFrame, list[str]]:
+    """(rows described now, paths gone) from the last manifest and a listing (``stat_folder``): the files whose
+    fingerprint differs from ``previous`` (or that it lacks) are described, the others need nothing. Frames
+    throughout, and no merged manifest is built: a scan stores only what it read and what is gone, so the
+    driver holds the listing, the last manifest's fingerprints and the rows read, never a second copy of the
+    folder (``scan_folder`` builds one where a whole manifest is asked for)."""
+    fingerprints = previous.select(FINGERPRINTED).cast(LISTING_SCHEMA)
+    to_read = listed.join(fingerprints, on=["filepath", *FINGERPRINT], how="anti").get_column("filepath").sort()
     described = describe(to_read)
-    manifest = pl.concat([kept.select(MANIFEST_SCHEMA.keys()).cast(MANIFEST_SCHEMA), described]).sort("filepath")
-    removed = previous.join(listed, on="filepath", how="anti").get_column("filepath").sort().to_list()
-    return manifest, described, removed
+    removed = fingerprints.join(listed, on="filepath", how="anti").get_column("filepath").sort().to_list()
+    return described, removed
 
 
 def scan_folder(image_root: Path, split: str, emotion: str, describe: Describe) -> pl.DataFrame:
     """The manifest of one emotion folder, every file read (``verify_images``, tests, benchmarks)."""
     listed, _ = stat_folder(image_root, split, emotion)
-    return merge_listing(pl.DataFrame(schema=MANIFEST_SCHEMA), listed, describe)[0]
+    described, _ = merge_listing(pl.DataFrame(schema=MANIFEST_SCHEMA), listed, describe)
+    return described.select(MANIFEST_SCHEMA.keys()).cast(MANIFEST_SCHEMA).sort("filepath")
 
 
 def scan_emotion(image_root: Path, split: str, emotion: str) -> pl.DataFrame:

@@ -7,7 +7,7 @@ from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.landings.landed_paths import LandedPaths, folder_mtime, landed_in_run, record_landed
 from fer_platform.images.landings.landing import land_from_events, land_from_source, record
 from fer_platform.images.manifest import Describe
-from fer_platform.images.scan import ManifestUpdate, update_landed, update_manifest
+from fer_platform.images.scan import FINGERPRINTED, ManifestUpdate, update_landed, update_manifest
 from fer_platform.images.stored_manifest import (
     FolderManifest,
     failed_files,
@@ -110,7 +110,7 @@ def scan(
             update = update_landed(images.root, scope, landed.paths, times, mark, previous, describe)
             if update is not None:
                 return update, "the files this run landed"
-        previous = read_manifest(conn, scope)
+        previous = read_manifest(conn, scope, columns=FINGERPRINTED)
     return update_manifest(images.root, images.split, context.partition_key, previous, describe), "a listing"
 
 
