@@ -59,8 +59,15 @@ def without_overlap(test: FaceSet, overlap: pl.DataFrame) -> FaceSet:
 def train_duplicates(train: FaceSet) -> pl.DataFrame:
     """One row per train face that has a copy elsewhere in train/ (its best match; the same pixels, mirrored or
     near): such copies are kept on one side of the validation split (``faces.validation_split``)."""
-    rows = [
-        (train.files[i], train.files[j], "identical" if score >= 1 - 1e-6 else "near", round(1.0 - score, 6))
-        for i, j, score in near_copies(train.pixels.numpy(), train.pixels.numpy(), itself=True)
-    ]
+    pixels, rows = train.pixels.numpy(), []
+    for i, j, score in near_copies(pixels, pixels, itself=True):
+        kind = pixel_kind(pixels[i], pixels[j])
+        rows.append((train.files[i], train.files[j], kind, 0.0 if kind != "near" else round(1.0 - score, 6)))
     return pl.DataFrame(rows, schema=DUPLICATES_SCHEMA, orient="row").sort("filepath")
+
+
+def pixel_kind(face: np.ndarray, copy: np.ndarray) -> str:
+    """``identical`` (the same decoded pixels), ``mirrored`` (the same pixels flipped left-right) or ``near``."""
+    if np.array_equal(face, copy):
+        return "identical"
+    return "mirrored" if np.array_equal(face[:, ::-1], copy) else "near"

@@ -7,6 +7,7 @@ import shutil
 import polars as pl
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
+from PIL import Image
 
 from fer_platform.definitions import build_definitions
 from fer_platform.orchestration.names import EMOTION_MODEL_JOB
@@ -35,6 +36,8 @@ def test_quality_assets_write_the_lake_and_warn_about_copies(fer_env, tmp_path, 
     root = tmp_path / "faces"
     write_sample_dataset(root, per_class=24, test_per_class=2, emotions=("angry", "happy", "sad"))
     shutil.copy(root / "train" / "happy" / "im0.png", root / "test" / "happy" / "copied.png")
+    with Image.open(root / "train" / "sad" / "im3.png") as face:  # the same pixels in other bytes, inside train/
+        face.save(root / "train" / "sad" / "resaved.png", compress_level=1)
     for k, image in enumerate(textures(3, seed=5)):  # unlike every synthetic face: left after deduplication
         save(root / "test" / "angry" / f"texture{k}.png", image)
     for key, value in {"FER_IMAGE_ROOT": str(root), "FER_TRAIN_MAX_EPOCHS": "3"}.items():
@@ -45,12 +48,18 @@ def test_quality_assets_write_the_lake_and_warn_about_copies(fer_env, tmp_path, 
     assert overlap.columns == ["test_filepath", "train_filepath", "kind", "distance"]
     row = overlap.filter(pl.col("kind") == "identical").row(0, named=True)
     assert (row["test_filepath"], row["train_filepath"]) == ("test/happy/copied.png", "train/happy/im0.png")
+    duplicates = lake_parquet("quality/train_duplicates.parquet")
+    assert duplicates.columns == ["filepath", "copy_filepath", "kind", "distance"]
+    twins = duplicates.filter(pl.col("kind") == "identical").select("filepath", "copy_filepath").rows()
+    pair = ("train/sad/im3.png", "train/sad/resaved.png")
+    assert sorted(twins) == [pair, pair[::-1]]
+    assert asset_metadata(result, "split_overlap")["train_duplicates"] == len(duplicates)
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "no_test_images_in_train" and not check.passed
     assert check.severity == AssetCheckSeverity.WARN
     issues = lake_parquet("quality/label_issues.parquet")
     assert issues.columns == ["filepath", "given_label", "suggested_label", "score", "is_issue"]
-    assert len(issues) == 72 and asset_metadata(result, "label_issues")["issues"] == int(issues["is_issue"].sum())
+    assert len(issues) == 73 and asset_metadata(result, "label_issues")["issues"] == int(issues["is_issue"].sum())
     # Three epochs per fold flag many: the exclusion is tested on two flags of our own, in the same file.
     ours = pl.col("filepath").is_in(["train/sad/im0.png", "train/happy/im1.png"])
     flagged = issues.with_columns(ours.alias("is_issue"))
@@ -62,7 +71,7 @@ def test_quality_assets_write_the_lake_and_warn_about_copies(fer_env, tmp_path, 
     with DagsterInstance.ephemeral() as instance:
         trained = job.execute_in_process(instance=instance, raise_on_error=False)
     meta = asset_metadata(trained, "emotion_model")
-    assert meta["train_samples"] == 70 and meta["excluded_label_issues"] is True
+    assert meta["train_samples"] == 71 and meta["excluded_label_issues"] is True
     assert 0 <= meta["accuracy_deduplicated"] <= 1
 
 

@@ -49,9 +49,16 @@ def test_copies_inside_train_are_reported_with_their_twin(tmp_path):
     for i, img in enumerate(images):
         save(tmp_path / "train" / ("a" if i % 2 else "b") / f"t{i}.png", img)
     save(tmp_path / "train" / "a" / "jpeg.jpg", images[2], "JPEG", quality=60)
+    save(tmp_path / "train" / "b" / "mirror.png", np.ascontiguousarray(images[5][:, ::-1]))
+    save(tmp_path / "train" / "b" / "again.png", images[7], compress_level=1)  # other bytes, the same pixels
     found = train_duplicates(load_split(tmp_path, "train"))
     assert found.columns == ["filepath", "copy_filepath", "kind", "distance"]
     assert dict(zip(found["filepath"], found["copy_filepath"])) == {
         "train/a/jpeg.jpg": "train/b/t2.png", "train/b/t2.png": "train/a/jpeg.jpg",
+        "train/b/mirror.png": "train/a/t5.png", "train/a/t5.png": "train/b/mirror.png",
+        "train/b/again.png": "train/a/t7.png", "train/a/t7.png": "train/b/again.png",
     }
-    assert found["kind"].to_list() == ["near", "near"]
+    kinds = dict(zip(found["filepath"], found["kind"]))
+    assert kinds["train/a/jpeg.jpg"] == "near" and kinds["train/b/mirror.png"] == "mirrored"
+    assert kinds["train/b/again.png"] == kinds["train/a/t7.png"] == "identical"
+    assert found.filter(pl.col("kind") != "near")["distance"].to_list() == [0.0] * 4
