@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -116,31 +116,37 @@ def stacked(batches: list[Mapping[str, np.ndarray]]) -> pl.DataFrame:
     return described_frame({name: np.concatenate([batch[name] for batch in batches]) for name in MANIFEST_SCHEMA})
 
 
-def collect_described(batches: Iterable[Mapping[str, np.ndarray]]) -> pl.DataFrame:
-    """Described batches (in any order) as one frame, made ``BLOCK_ROWS`` at a time: the driver holds polars
-    blocks and at most one block of numpy batches, never a Python object per file of the scan."""
-    blocks, pending, held = [pl.DataFrame(schema=MANIFEST_SCHEMA)], [], 0
+def described_blocks(batches: Iterable[Mapping[str, np.ndarray]]) -> Iterator[pl.DataFrame]:
+    """Described batches (in any order) as frames of ``BLOCK_ROWS`` rows or so, each handed on once full: the
+    driver holds one block of numpy batches and the block being stored, never the scan's rows, so a first scan
+    of 1M files costs what one of 65k files does."""
+    pending, held = [], 0
     for batch in batches:
         pending.append(batch)
         held += len(batch["filepath"])
         if held >= BLOCK_ROWS:
-            blocks.append(stacked(pending))
+            yield stacked(pending)
             pending, held = [], 0
     if pending:
-        blocks.append(stacked(pending))
-    return pl.concat(blocks)
+        yield stacked(pending)
 
 
-# Reads and describes files given by their paths relative to the image root (in process or on Ray workers).
-Describe = Callable[[pl.Series], pl.DataFrame]
+def gathered(blocks: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """Described blocks as one frame: a whole manifest, where one is asked for (``scan.scan_folder``)."""
+    return pl.concat([pl.DataFrame(schema=MANIFEST_SCHEMA), *blocks])
+
+
+# Reads and describes files given by their paths relative to the image root (in process or on Ray workers): blocks
+# of rows, described as they are taken.
+Describe = Callable[[pl.Series], Iterator[pl.DataFrame]]
 
 
 def describe_here(image_root: Path, emotion: str) -> Describe:
     """``Describe`` in this process, a batch at a time (``describe_columns``, as a Ray task does)."""
 
-    def describe(paths: pl.Series) -> pl.DataFrame:
+    def describe(paths: pl.Series) -> Iterator[pl.DataFrame]:
         starts = range(0, len(paths), DESCRIBE_BATCH)
-        return collect_described(
+        return described_blocks(
             describe_columns(paths.slice(start, DESCRIBE_BATCH), image_root, emotion) for start in starts
         )
 

@@ -10,13 +10,14 @@ file there. Both produce exactly what the in-process path produces (``landing.do
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from fer_platform.images.landings.landing import Copy
-from fer_platform.images.manifest import Describe, collect_described
+from fer_platform.images.manifest import Describe, described_blocks
 from fer_platform.images.reading import describe_batch, land_batch
 from fer_platform.ray_cluster.pipelines import Pool, task_pipeline
 
@@ -28,12 +29,12 @@ def describe_on_ray(image_root: Path, emotion: str, pool: Pool) -> Describe:
     """A ``manifest.Describe`` whose files are read, hashed and decoded by Ray tasks on the connected cluster
     (only the files a scan must read: ``images.scan`` picks them)."""
 
-    def describe(paths: pl.Series) -> pl.DataFrame:
-        batches = task_pipeline(
-            {"filepath": paths.to_numpy()}, describe_batch, SCAN_BATCH, pool,
+    def describe(paths: pl.Series) -> Iterator[pl.DataFrame]:
+        batches = task_pipeline(  # the paths leave as one Arrow column: no Python string per file on the driver
+            {"filepath": paths.to_arrow()}, describe_batch, SCAN_BATCH, pool,
             "the Ray manifest scan", image_root=str(image_root), emotion=emotion,
         )
-        return collect_described(batches)  # numpy columns in, polars blocks out: no row is parsed
+        return described_blocks(batches)  # numpy columns in, polars blocks out: no row is parsed
 
     return describe
 

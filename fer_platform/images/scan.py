@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from fer_platform.images.manifest import (
     MANIFEST_SCHEMA,
     Describe,
     describe_here,
+    gathered,
     is_image_candidate,
 )
 
@@ -74,11 +75,29 @@ def stat_folder(image_root: Path, split: str, emotion: str) -> tuple[pl.DataFram
 
 @dataclass(frozen=True)
 class ManifestUpdate:
-    """What a scan stores: the rows it read (new or changed files), the paths now gone, and the folder's mark."""
+    """What a scan stores: the rows it reads (new or changed files: blocks, read and described as the store
+    takes them, once), the paths now gone, and the folder's mark."""
 
-    described: pl.DataFrame
+    described: Iterator[pl.DataFrame]
     removed: list[str]
     mark: FolderMark
+
+
+@dataclass(frozen=True)
+class ScanTally:
+    """What a scan read, summed block by block: files, bytes, and the first decodable files (a sample of what
+    arrived), so that nothing after the scan holds its rows."""
+
+    files: int = 0
+    bytes: int = 0
+    first_decodable: tuple[str, ...] = ()
+
+    def plus(self, block: pl.DataFrame, sample: int) -> ScanTally:
+        """This tally and ``block``'s rows, keeping at most ``sample`` decodable paths."""
+        wanted = sample - len(self.first_decodable)
+        decodable = block.filter(pl.col("error").is_null()).head(max(wanted, 0)).get_column("filepath").to_list()
+        bytes_read = int(block.get_column("size_bytes").sum() or 0)
+        return ScanTally(self.files + len(block), self.bytes + bytes_read, (*self.first_decodable, *decodable))
 
 
 def update_manifest(
@@ -131,12 +150,12 @@ def update_landed(
 
 def merge_listing(
     previous: pl.DataFrame, listed: pl.DataFrame, describe: Describe
-) -> tuple[pl.DataFrame, list[str]]:
-    """(rows described now, paths gone) from the last manifest and a listing (``stat_folder``): the files whose
-    fingerprint differs from ``previous`` (or that it lacks) are described, the others need nothing. Frames
-    throughout, and no merged manifest is built: a scan stores only what it read and what is gone, so the
-    driver holds the listing, the last manifest's fingerprints and the rows read, never a second copy of the
-    folder (``scan_folder`` builds one where a whole manifest is asked for)."""
+) -> tuple[Iterator[pl.DataFrame], list[str]]:
+    """(blocks of rows described now, paths gone) from the last manifest and a listing (``stat_folder``): the
+    files whose fingerprint differs from ``previous`` (or that it lacks) are described, the others need nothing.
+    Frames throughout, and no merged manifest is built: a scan stores what it read block by block and what is
+    gone, so the driver holds the listing, the last manifest's fingerprints and a block of rows read, never the
+    folder's rows (``scan_folder`` gathers them where a whole manifest is asked for)."""
     fingerprints = previous.select(FINGERPRINTED).cast(LISTING_SCHEMA)
     to_read = listed.join(fingerprints, on=["filepath", *FINGERPRINT], how="anti").get_column("filepath").sort()
     described = describe(to_read)
@@ -148,7 +167,7 @@ def scan_folder(image_root: Path, split: str, emotion: str, describe: Describe) 
     """The manifest of one emotion folder, every file read (``verify_images``, tests, benchmarks)."""
     listed, _ = stat_folder(image_root, split, emotion)
     described, _ = merge_listing(pl.DataFrame(schema=MANIFEST_SCHEMA), listed, describe)
-    return described.select(MANIFEST_SCHEMA.keys()).cast(MANIFEST_SCHEMA).sort("filepath")
+    return gathered(described).sort("filepath")
 
 
 def scan_emotion(image_root: Path, split: str, emotion: str) -> pl.DataFrame:

@@ -2,12 +2,12 @@
 
 It is what lets ``raw_images`` read only the files that changed (``images.scan``): one row per file
 with its hash, decodability and stat fingerprint. A scan writes only what it read and what disappeared, in one
-transaction, so a run killed before that commit re-reads the same files, and one killed after it finds them
-unchanged. ``verify_images`` compares it with a full re-read and removes rows that drifted.
+transaction per block of rows read, so a run killed before a block's commit re-reads its files, and one killed
+after it finds them unchanged. ``verify_images`` compares it with a full re-read and removes rows that drifted.
 
-``fer_image_folders`` keeps, in the same transaction, each folder's mark (``scan.FolderMark``): what the
+``fer_image_folders`` keeps, in the scan's last transaction, each folder's mark (``scan.FolderMark``): what the
 sensor compares folder mtimes with, so that it never lists a folder to know whether a run has read it; and the
-folder's counts (files, decodable files, bytes), moved by each scan's delta, so that no stage counts the folder's
+folder's counts (files, decodable files, bytes), moved by each block's delta, so that no stage counts the folder's
 rows to know them (``FolderCounts``; recounted once for a folder stored before they were kept).
 """
 
@@ -22,7 +22,7 @@ import psycopg
 
 from fer_platform.images.manifest import MANIFEST_SCHEMA
 from fer_platform.images.manifest_log import log_changes
-from fer_platform.images.scan import FolderMark, ManifestUpdate
+from fer_platform.images.scan import FolderMark, ScanTally
 
 TABLE = "fer_image_manifest"
 PAGE_ROWS = 65_536  # rows a read of the stored manifest holds as Python objects at a time
@@ -100,31 +100,42 @@ def read_manifest(
     return pl.concat(blocks, rechunk=True)
 
 
-def store_update(conn: psycopg.Connection, scope: str, update: ManifestUpdate) -> None:
-    """Write the rows the scan of the folder ``scope`` read, delete the paths that are gone, log both
-    (``manifest_log``), keep the folder's mark and move its counts, in one transaction."""
-    with conn.transaction():
-        ensure_manifest_table(conn)
-        mark = update.mark
+def store_read(conn: psycopg.Connection, scope: str, block: pl.DataFrame) -> None:
+    """Write one block of the rows a scan of the folder ``scope`` read, log them (``manifest_log``) and move the
+    folder's counts, in the caller's transaction: a scan commits block by block, so a run killed halfway keeps
+    what it read (stored with the fingerprint it was read at, so the next scan does not read it again)."""
+    ensure_manifest_table(conn)
+    conn.execute(  # a first scan's folder: counted from zero, its mark void until the scan ends (as ``unmark``)
+        "INSERT INTO fer_image_folders (scope, mtime_ns, newest_file_ns, marked_at_ns, files, decodable, bytes) "
+        "VALUES (%s, -1, 0, 0, 0, 0, 0) ON CONFLICT (scope) DO NOTHING",
+        (scope,),
+    )
+    with counts_kept(conn, scope, block.get_column("filepath").to_list()), conn.cursor() as cur:
+        cur.executemany(UPSERT, block.select(COLUMNS).iter_rows())  # row by row, never a list
+    log_changes(conn, scope, block.select("filepath", pl.col("error").is_null()).iter_rows(), [])
+
+
+def store_end(conn: psycopg.Connection, scope: str, removed: list[str], mark: FolderMark) -> None:
+    """Once every block read is stored: delete the paths that are gone, log them, keep the folder's mark (a run
+    killed before this has no new mark, so the sensor asks again and that run reads only what is left) and
+    count the folder once if it was stored before counts were kept, in the caller's transaction."""
+    ensure_manifest_table(conn)
+    conn.execute(
+        "INSERT INTO fer_image_folders (scope, mtime_ns, newest_file_ns, marked_at_ns) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (scope) DO UPDATE SET mtime_ns = excluded.mtime_ns, "
+        "newest_file_ns = excluded.newest_file_ns, marked_at_ns = excluded.marked_at_ns",
+        (scope, mark.mtime_ns, mark.newest_file_ns, mark.marked_at_ns),
+    )
+    with counts_kept(conn, scope, removed):
+        conn.execute(f"DELETE FROM {TABLE} WHERE filepath = ANY(%s)", (removed,))
+    log_changes(conn, scope, [], removed)
+    if stored_counts(conn, scope) is None:  # a folder stored before counts were kept: counted once
+        emotion = scope.strip("/").split("/")[-1]
+        counts = counted(conn, "emotion = %s AND starts_with(filepath, %s)", emotion, scope)
         conn.execute(
-            "INSERT INTO fer_image_folders (scope, mtime_ns, newest_file_ns, marked_at_ns) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (scope) DO UPDATE SET mtime_ns = excluded.mtime_ns, "
-            "newest_file_ns = excluded.newest_file_ns, marked_at_ns = excluded.marked_at_ns",
-            (scope, mark.mtime_ns, mark.newest_file_ns, mark.marked_at_ns),
+            "UPDATE fer_image_folders SET files = %s, decodable = %s, bytes = %s WHERE scope = %s",
+            (counts.files, counts.decodable, counts.bytes, scope),
         )
-        with counts_kept(conn, scope, [*update.described.get_column("filepath"), *update.removed]):
-            conn.execute(f"DELETE FROM {TABLE} WHERE filepath = ANY(%s)", (update.removed,))
-            with conn.cursor() as cur:
-                cur.executemany(UPSERT, update.described.select(COLUMNS).iter_rows())  # row by row, never a list
-        read = update.described.select("filepath", pl.col("error").is_null()).iter_rows()
-        log_changes(conn, scope, read, update.removed)
-        if stored_counts(conn, scope) is None:  # a folder stored before counts were kept: counted once
-            emotion = scope.strip("/").split("/")[-1]
-            counts = counted(conn, "emotion = %s AND starts_with(filepath, %s)", emotion, scope)
-            conn.execute(
-                "UPDATE fer_image_folders SET files = %s, decodable = %s, bytes = %s WHERE scope = %s",
-                (counts.files, counts.decodable, counts.bytes, scope),
-            )
 
 
 @contextmanager
@@ -201,13 +212,13 @@ def unmark(conn: psycopg.Connection, scope: str) -> None:
 @dataclass(frozen=True)
 class FolderManifest:
     """What ``raw_images`` hands to the later stages: the folder's maintained counts and what its scan read
-    and found gone, not the folder's N rows (a landing of k files pickles k rows). A stage that needs rows
-    reads them from ``fer_image_manifest`` by path (``rows``), or all of them when it compares the whole
-    folder."""
+    and found gone, not the folder's N rows (nor the scan's: a first scan of 1M files pickles a tally). A stage
+    that needs rows reads them from ``fer_image_manifest`` by path (``rows``), or all of them when it compares
+    the whole folder."""
 
     scope: str
     counts: FolderCounts
-    described: pl.DataFrame
+    read: ScanTally
     removed: list[str]
 
     def rows(self, conn: psycopg.Connection, paths: list[str] | None = None) -> pl.DataFrame:
@@ -215,8 +226,8 @@ class FolderManifest:
         return read_manifest(conn, self.scope, paths)
 
 
-def stored_folder(conn: psycopg.Connection, scope: str, update: ManifestUpdate | None = None) -> FolderManifest:
-    """The folder as stored now, with the delta of ``update`` (the scan that just stored it) or none."""
-    described = update.described if update is not None else pl.DataFrame(schema=MANIFEST_SCHEMA)
-    removed = update.removed if update is not None else []
-    return FolderManifest(scope, stored_counts(conn, scope) or FolderCounts(), described, removed)
+def stored_folder(
+    conn: psycopg.Connection, scope: str, read: ScanTally = ScanTally(), removed: list[str] | None = None
+) -> FolderManifest:
+    """The folder as stored now, with what the scan that just stored it read and removed (or nothing)."""
+    return FolderManifest(scope, stored_counts(conn, scope) or FolderCounts(), read, removed or [])

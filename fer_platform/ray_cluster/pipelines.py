@@ -19,6 +19,7 @@ from fer_platform.ray_cluster.connection import HEAD_RESOURCE
 from fer_platform.ray_cluster.runner import ActorStage, PipelineRunner, TaskStage
 
 Columns = dict[str, np.ndarray]  # equal-length columns: a block's rows
+Rows = dict[str, Any]  # a pipeline's input: equal-length numpy or Arrow columns (Arrow: no Python object per row)
 PULLS_IN_FLIGHT = 4  # batches asked of the runner ahead of the one being handed on
 
 
@@ -71,7 +72,7 @@ def pulled(runner: Any, pool: Pool, what: str) -> Iterator[Columns]:
         yield batch
 
 
-def run_pipeline(rows: Columns, stages: tuple, block_rows: int, pool: Pool, what: str) -> Iterator[Columns]:
+def run_pipeline(rows: Rows, stages: tuple, block_rows: int, pool: Pool, what: str) -> Iterator[Columns]:
     """``stages`` over ``rows`` on the cluster: finished batches as they come; the pipeline is stopped when the
     caller stops reading or fails."""
     import pyarrow as pa
@@ -88,7 +89,7 @@ def run_pipeline(rows: Columns, stages: tuple, block_rows: int, pool: Pool, what
 
 
 def task_pipeline(
-    rows: Columns, fn: Callable[..., dict], batch_size: int, pool: Pool, what: str, **fn_kwargs: Any
+    rows: Rows, fn: Callable[..., dict], batch_size: int, pool: Pool, what: str, **fn_kwargs: Any
 ) -> Iterator[Columns]:
     """Finished batches (numpy) of ``fn`` run as tasks over ``rows``, in any order."""
     stages = (TaskStage(fn, batch_size, pool.tasks, fn_kwargs),)
@@ -96,7 +97,7 @@ def task_pipeline(
 
 
 def actor_pipeline(
-    rows: Columns, read: Callable[..., dict], actor: type, actor_args: tuple, batch_size: int, pool: Pool,
+    rows: Rows, read: Callable[..., dict], actor: type, actor_args: tuple, batch_size: int, pool: Pool,
     what: str, read_kwargs: dict[str, Any] | None = None,
 ) -> Iterator[Columns]:
     """Ray Data's batch-inference shape: ``read`` as tasks over batches of ``rows`` (as many at a time as actors

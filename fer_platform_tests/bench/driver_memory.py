@@ -6,9 +6,10 @@ Each size runs in a fresh subprocess, so peaks never mix, and the peak counts fr
 (``started_mb`` resets the high-water mark after imports and setup); all sizes side by side in one run:
 
 - manifest: the driver's side of a first scan of a folder of N files and of the rescan after 1% of them changed
-  (``scan.merge_listing`` and ``collect_described``: the real functions). The listing and the described
-  columns are synthesized (no N files on disk): the batches are the numpy columns ``reading.describe_batch``
-  returns from a Ray task, 64 files each, as the driver receives them.
+  (``scan.merge_listing`` and ``described_blocks``: the real functions; each block is taken as the store takes
+  it, then dropped). The listing and the described columns are synthesized (no N files on disk): the batches
+  are the numpy columns ``reading.describe_batch`` returns from a Ray task, 64 files each, as the driver
+  receives them; the paths leave for the tasks as one Arrow column, as ``describe_on_ray`` ships them.
 - vectors: one partition of N images through ``embed_partition`` with the real PostgreSQL vector store, then
   the real IO manager's write (``PgVectorIOManager.handle_output``) into ``imagenes_fer``. The model is replaced
   by ``PrecomputedEmbedder`` (below) so that the figure is the driver's, not the model's.
@@ -90,26 +91,34 @@ def task_batches(shipped: pa.Table, changed_every: int) -> Iterator[dict[str, np
         }
 
 
-def by_tasks(changed_every: int) -> Callable[[pl.Series], pl.DataFrame]:
-    """A ``manifest.Describe`` as ``describe_on_ray`` is on the driver: the paths shipped as an Arrow table (what
-    the Ray pipeline makes of its numpy rows), the tasks' batches gathered by the real ``collect_described``."""
-    from fer_platform.images.manifest import collect_described
+def by_tasks(changed_every: int) -> Callable[[pl.Series], Iterator[pl.DataFrame]]:
+    """A ``manifest.Describe`` as ``describe_on_ray`` is on the driver: the paths shipped as an Arrow table, the
+    tasks' batches handed on in blocks by the real ``described_blocks``."""
+    from fer_platform.images.manifest import described_blocks
 
-    return lambda paths: collect_described(task_batches(pa.table({"filepath": paths.to_numpy()}), changed_every))
+    return lambda paths: described_blocks(task_batches(pa.table({"filepath": paths.to_arrow()}), changed_every))
+
+
+def stored(blocks: Iterator[pl.DataFrame]) -> tuple[int, float]:
+    """(rows, MB) of the blocks a scan hands the store, each taken and dropped as ``raw_images`` does."""
+    rows, size = 0, 0.0
+    for block in blocks:
+        rows, size = rows + len(block), size + block.estimated_size() / 2**20
+    return rows, size
 
 
 def manifest_child(n: int) -> dict:
     """A first scan of ``n`` files, then the rescan after 1% changed: the driver's merging of described columns."""
     from fer_platform.images.manifest import MANIFEST_SCHEMA
-    from fer_platform.images.scan import FINGERPRINTED, merge_listing
+    from fer_platform.images.scan import merge_listing
 
     start, began = started_mb(), time.perf_counter()
     first, _ = merge_listing(pl.DataFrame(schema=MANIFEST_SCHEMA), synthetic_listing(n), by_tasks(0))
-    assert len(first) == n  # a first scan reads every file: what it stores is the next run's manifest
-    data_mb, stored = first.estimated_size() / 2**20, first.select(FINGERPRINTED)  # what the rescan reads back
-    del first  # the rescan is another run
-    again, removed = merge_listing(stored, synthetic_listing(n, changed_every=100), by_tasks(100))
-    assert len(again) == -(-n // 100) and not removed
+    rows, data_mb = stored(first)
+    assert rows == n  # a first scan reads every file
+    previous = synthetic_listing(n)  # what the rescan reads back: the stored rows' paths and fingerprints
+    again, removed = merge_listing(previous, synthetic_listing(n, changed_every=100), by_tasks(100))
+    assert stored(again)[0] == -(-n // 100) and not removed
     return {"start_mb": start, "peak_mb": peak_mb(), "seconds": time.perf_counter() - began, "data_mb": data_mb}
 
 

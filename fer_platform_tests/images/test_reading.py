@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fer_platform.images.manifest import collect_described
+from fer_platform.images.manifest import described_blocks, gathered
 from fer_platform.images.reading import describe_batch, land_batch
 from fer_platform.images.scan import scan_emotion
 from fer_platform.storage.location import open_location
@@ -25,7 +25,7 @@ def test_described_columns_are_the_manifest_rows_after_a_trip_through_arrow(imag
     assert all(isinstance(column, np.ndarray) for column in columns.values())
     carried = pa.table(columns)
     back = {name: carried[name].to_numpy(zero_copy_only=False) for name in carried.column_names}
-    assert collect_described([back]).equals(expected)
+    assert gathered(described_blocks([back])).equals(expected)
     assert expected["error"].null_count() < len(expected)  # bad files are among them
 
 

@@ -2,10 +2,11 @@
 
 import os
 import shutil
+from collections.abc import Iterator
 
 import polars as pl
 
-from fer_platform.images.manifest import MANIFEST_SCHEMA, describe_here
+from fer_platform.images.manifest import MANIFEST_SCHEMA, describe_here, gathered
 from fer_platform.images.scan import FolderMark, drifted, scan_emotion, update_landed, update_manifest
 
 
@@ -14,7 +15,7 @@ def counting(image_root, emotion: str):
     read: list[str] = []
     describe = describe_here(image_root, emotion)
 
-    def counted(paths: pl.Series) -> pl.DataFrame:
+    def counted(paths: pl.Series) -> Iterator[pl.DataFrame]:
         read.extend(paths)
         return describe(paths)
 
@@ -32,9 +33,9 @@ def test_an_update_reads_only_new_and_changed_files(image_root):
     assert read == ["train/happy/im1.png", "train/happy/new.png"]
     assert update.removed == ["train/happy/im2.png"]
     now = scan_emotion(image_root, "train", "happy")
-    assert update.described.equals(now.filter(pl.col("filepath").is_in(read)))
+    assert gathered(update.described).equals(now.filter(pl.col("filepath").is_in(read)))
     again, read_again = counting(image_root, "happy")
-    assert update_manifest(image_root, "train", "happy", now, again).described.is_empty()
+    assert gathered(update_manifest(image_root, "train", "happy", now, again).described).is_empty()
     assert read_again == []
 
 
@@ -82,7 +83,7 @@ def marked(image_root) -> tuple[pl.DataFrame, FolderMark]:
     """The manifest and mark a first scan of happy stores."""
     empty = pl.DataFrame(schema=MANIFEST_SCHEMA)
     update = update_manifest(image_root, "train", "happy", empty, describe_here(image_root, "happy"))
-    return update.described, update.mark
+    return gathered(update.described), update.mark
 
 
 def test_after_a_landing_only_the_landed_files_are_stat_ed_and_read(image_root, monkeypatch):

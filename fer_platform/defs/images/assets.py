@@ -1,19 +1,21 @@
 """The images stage: what landed in the source container, and one manifest per emotion folder."""
 
 import polars as pl
+import psycopg
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Output, asset
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.landings.landed_paths import LandedPaths, folder_mtime, landed_in_run, record_landed
 from fer_platform.images.landings.landing import land_from_events, land_from_source, record
 from fer_platform.images.manifest import Describe
-from fer_platform.images.scan import FINGERPRINTED, ManifestUpdate, update_landed, update_manifest
+from fer_platform.images.scan import FINGERPRINTED, ManifestUpdate, ScanTally, update_landed, update_manifest
 from fer_platform.images.stored_manifest import (
     FolderManifest,
     failed_files,
     read_manifest,
     read_mark,
-    store_update,
+    store_end,
+    store_read,
     stored_folder,
 )
 from fer_platform.orchestration import names
@@ -26,10 +28,10 @@ SAMPLE_FACES = 24
 FAILED_LISTED = 50  # unusable files a run's metadata names
 
 
-def sample_faces(images: ImagesResource, described: pl.DataFrame) -> MetadataValue:
+def sample_faces(images: ImagesResource, read: ScanTally) -> MetadataValue:
     """A grid of the first decodable faces the scan read (what landed), to see at a glance what arrived."""
     faces = []
-    for path in described.filter(pl.col("error").is_null()).head(SAMPLE_FACES)["filepath"].to_list():
+    for path in read.first_decodable:
         try:
             faces.append(decode_image(images.resolve(path).read_bytes()))
         except (OSError, ImageDecodeError):  # replaced or removed since the scan: leave it out
@@ -82,36 +84,53 @@ def landed_images(
 
 def scan_metadata(folder: FolderManifest, failed: dict[str, str]) -> dict:
     """What the folder holds (maintained counts) and what the scan cost: files read against files not read."""
-    described = folder.described
     return {
         "files": folder.counts.files,
         "decodable": folder.counts.decodable,
         "failed": folder.counts.files - folder.counts.decodable,
         "bytes": folder.counts.bytes,
-        "files_hashed": len(described),
-        "bytes_read": int(described.get_column("size_bytes").sum() or 0),
-        "files_unchanged": folder.counts.files - len(described),
+        "files_hashed": folder.read.files,
+        "bytes_read": folder.read.bytes,
+        "files_unchanged": folder.counts.files - folder.read.files,
         "files_removed": len(folder.removed),
         "failed_files": failures_table(failed),
     }
 
 
 def scan(
-    context: AssetExecutionContext, images: ImagesResource, postgres: PostgresResource, describe: Describe
+    context: AssetExecutionContext, images: ImagesResource, conn: psycopg.Connection, describe: Describe
 ) -> tuple[ManifestUpdate, str]:
     """(the scan's update, how it found the files): only what this run's landing wrote when the folder's mtimes
     allow (``scan.update_landed``), else a listing of the folder."""
     scope = images.scope(context.partition_key)
-    with postgres.connect(vector=False) as conn:
-        landed, mark = landed_in_run(conn, context.run_id, scope), read_mark(conn, scope)
-        if landed is not None:
-            previous = read_manifest(conn, scope, landed.paths)
-            times = (landed.mtime_before, landed.mtime_after)
-            update = update_landed(images.root, scope, landed.paths, times, mark, previous, describe)
-            if update is not None:
-                return update, "the files this run landed"
-        previous = read_manifest(conn, scope, columns=FINGERPRINTED)
+    landed, mark = landed_in_run(conn, context.run_id, scope), read_mark(conn, scope)
+    if landed is not None:
+        previous = read_manifest(conn, scope, landed.paths)
+        times = (landed.mtime_before, landed.mtime_after)
+        update = update_landed(images.root, scope, landed.paths, times, mark, previous, describe)
+        if update is not None:
+            return update, "the files this run landed"
+    previous = read_manifest(conn, scope, columns=FINGERPRINTED)
     return update_manifest(images.root, images.split, context.partition_key, previous, describe), "a listing"
+
+
+def store_scan(
+    context: AssetExecutionContext, conn: psycopg.Connection, scope: str, update: ManifestUpdate
+) -> ScanTally:
+    """Store the scan's rows a block at a time as they are read (one commit each, with the landing ledger's
+    paths), then what is gone and the folder's mark: the step holds one block, whatever the scan reads."""
+    conn.commit()  # what the scan's reads opened: each block below is a transaction of its own
+    read = ScanTally()
+    for block in update.described:
+        with conn.transaction():
+            store_read(conn, scope, block)
+            record(conn, set(block.get_column("filepath")))  # the ledger: held by the image root
+        read = read.plus(block, SAMPLE_FACES)
+        for path, reason in block.filter(pl.col("error").is_not_null()).select("filepath", "error").rows():
+            context.log.warning(f"unusable image {path!r}: {reason}")
+    with conn.transaction():
+        store_end(conn, scope, update.removed, update.mark)
+    return read
 
 
 @asset(
@@ -132,18 +151,14 @@ def raw_images(
     scan's delta (``FolderManifest``), not its N rows. With FER_RAY_ADDRESS set, the files are hashed and
     decoded by tasks on the Ray workers."""
     scope = images.scope(context.partition_key)
-    with images.describing(context.partition_key, ray) as (describe, engine):
-        update, found_by = scan(context, images, postgres, describe)
-    with postgres.connect(vector=False) as conn, conn.transaction():
-        store_update(conn, scope, update)
-        record(conn, set(update.described.get_column("filepath")))  # the ledger: held by the image root
-        folder, failed = stored_folder(conn, scope, update), failed_files(conn, scope, FAILED_LISTED)
-    for path, reason in update.described.filter(pl.col("error").is_not_null()).select("filepath", "error").rows():
-        context.log.warning(f"unusable image {path!r}: {reason}")
+    with images.describing(context.partition_key, ray) as (describe, engine), postgres.connect(vector=False) as conn:
+        update, found_by = scan(context, images, conn, describe)
+        read = store_scan(context, conn, scope, update)
+        folder, failed = stored_folder(conn, scope, read, update.removed), failed_files(conn, scope, FAILED_LISTED)
     metadata = scan_metadata(folder, failed) | {
         "folder": MetadataValue.path(str(images.root / scope)),
         "found_by": found_by,
-        "sample_faces": sample_faces(images, update.described),
+        "sample_faces": sample_faces(images, read),
         **engine,
     }
     return Output(folder, metadata=metadata)

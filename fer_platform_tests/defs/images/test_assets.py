@@ -7,7 +7,8 @@ import psycopg
 from dagster import DagsterInstance
 
 from fer_platform.definitions import build_definitions
-from fer_platform.images.stored_manifest import TABLE
+from fer_platform.images import manifest
+from fer_platform.images.stored_manifest import TABLE, read_mark
 from fer_platform.settings import load_settings
 from fer_platform_tests.support.helpers import asset_metadata, embeddings_metadata, run_partition
 
@@ -74,3 +75,29 @@ def test_verify_images_fails_on_drift_and_the_next_run_reads_the_file(fer_env, i
     assert asset_metadata(rerun, "raw_images")["files_hashed"] == 1
     assert stored_counts_are_a_recount(fer_env["FER_PG_DSN"], "train/happy/")
     assert embeddings_metadata(rerun)["changed"] + embeddings_metadata(rerun)["failed"] == 1
+
+
+def test_a_scan_killed_halfway_keeps_the_blocks_it_stored_and_the_next_run_reads_the_rest(
+    fer_env, image_root, monkeypatch
+):
+    """A scan stores its rows a block at a time: killed while reading its second block, the first stays stored
+    (counts moved, the folder's mark void: the sensor still asks), and the next run reads only the files left."""
+    monkeypatch.setattr(manifest, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(manifest, "DESCRIBE_BATCH", 1)
+    read = manifest.describe_file
+
+    def killed_at_im3(path, root, emotion):
+        if path.name == "im3.png":
+            raise RuntimeError("the step's process was killed")
+        return read(path, root, emotion)
+
+    monkeypatch.setattr(manifest, "describe_file", killed_at_im3)
+    instance = DagsterInstance.ephemeral()
+    assert not run_partition("happy", instance).success
+    assert stored_paths(fer_env["FER_PG_DSN"], "happy") == {"train/happy/im0.png", "train/happy/im1.png"}
+    assert stored_counts_are_a_recount(fer_env["FER_PG_DSN"], "train/happy/")
+    with psycopg.connect(fer_env["FER_PG_DSN"]) as conn:
+        assert read_mark(conn, "train/happy/").mtime_ns == -1
+    monkeypatch.setattr(manifest, "describe_file", read)
+    rerun = asset_metadata(run_partition("happy", instance), "raw_images")
+    assert (rerun["files"], rerun["files_hashed"], rerun["files_unchanged"]) == (4, 2, 2)
