@@ -15,6 +15,7 @@ from fer_platform.sample_data import write_sample_dataset
 from fer_platform_tests.support.constants import TEST_EMOTIONS
 from fer_platform_tests.support.servers.azurite import start_azurite
 from fer_platform_tests.support.servers.databases import create_database, dagster_storage_url
+from fer_platform_tests.support.servers.netns import interrupt_isolated, start_isolated
 
 pytest_plugins = ["fer_platform_tests.support.populated"]  # `search_env` and `shared_search_env`: populated platforms
 
@@ -145,3 +146,20 @@ def azure_env(monkeypatch: pytest.MonkeyPatch, fer_env: dict[str, str], azurite:
 def dagster_pg_url(make_database: Callable[[], str]) -> str:
     """A fresh database for Dagster's own storage, as a URL (dagster-postgres hands it to SQLAlchemy)."""
     return dagster_storage_url(make_database())
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that take an isolated suite's result run last: the suites run beside the others meanwhile."""
+    items.sort(key=lambda item: item.get_closest_marker("isolated_suite") is not None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the isolated suites of the selected tests (``netns.start_isolated``)."""
+    if not session.config.option.collectonly:
+        markers = (item.get_closest_marker("isolated_suite") for item in session.items)
+        start_isolated([Path(marker.args[0]) for marker in markers if marker is not None])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    interrupt_isolated()
