@@ -121,13 +121,14 @@ def test_the_budget_ends_training_at_the_best_checkpoint(faces):
 def test_a_run_the_budget_ends_anneals_to_zero_and_records_its_curve(faces):
     """auto on a budget that ends training long before 300 epochs: one_cycle, warm-up in epoch 1, then a
     falling learning rate that is near zero by the last epoch; every epoch's loss, accuracy and rate kept."""
-    recipe = Recipe(arch="vgg_small", budget_s=8, max_epochs=300, batch_size=8, early_stopping_patience=1000)
+    # 20 s: the plan is fixed from epoch 1, which the isolated Ray suites running beside can make 3x slower
+    recipe = Recipe(arch="vgg_small", budget_s=20, max_epochs=300, batch_size=8, early_stopping_patience=1000)
     trained = train_model(faces, recipe, torch.device("cpu"))
     assert trained.stopped_by == "budget"  # the tiny validation slice saturates: early stopping is kept out of it
     assert trained.schedule == "one_cycle" and "of 300 epochs" in trained.schedule_reason
     rates = [c["learning_rate"] for c in trained.curve]
     assert rates[0] < 0.01  # the warm-up starts below the rate
-    # at least warm-up, peak and one falling epoch: a machine shared during epoch 1 plans fewer (3 seen beside other work)
+    # at least warm-up, peak and one falling epoch (a machine shared during epoch 1 plans fewer)
     assert len(rates) >= 3 and all(a >= b for a, b in zip(rates[1:], rates[2:])) and rates[-1] < rates[1]
     if trained.epochs == trained.fit_epochs >= 4:  # not cut short by a machine slower than its first epoch said
         assert rates[-1] < 0.5 * 0.01
