@@ -81,7 +81,7 @@ def test_a_scan_killed_halfway_keeps_the_blocks_it_stored_and_the_next_run_reads
     fer_env, image_root, monkeypatch
 ):
     """A scan stores its rows a block at a time: killed while reading its second block, the first stays stored
-    (counts moved, the folder's mark void: the sensor still asks), and the next run reads only the files left."""
+    (counts moved, the folder's mark void: it still reads as changed), and the next run reads only the files left."""
     monkeypatch.setattr(manifest, "BLOCK_ROWS", 2)
     monkeypatch.setattr(manifest, "DESCRIBE_BATCH", 1)
     read = manifest.describe_file
