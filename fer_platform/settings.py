@@ -52,7 +52,7 @@ class FerSettings(BaseSettings):
     )
     sensor_interval_s: int = Field(default=30, gt=0, description="Seconds between new-image sensor ticks.")
     api_key: SecretStr | None = Field(default=None, description="Bearer key of the search API (FER_API_KEY).")
-    ef_search: int = Field(default=100, gt=0, description="hnsw.ef_search of similarity queries.")
+    ef_search: int = Field(default=150, gt=0, description="hnsw.ef_search of similarity queries.")
     index_build_memory: str = Field(
         default="1GB", pattern=r"^[0-9]+\s*(kB|MB|GB|TB)$", description="maintenance_work_mem of HNSW index builds."
     )

@@ -40,6 +40,7 @@ from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.search.index import BuildSettings, maintain_index
 from fer_platform.search.query import nearest
+from fer_platform.settings import FerSettings
 from fer_platform.table.rows import copy_rows
 from fer_platform.table.schema import ensure_table
 from fer_platform_tests.support.servers.databases import create_database
@@ -48,6 +49,7 @@ REAL_FACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "fer2013_
 FLOAT32 = "fer_scale_float32"
 COMPONENTS = 64
 K = 10
+SERVED_EF = FerSettings.model_fields["ef_search"].default  # FER_EF_SEARCH's default: what the service runs
 
 
 def real_faces(per_emotion: int) -> dict[str, list[Image.Image]]:
@@ -126,10 +128,10 @@ def sizes(conn: psycopg.Connection, table: str, rows: int) -> tuple[float, float
 
 
 def measure(
-    conn, table: str, queries, emotion: str | None, halfvec: bool, truth, scaled: bool = True, ef_search: int = 100
+    conn, table: str, queries, emotion: str | None, halfvec: bool, truth, scaled: bool, ef_search: int
 ) -> tuple[float, float, float]:
-    """(p50 ms, p99 ms, recall@10) of ``nearest`` on ``table`` (``scaled``: ef_search divided by the filter's
-    share, as the service runs it; False: ``ef_search`` as given within the emotion too). The queries run once
+    """(p50 ms, p99 ms, recall@10) of ``nearest`` on ``table`` (``scaled``: ef_search widened within the filter,
+    as the service runs it; False: ``ef_search`` as given within the emotion too). The queries run once
     untimed first: the side measured first after the builds would otherwise page its index in and carry that
     cost (a served index is warm)."""
     def ask(vector):
@@ -146,20 +148,29 @@ def measure(
     return float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99)), hits / len(queries)
 
 
+def sides(emotion: str | None, share: float) -> list[tuple[str, str, bool, bool, int]]:
+    """(name, table, halfvec, scaled, ef_search) of each side: both indexes as the service queries them
+    (``FER_EF_SEARCH``'s default, widened by 1/sqrt(share) within an emotion), then the earlier settings: ef_search
+    100, unscaled or divided by the share within an emotion."""
+    served = ("halfvec", "imagenes_fer", True, True, SERVED_EF)
+    measured = [("float32 (today)", FLOAT32, False, True, SERVED_EF), served]
+    if emotion is None:
+        return [*measured, ("halfvec, ef_search 100 (before)", "imagenes_fer", True, True, 100)]
+    by_share = min(1000, math.ceil(100 / share))
+    return [*measured, (f"halfvec, ef_search 100 / share = {by_share} (before)", "imagenes_fer", True, False, by_share),
+            ("halfvec, ef_search 100 unscaled (first)", "imagenes_fer", True, False, 100)]
+
+
 def side_by_side(conn, fit: dict, args, built: dict[str, float], rows: int, shares: dict[str, float]) -> None:
     rng = np.random.default_rng(1)
     emotion = "fear"
-    gentler = math.ceil(100 / math.sqrt(shares[emotion]))  # ef_search over the square root of the share
+    print(f"FER_EF_SEARCH = {SERVED_EF} (the default)")
     print("| index | build, s | table B/row | index B/row | filter | p50 ms | p99 ms | recall@10 |")
     print("|---|---:|---:|---:|---|---:|---:|---:|")
     for target in (None, emotion):
         queries = draw(fit, target or "happy", args.queries, rng)
         truth = [{n.filepath for n in nearest(conn, FLOAT32, q, K, target, exact=True)} for q in queries]
-        sides = [("float32 (today)", FLOAT32, False, True, 100), ("halfvec", "imagenes_fer", True, True, 100)]
-        if target:
-            sides.append(("halfvec, ef_search unscaled", "imagenes_fer", True, False, 100))
-            sides.append((f"halfvec, ef_search {gentler} (1/sqrt share)", "imagenes_fer", True, False, gentler))
-        for name, table, halfvec, scaled, ef in sides:
+        for name, table, halfvec, scaled, ef in sides(target, shares[emotion]):
             table_b, index_b = sizes(conn, table, rows)
             p50, p99, recall = measure(conn, table, queries, target, halfvec, truth, scaled, ef)
             print(f"| {name} | {built[name.split(',')[0]]:.0f} | {table_b:,.0f} | {index_b:,.0f} | "

@@ -80,12 +80,13 @@ def test_every_answer_holds_min_k_matching_rows_whatever_ef_search(table, k):
 def test_a_filtered_query_widens_ef_search_by_its_emotion_s_share_without_a_count(table):
     insert_partition(table, "disgust", range(3))  # 3 of 303 rows
     table.execute("SELECT pg_stat_reset()")
-    assert filtered_ef_search(table, "imagenes_fer", "happy", 40) == 122  # 40 x 303 / 100, rounded up
-    assert filtered_ef_search(table, "imagenes_fer", "happy", None) == 122  # pgvector's default, 40
-    assert filtered_ef_search(table, "imagenes_fer", "disgust", 40) == MAX_EF_SEARCH  # 4,040: capped
+    assert filtered_ef_search(table, "imagenes_fer", "happy", 40) == 70  # 40 x sqrt(303 / 100), rounded up
+    assert filtered_ef_search(table, "imagenes_fer", "happy", None) == 70  # pgvector's default, 40
+    assert filtered_ef_search(table, "imagenes_fer", "disgust", 40) == 402  # 40 x sqrt(101)
+    assert filtered_ef_search(table, "imagenes_fer", "disgust", 100) == MAX_EF_SEARCH  # 1,005: capped
     assert filtered_ef_search(table, "imagenes_fer", "contempt", 40) == 40  # no rows: as given
     table.execute("DELETE FROM imagenes_fer WHERE emotion = 'angry'")
-    assert filtered_ef_search(table, "imagenes_fer", "happy", 40) == 82  # the figures follow the rows
+    assert filtered_ef_search(table, "imagenes_fer", "happy", 40) == 57  # the figures follow the rows
     table.execute("SELECT pg_stat_reset()")
     filtered_ef_search(table, "imagenes_fer", "happy", 40)
     scanned = table.execute("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'imagenes_fer'").fetchone()[0]
