@@ -156,7 +156,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the isolated suites of the selected tests (``netns.start_isolated``)."""
-    if not session.config.option.collectonly:
+    option = session.config.option
+    if not any(getattr(option, name, False) for name in ("collectonly", "setupplan", "setuponly", "showfixtures")):
         markers = (item.get_closest_marker("isolated_suite") for item in session.items)
         start_isolated([Path(marker.args[0]) for marker in markers if marker is not None])
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ MANIFEST_SCHEMA = {
 # file's width and height 0 (a decoded image is never 0 wide, a reason never empty: ``describe_file`` sees to it).
 WIRE_DTYPES = {"width": np.int32, "height": np.int32, "size_bytes": np.int64, "mtime_ns": np.int64, "inode": np.int64}
 DESCRIBE_BATCH = 64  # files described per batch in this process, as per Ray task
-BLOCK_ROWS = 65_536  # rows gathered into one polars block: a first scan of 1M files holds blocks, not 1M objects
+BLOCK_ROWS = 65_536  # rows a scan reads, holds and stores at a time, whatever the folder holds
 
 
 # Names that copy tools, browsers and editors give files still being written.
@@ -116,7 +116,7 @@ def stacked(batches: list[Mapping[str, np.ndarray]]) -> pl.DataFrame:
     return described_frame({name: np.concatenate([batch[name] for batch in batches]) for name in MANIFEST_SCHEMA})
 
 
-def described_blocks(batches: Iterable[Mapping[str, np.ndarray]]) -> Iterator[pl.DataFrame]:
+def described_blocks(batches: Iterable[Mapping[str, np.ndarray]]) -> Generator[pl.DataFrame, None, None]:
     """Described batches (in any order) as frames of ``BLOCK_ROWS`` rows or so, each handed on once full: the
     driver holds one block of numpy batches and the block being stored, never the scan's rows, so a first scan
     of 1M files costs what one of 65k files does."""
@@ -138,13 +138,13 @@ def gathered(blocks: Iterable[pl.DataFrame]) -> pl.DataFrame:
 
 # Reads and describes files given by their paths relative to the image root (in process or on Ray workers): blocks
 # of rows, described as they are taken.
-Describe = Callable[[pl.Series], Iterator[pl.DataFrame]]
+Describe = Callable[[pl.Series], Generator[pl.DataFrame, None, None]]
 
 
 def describe_here(image_root: Path, emotion: str) -> Describe:
     """``Describe`` in this process, a batch at a time (``describe_columns``, as a Ray task does)."""
 
-    def describe(paths: pl.Series) -> Iterator[pl.DataFrame]:
+    def describe(paths: pl.Series) -> Generator[pl.DataFrame, None, None]:
         starts = range(0, len(paths), DESCRIBE_BATCH)
         return described_blocks(
             describe_columns(paths.slice(start, DESCRIBE_BATCH), image_root, emotion) for start in starts

@@ -10,7 +10,7 @@ file there. Both produce exactly what the in-process path produces (``landing.do
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ def describe_on_ray(image_root: Path, emotion: str, pool: Pool) -> Describe:
     """A ``manifest.Describe`` whose files are read, hashed and decoded by Ray tasks on the connected cluster
     (only the files a scan must read: ``images.scan`` picks them)."""
 
-    def describe(paths: pl.Series) -> Iterator[pl.DataFrame]:
+    def describe(paths: pl.Series) -> Generator[pl.DataFrame, None, None]:
         batches = task_pipeline(  # the paths leave as one Arrow column: no Python string per file on the driver
             {"filepath": paths.to_arrow()}, describe_batch, SCAN_BATCH, pool,
             "the Ray manifest scan", image_root=str(image_root), emotion=emotion,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +78,7 @@ class ManifestUpdate:
     """What a scan stores: the rows it reads (new or changed files: blocks, read and described as the store
     takes them, once), the paths now gone, and the folder's mark."""
 
-    described: Iterator[pl.DataFrame]
+    described: Generator[pl.DataFrame, None, None]
     removed: list[str]
     mark: FolderMark
 
@@ -150,7 +150,7 @@ def update_landed(
 
 def merge_listing(
     previous: pl.DataFrame, listed: pl.DataFrame, describe: Describe
-) -> tuple[Iterator[pl.DataFrame], list[str]]:
+) -> tuple[Generator[pl.DataFrame, None, None], list[str]]:
     """(blocks of rows described now, paths gone) from the last manifest and a listing (``stat_folder``): the
     files whose fingerprint differs from ``previous`` (or that it lacks) are described, the others need nothing.
     Frames throughout, and no merged manifest is built: a scan stores what it read block by block and what is

@@ -103,8 +103,8 @@ def read_manifest(
 def store_read(conn: psycopg.Connection, scope: str, block: pl.DataFrame) -> None:
     """Write one block of the rows a scan of the folder ``scope`` read, log them (``manifest_log``) and move the
     folder's counts, in the caller's transaction: a scan commits block by block, so a run killed halfway keeps
-    what it read (stored with the fingerprint it was read at, so the next scan does not read it again)."""
-    ensure_manifest_table(conn)
+    what it read (stored with the fingerprint it was read at, so the next scan does not read it again). The
+    tables exist (``ensure_manifest_table``, committed before: no schema lock is taken per block)."""
     conn.execute(  # a first scan's folder: counted from zero, its mark void until the scan ends (as ``unmark``)
         "INSERT INTO fer_image_folders (scope, mtime_ns, newest_file_ns, marked_at_ns, files, decodable, bytes) "
         "VALUES (%s, -1, 0, 0, 0, 0, 0) ON CONFLICT (scope) DO NOTHING",
@@ -226,8 +226,6 @@ class FolderManifest:
         return read_manifest(conn, self.scope, paths)
 
 
-def stored_folder(
-    conn: psycopg.Connection, scope: str, read: ScanTally = ScanTally(), removed: list[str] | None = None
-) -> FolderManifest:
-    """The folder as stored now, with what the scan that just stored it read and removed (or nothing)."""
-    return FolderManifest(scope, stored_counts(conn, scope) or FolderCounts(), read, removed or [])
+def stored_folder(conn: psycopg.Connection, scope: str, read: ScanTally, removed: list[str]) -> FolderManifest:
+    """The folder as stored now, with what the scan that just stored it read and removed."""
+    return FolderManifest(scope, stored_counts(conn, scope) or FolderCounts(), read, removed)

@@ -1,5 +1,7 @@
 """The images stage: what landed in the source container, and one manifest per emotion folder."""
 
+from contextlib import closing
+
 import polars as pl
 import psycopg
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Output, asset
@@ -11,6 +13,7 @@ from fer_platform.images.manifest import Describe
 from fer_platform.images.scan import FINGERPRINTED, ManifestUpdate, ScanTally, update_landed, update_manifest
 from fer_platform.images.stored_manifest import (
     FolderManifest,
+    ensure_manifest_table,
     failed_files,
     read_manifest,
     read_mark,
@@ -106,11 +109,13 @@ def scan(
     landed, mark = landed_in_run(conn, context.run_id, scope), read_mark(conn, scope)
     if landed is not None:
         previous = read_manifest(conn, scope, landed.paths)
+        conn.commit()  # no lock of the reads is held while the files are stat-ed
         times = (landed.mtime_before, landed.mtime_after)
         update = update_landed(images.root, scope, landed.paths, times, mark, previous, describe)
         if update is not None:
             return update, "the files this run landed"
     previous = read_manifest(conn, scope, columns=FINGERPRINTED)
+    conn.commit()  # nor while the folder is listed
     return update_manifest(images.root, images.split, context.partition_key, previous, describe), "a listing"
 
 
@@ -119,15 +124,17 @@ def store_scan(
 ) -> ScanTally:
     """Store the scan's rows a block at a time as they are read (one commit each, with the landing ledger's
     paths), then what is gone and the folder's mark: the step holds one block, whatever the scan reads."""
-    conn.commit()  # what the scan's reads opened: each block below is a transaction of its own
+    ensure_manifest_table(conn)
+    conn.commit()  # the tables exist: each block below is a transaction of its own, with no schema statement
     read = ScanTally()
-    for block in update.described:
-        with conn.transaction():
-            store_read(conn, scope, block)
-            record(conn, set(block.get_column("filepath")))  # the ledger: held by the image root
-        read = read.plus(block, SAMPLE_FACES)
-        for path, reason in block.filter(pl.col("error").is_not_null()).select("filepath", "error").rows():
-            context.log.warning(f"unusable image {path!r}: {reason}")
+    with closing(update.described) as blocks:  # a failed store stops the reading (its Ray pipeline) here
+        for block in blocks:
+            with conn.transaction():
+                store_read(conn, scope, block)
+                record(conn, set(block.get_column("filepath")))  # the ledger: held by the image root
+            read = read.plus(block, SAMPLE_FACES)
+            for path, reason in block.filter(pl.col("error").is_not_null()).select("filepath", "error").rows():
+                context.log.warning(f"unusable image {path!r}: {reason}")
     with conn.transaction():
         store_end(conn, scope, update.removed, update.mark)
     return read

@@ -13,6 +13,7 @@ from PIL import Image
 from fer_platform.defs.embeddings.checks import rows_match_manifest
 from fer_platform.embeddings.model import SEED_TRANSFORM, build_resnet18
 from fer_platform.images.decode import to_8bit
+from fer_platform.images.scan import ScanTally
 from fer_platform.images.stored_manifest import stored_folder
 from fer_platform.orchestration.resources import ImagesResource, PostgresResource
 from fer_platform_tests.support.bad_images import write_bad_files, write_unusual_good_files
@@ -193,7 +194,7 @@ def test_after_a_landing_rows_match_manifest_looks_at_the_landed_files_not_only_
     images = ImagesResource(image_root=str(image_root), source_url=str(image_root), split="train", settle_s=0)
     postgres = PostgresResource(dsn=fer_env["FER_PG_DSN"], embedded_pgdata="")
     with psycopg.connect(fer_env["FER_PG_DSN"], autocommit=True) as conn:
-        raw = stored_folder(conn, "train/happy/")
+        raw = stored_folder(conn, "train/happy/", ScanTally(), [])
     context = build_op_context(partition_key="happy")
     result = rows_match_manifest(context, postgres=postgres, images=images, raw_images=raw)
     assert not result.passed and result.metadata["rows_for_decodable_checked"].value == 0

@@ -38,7 +38,10 @@ def run_isolated(test_file: Path, timeout_s: int, *pytest_args: str) -> subproce
     )
     command = [*unshare_prefix(), "sh", "-c", inner]
     env = os.environ | {"FER_NETNS": "1"}
-    with subprocess.Popen(command, cwd=REPO, env=env, stdout=PIPE, stderr=PIPE, text=True) as proc:
+    # a session of its own: a Ctrl-C at the terminal reaches it once, from ``interrupt_isolated``
+    with subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=PIPE, stderr=PIPE, text=True, start_new_session=True
+    ) as proc:
         RUNNING.add(proc)
         try:
             out, err = proc.communicate(timeout=timeout_s)
@@ -60,13 +63,17 @@ def start_isolated(suites: list[Path]) -> None:
             _STARTED[suite] = _BACKGROUND.submit(run_isolated, suite, SUITE_TIMEOUT_S, "-x")
 
 
-def interrupt_isolated() -> None:
+def interrupt_isolated(grace_s: float = 60) -> None:
     """The session ends: what was started and not taken is cancelled, and a running suite interrupted (SIGINT:
-    its fixtures stop its cluster)."""
+    its fixtures stop its cluster), killed if it has not ended after ``grace_s``."""
     for future in _STARTED.values():
         future.cancel()
     for proc in list(RUNNING):
         proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def assert_inner_tests_pass(inner: Path, cases: int = 0) -> None:
