@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from subprocess import PIPE
@@ -32,9 +33,14 @@ _STARTED: dict[Path, Future] = {}
 
 def run_isolated(test_file: Path, timeout_s: int, *pytest_args: str) -> subprocess.CompletedProcess:
     """``pytest test_file`` in a new network namespace; returns the finished process (output captured), or
-    raises ``subprocess.TimeoutExpired`` after killing it."""
-    inner = f"ip link set lo up && exec {sys.executable} -m pytest -q -p no:cacheprovider {test_file} " + " ".join(
-        pytest_args
+    raises ``subprocess.TimeoutExpired`` after killing it. Its temporary files live in a folder of their own
+    (``--basetemp``): a pytest session that starts under /tmp/pytest-of-<user> makes that folder private again,
+    which locks the embedded PostgreSQL servers of a session running beside it (their own user) out of their
+    data folders."""
+    basetemp = Path(tempfile.mkdtemp(prefix="fer-isolated-")) / "run"
+    inner = (
+        f"ip link set lo up && exec {sys.executable} -m pytest -q -p no:cacheprovider --basetemp={basetemp} "
+        f"{test_file} " + " ".join(pytest_args)
     )
     command = [*unshare_prefix(), "sh", "-c", inner]
     env = os.environ | {"FER_NETNS": "1"}
@@ -51,6 +57,7 @@ def run_isolated(test_file: Path, timeout_s: int, *pytest_args: str) -> subproce
             raise
         finally:
             RUNNING.discard(proc)
+            shutil.rmtree(basetemp.parent, ignore_errors=True)
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
