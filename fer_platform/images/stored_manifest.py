@@ -118,8 +118,8 @@ def store_read(conn: psycopg.Connection, scope: str, block: pl.DataFrame) -> Non
 def store_end(conn: psycopg.Connection, scope: str, removed: list[str], mark: FolderMark) -> None:
     """Once every block read is stored: delete the paths that are gone, log them, keep the folder's mark (a run
     killed before this has no new mark, so the folder still reads as changed and the next run reads only what is
-    left) and count the folder once if it was stored before counts were kept, in the caller's transaction."""
-    ensure_manifest_table(conn)
+    left) and count the folder once if it was stored before counts were kept, in the caller's transaction. The
+    tables exist (as for ``store_read``)."""
     conn.execute(
         "INSERT INTO fer_image_folders (scope, mtime_ns, newest_file_ns, marked_at_ns) VALUES (%s, %s, %s, %s) "
         "ON CONFLICT (scope) DO UPDATE SET mtime_ns = excluded.mtime_ns, "

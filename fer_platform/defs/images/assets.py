@@ -154,9 +154,9 @@ def raw_images(
     are new or whose size, mtime or inode changed since the stored manifest are read. After a landing in the same
     run, only the landed files are stat-ed and read (k of them, whatever the folder holds) when the folder's
     mtime says nothing else changed; otherwise the folder is listed (N ``stat`` calls, k reads). ``verify_images``
-    re-reads everything on a schedule. The value handed to the later stages is the folder's counts and this
-    scan's delta (``FolderManifest``), not its N rows. With FER_RAY_ADDRESS set, the files are hashed and
-    decoded by tasks on the Ray workers."""
+    re-reads everything on a schedule. The value handed to the later stages is the folder's counts, a tally of
+    what this scan read and the paths gone (``FolderManifest``), not its N rows. With FER_RAY_ADDRESS set, the
+    files are hashed and decoded by tasks on the Ray workers."""
     scope = images.scope(context.partition_key)
     with images.describing(context.partition_key, ray) as (describe, engine), postgres.connect(vector=False) as conn:
         update, found_by = scan(context, images, conn, describe)
