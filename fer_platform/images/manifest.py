@@ -22,6 +22,7 @@ import polars as pl
 
 from fer_platform.images.decode import ImageDecodeError, decode_image
 
+MANIFEST_TABLE = "fer_image_manifest"  # where a scan stores these rows, on the source database
 # imagenes_fer.filepath is varchar(255), as in the seed.
 MAX_FILEPATH_CHARS = 255
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import polars as pl
 import psycopg
 
-from fer_platform.images.manifest import MANIFEST_SCHEMA
+from fer_platform.images.manifest import MANIFEST_SCHEMA, MANIFEST_TABLE
 from fer_platform.images.manifest_log import log_changes
 from fer_platform.images.scan import FolderMark, ScanTally
 
-TABLE = "fer_image_manifest"
+TABLE = MANIFEST_TABLE
 PAGE_ROWS = 65_536  # rows a read of the stored manifest holds as Python objects at a time
 COLUMNS = tuple(MANIFEST_SCHEMA)
 CREATE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -79,24 +79,20 @@ class FolderCounts:
         return FolderCounts(self.files - other.files, self.decodable - other.decodable, self.bytes - other.bytes)
 
 
-def read_manifest(
-    conn: psycopg.Connection, scope: str, only: list[str] | None = None, columns: tuple[str, ...] = COLUMNS
-) -> pl.DataFrame:
+def read_manifest(conn: psycopg.Connection, scope: str, only: list[str] | None = None) -> pl.DataFrame:
     """The stored manifest of the folder ``scope`` (``<split>/<emotion>/``), or its rows of the paths ``only``
-    (by primary key: what a landing compares); empty before its first scan. ``columns``: only those (a listing
-    compares ``scan.FINGERPRINTED``: a third of a row's bytes, without the content hashes)."""
+    (by primary key); empty before its first scan."""
     ensure_manifest_table(conn)
     emotion = scope.strip("/").split("/")[-1]
-    schema = {name: MANIFEST_SCHEMA[name] for name in columns}
-    blocks = [pl.DataFrame(schema=schema)]
+    blocks = [pl.DataFrame(schema=MANIFEST_SCHEMA)]
     # by primary key only: given the emotion too, the planner may walk the emotion's whole index
     where, args = ("filepath = ANY(%s)", (only,)) if only is not None else ("emotion = %s", (emotion,))
     with conn.transaction(), conn.cursor(name="fer_read_manifest") as cur:  # server-side: pages, not all rows
         cur.execute(
-            f"SELECT {', '.join(columns)} FROM {TABLE} WHERE {where} AND starts_with(filepath, %s)", (*args, scope)
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE {where} AND starts_with(filepath, %s)", (*args, scope)
         )
         while rows := cur.fetchmany(PAGE_ROWS):
-            blocks.append(pl.DataFrame(rows, schema=schema, orient="row"))
+            blocks.append(pl.DataFrame(rows, schema=MANIFEST_SCHEMA, orient="row"))
     return pl.concat(blocks, rechunk=True)
 
 

@@ -5,11 +5,14 @@ and for 100k vectors, flat as N grows.
 Each size runs in a fresh subprocess, so peaks never mix, and the peak counts from the start of the work
 (``started_mb`` resets the high-water mark after imports and setup); all sizes side by side in one run:
 
-- manifest: the driver's side of a first scan of a folder of N files and of the rescan after 1% of them changed
-  (``scan.merge_listing`` and ``described_blocks``: the real functions; each block is taken as the store takes
-  it, then dropped). The listing and the described columns are synthesized (no N files on disk): the batches
-  are the numpy columns ``reading.describe_batch`` returns from a Ray task, 64 files each, as the driver
-  receives them; the paths leave for the tasks as one Arrow column, as ``describe_on_ray`` ships them.
+- manifest: the driver's side of a first scan of a folder of N files and of the rescan after 1% of them changed,
+  against the real stored manifest on PostgreSQL: the listing goes into the scan's temporary table
+  (``listing.load_listing``), the server compares it (``gone``, ``scan.described_pages``), and each block read
+  is stored by the real ``stored_manifest.store_read`` in a transaction of its own, as ``raw_images`` does. The
+  listing and the described columns are synthesized (no N files on disk), a block at a time as ``stat`` would
+  give them: the batches are the numpy columns ``reading.describe_batch`` returns from a Ray task, 64 files
+  each, as the driver receives them; each page of paths leaves for the tasks as one Arrow column, as
+  ``describe_on_ray`` ships it.
 - vectors: one partition of N images through ``embed_partition`` with the real PostgreSQL vector store, then
   the real IO manager's write (``PgVectorIOManager.handle_output``) into ``imagenes_fer``. The model is replaced
   by ``PrecomputedEmbedder`` (below) so that the figure is the driver's, not the model's.
@@ -27,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import polars as pl
@@ -42,6 +45,7 @@ VECTOR_SIZES = "10000,100000"
 TASK_BATCH = 64  # files per Ray task of the scan (``images.on_ray.SCAN_BATCH``)
 MTIME = 1_700_000_000_000_000_000
 PREFIX = "train/happy/im"
+SCOPE = "train/happy/"
 CHILD = "from fer_platform_tests.bench.driver_memory import child; child()"
 
 
@@ -66,11 +70,19 @@ def fingerprints(i: np.ndarray, changed_every: int) -> dict[str, np.ndarray]:
     return {"size_bytes": 1200 + i % 500, "mtime_ns": MTIME + i + bump, "inode": 10_000 + i}
 
 
-def synthetic_listing(n: int, changed_every: int = 0) -> pl.DataFrame:
-    """What ``stat_folder`` lists for a folder of ``n`` files."""
-    i = np.arange(n, dtype=np.int64)
+def synthetic_listing(n: int, changed_every: int = 0, start: int = 0) -> pl.DataFrame:
+    """What ``listing.listed_blocks`` lists for the files ``start .. start + n`` of a synthetic folder."""
+    i = np.arange(start, start + n, dtype=np.int64)
     paths = pl.select(pl.format(PREFIX + "{}.png", pl.lit(pl.Series(i))).alias("filepath"))
     return paths.with_columns(**{name: pl.Series(values) for name, values in fingerprints(i, changed_every).items()})
+
+
+def listed(n: int, changed_every: int) -> Iterator[pl.DataFrame]:
+    """A synthetic folder of ``n`` files listed a block at a time, as ``listed_blocks`` hands it on."""
+    from fer_platform.images.manifest import BLOCK_ROWS
+
+    for start in range(0, n, BLOCK_ROWS):
+        yield synthetic_listing(min(BLOCK_ROWS, n - start), changed_every, start)
 
 
 def task_batches(shipped: pa.Table, changed_every: int) -> Iterator[dict[str, np.ndarray]]:
@@ -99,27 +111,40 @@ def by_tasks(changed_every: int) -> Callable[[pl.Series], Iterator[pl.DataFrame]
     return lambda paths: described_blocks(task_batches(pa.table({"filepath": paths.to_arrow()}), changed_every))
 
 
-def stored(blocks: Iterator[pl.DataFrame]) -> tuple[int, float]:
-    """(rows, MB) of the blocks a scan hands the store, each taken and dropped as ``raw_images`` does."""
-    rows, size = 0, 0.0
-    for block in blocks:
+def scanned(conn: Any, n: int, changed_every: int) -> tuple[int, float]:
+    """(rows, MB) read and stored by a scan of the synthetic folder (``changed_every``: its 1-in-k files changed
+    since the last scan), each block stored in a transaction of its own and dropped, as ``raw_images`` does."""
+    from fer_platform.images.listing import gone, load_listing
+    from fer_platform.images.scan import FolderMark, described_pages
+    from fer_platform.images.stored_manifest import store_end, store_read
+
+    load_listing(conn, listed(n, changed_every))
+    removed, rows, size = gone(conn, SCOPE), 0, 0.0
+    for block in described_pages(conn, by_tasks(changed_every)):
+        with conn.transaction():
+            store_read(conn, SCOPE, block)
         rows, size = rows + len(block), size + block.estimated_size() / 2**20
+    with conn.transaction():
+        store_end(conn, SCOPE, removed, FolderMark(1, 1, 1))
+    assert not removed
     return rows, size
 
 
-def manifest_child(n: int) -> dict:
-    """A first scan of ``n`` files, then the rescan after 1% changed: the driver's merging of described columns."""
-    from fer_platform.images.manifest import MANIFEST_SCHEMA
-    from fer_platform.images.scan import merge_listing
+def manifest_child(n: int, dsn: str) -> dict:
+    """A first scan of ``n`` files, then the rescan after 1% changed, against the stored manifest."""
+    from fer_platform.images.stored_manifest import ensure_manifest_table
+    from fer_platform.postgres.connection import connect
 
-    start, began = started_mb(), time.perf_counter()
-    first, _ = merge_listing(pl.DataFrame(schema=MANIFEST_SCHEMA), synthetic_listing(n), by_tasks(0))
-    rows, data_mb = stored(first)
-    assert rows == n  # a first scan reads every file
-    previous = synthetic_listing(n)  # what the rescan reads back: the stored rows' paths and fingerprints
-    again, removed = merge_listing(previous, synthetic_listing(n, changed_every=100), by_tasks(100))
-    assert stored(again)[0] == -(-n // 100) and not removed
-    return {"start_mb": start, "peak_mb": peak_mb(), "seconds": time.perf_counter() - began, "data_mb": data_mb}
+    with connect(dsn, vector=False) as conn:
+        ensure_manifest_table(conn)
+        conn.commit()
+        start, began = started_mb(), time.perf_counter()
+        rows, data_mb = scanned(conn, n, 0)
+        assert rows == n  # a first scan reads every file
+        first_s = time.perf_counter() - began
+        assert scanned(conn, n, 100)[0] == -(-n // 100)
+    return {"start_mb": start, "peak_mb": peak_mb(), "seconds": time.perf_counter() - began, "data_mb": data_mb,
+            "first_scan_s": first_s}
 
 
 @dataclass(frozen=True)
@@ -187,7 +212,7 @@ def vectors_child(n: int, dsn: str) -> dict:
 def child() -> None:
     """Entry point of a measured subprocess: ``kind n [dsn]`` on argv, one JSON line out."""
     kind, n = sys.argv[1], int(sys.argv[2])
-    result = manifest_child(n) if kind == "manifest" else vectors_child(n, sys.argv[3])
+    result = (manifest_child if kind == "manifest" else vectors_child)(n, sys.argv[3])
     print(json.dumps(result))
 
 
@@ -224,12 +249,13 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="fer_bench_memory_"))
     try:
-        manifests = {n: measured("manifest", n) for n in map(int, args.manifest_sizes.split(","))}
         uri = embedded_server(work / "pgdata").get_uri()
+        sizes = map(int, args.manifest_sizes.split(","))
+        manifests = {n: measured("manifest", n, fresh_database(uri, f"manifest_{n}")) for n in sizes}
         sizes = map(int, args.vector_sizes.split(","))
         vectors = {n: measured("vectors", n, fresh_database(uri, f"memory_{n}")) for n in sizes}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("driver peak RSS above its start (fresh process per N; target <= 1024 MB, flat as N grows)")
-    report("manifest: first scan + 1% rescan, merged from described columns", "the manifest frame", manifests)
+    report("manifest: first scan + 1% rescan, compared on the server, stored by block", "rows read", manifests)
     report("vectors: one partition through the vector store + the IO manager's write", "its vectors", vectors)

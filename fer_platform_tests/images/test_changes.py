@@ -1,12 +1,9 @@
 """The sensor's change detection as pure logic: folder mtimes against the marks the runs stored, settling."""
 
-import os
 
-import polars as pl
 
-from fer_platform.images.changes import being_landed, folder_changes, folder_mtimes
-from fer_platform.images.manifest import MANIFEST_SCHEMA
-from fer_platform.images.scan import FolderMark, update_manifest
+from fer_platform.images.changes import being_landed, folder_changes
+from fer_platform.images.scan import FolderMark
 
 S = 1_000_000_000  # ns
 
@@ -37,17 +34,3 @@ def test_a_file_young_when_the_run_looked_is_read_again_once_settled():
     assert folder_changes({"happy": 100 * S}, {"happy": unsettled}, 5, 102 * S).settling == ["happy"]
     again = folder_changes({"happy": 100 * S}, {"happy": unsettled}, 5, 105 * S).runs["happy"]
     assert again == f"happy@{100 * S}~{101 * S}"  # a new key: Dagster runs it though the folder is the same
-
-
-def test_the_scan_marks_the_folder_with_its_mtime_from_before_the_listing(tmp_path):
-    folder = tmp_path / "train" / "happy"
-    folder.mkdir(parents=True)
-    (folder / "a.png").write_bytes(b"x")
-    os.utime(folder / "a.png", ns=(5 * S, 5 * S))
-    os.utime(folder, ns=(3 * S, 3 * S))
-    empty = pl.DataFrame(schema=MANIFEST_SCHEMA)
-    update = update_manifest(tmp_path, "train", "happy", empty, lambda paths: empty)
-    assert update.mark.mtime_ns == 3 * S == folder_mtimes(tmp_path, "train")["happy"]
-    assert update.mark.newest_file_ns == 5 * S and update.mark.settled(5)
-    (folder / "b.png").write_bytes(b"y")  # a landing: the folder's mtime moves on, the mark does not
-    assert folder_changes(folder_mtimes(tmp_path, "train"), {"happy": update.mark}, 0, 10**20).runs.keys() == {"happy"}

@@ -93,7 +93,9 @@ def one_row_per_image(dsn: str, root, emotion: str) -> int:
     return len(rows)
 
 
-def test_every_stage_runs_through_ray_client_from_another_host(faces, cluster, fer_env):
+def test_every_stage_runs_through_ray_client_from_another_host(faces, cluster, fer_env, tmp_path, monkeypatch):
+    # a lake of this test's own: no champion from elsewhere can hold back a 2-epoch model of 60 faces (CI saw one)
+    monkeypatch.setenv("FER_LAKE_URL", str(tmp_path / f"lake-{uuid.uuid4().hex[:8]}"))
     landed = land(os.environ["FER_SOURCE_URL"], faces, 3)
     with DagsterInstance.ephemeral() as instance:
         for emotion in EMOTIONS:

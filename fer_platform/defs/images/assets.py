@@ -10,12 +10,11 @@ from fer_platform.images.decode import ImageDecodeError, decode_image
 from fer_platform.images.landings.landed_paths import LandedPaths, folder_mtime, landed_in_run, record_landed
 from fer_platform.images.landings.landing import land_from_events, land_from_source, record
 from fer_platform.images.manifest import Describe
-from fer_platform.images.scan import FINGERPRINTED, ManifestUpdate, ScanTally, update_landed, update_manifest
+from fer_platform.images.scan import ManifestUpdate, ScanTally, update_landed, update_manifest
 from fer_platform.images.stored_manifest import (
     FolderManifest,
     ensure_manifest_table,
     failed_files,
-    read_manifest,
     read_mark,
     store_end,
     store_read,
@@ -107,16 +106,13 @@ def scan(
     allow (``scan.update_landed``), else a listing of the folder."""
     scope = images.scope(context.partition_key)
     landed, mark = landed_in_run(conn, context.run_id, scope), read_mark(conn, scope)
+    conn.commit()  # no lock of the reads is held while the files are stat-ed or listed
     if landed is not None:
-        previous = read_manifest(conn, scope, landed.paths)
-        conn.commit()  # no lock of the reads is held while the files are stat-ed
         times = (landed.mtime_before, landed.mtime_after)
-        update = update_landed(images.root, scope, landed.paths, times, mark, previous, describe)
+        update = update_landed(conn, images.root, scope, landed.paths, times, mark, describe)
         if update is not None:
             return update, "the files this run landed"
-    previous = read_manifest(conn, scope, columns=FINGERPRINTED)
-    conn.commit()  # nor while the folder is listed
-    return update_manifest(images.root, images.split, context.partition_key, previous, describe), "a listing"
+    return update_manifest(conn, images.root, images.split, context.partition_key, describe), "a listing"
 
 
 def store_scan(

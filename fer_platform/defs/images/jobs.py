@@ -11,7 +11,8 @@ folder's mtime as it was).
 from dagster import Failure, MetadataValue, OpExecutionContext, job, op
 
 from fer_platform.images.folders import discover_emotions
-from fer_platform.images.scan import FINGERPRINT, drifted, scan_folder
+from fer_platform.images.listing import FINGERPRINT
+from fer_platform.images.scan import drifted, scan_folder
 from fer_platform.images.stored_manifest import forget, read_manifest, unmark
 from fer_platform.orchestration import names
 from fer_platform.orchestration.metadata import failures_table
