@@ -36,7 +36,7 @@ def test_the_contracts_hold():
     [
         ("defs/images/assets.py", "import fer_platform.defs.embeddings.assets", "Stages under defs/"),
         ("images/manifest.py", "import fer_platform.embeddings.model", "only where data flows"),  # against the flow
-        ("embeddings/plan.py", "import fer_platform.images.decode", "only where data flows"),  # not named
+        ("embeddings/partition.py", "import fer_platform.images.decode", "only where data flows"),  # not named
         ("postgres/dsn.py", "import fer_platform.table.schema", "Entry points > Dagster"),  # against the layers
         ("table/rows.py", "import dagster", "do not import Dagster"),
         ("service/engine.py", "import fer_platform.orchestration.resources", "do not import Dagster"),

@@ -1,4 +1,5 @@
-"""Safe image decoding shared by the manifest (validation) and the embedder.
+"""Safe image decoding shared by the manifest (validation) and the embedder, and an image's type from its first
+bytes (never from its name: what ``/images`` may serve, and as what).
 
 Every way an input file can be bad ends here as an ``ImageDecodeError`` whose
 message says what is wrong, so callers can report the file and skip it.
@@ -69,3 +70,25 @@ def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"corrupt or truncated image: {exc}") from None
     return to_8bit(img)
+
+
+SNIFF_BYTES = 16
+SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    """The media type of PNG, JPEG, GIF, WebP, BMP and TIFF data; None for anything else."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    for signature, media_type in SIGNATURES:
+        if head.startswith(signature):
+            return media_type
+    return None

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPBearer
 
-from fer_platform.images.sniff import SNIFF_BYTES, sniff_image_type
+from fer_platform.images.decode import SNIFF_BYTES, sniff_image_type
 from fer_platform.lake.layout import IMAGES_PREFIX
 from fer_platform.search.query import MAX_K
 from fer_platform.service.engine import CONTROL_CHARACTERS, SpaceUnavailableError, StoredImageNotFoundError

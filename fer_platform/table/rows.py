@@ -1,11 +1,9 @@
 """Row I/O on the ``imagenes_fer`` table: fingerprints, counts, the atomic partition write, partition reads.
 
 Writes go through ``COPY ... FROM STDIN (FORMAT BINARY)`` inside one transaction
-per partition, so a failure leaves the previous rows. A delta whose vectors are
-already in the database (the vector store) sends only paths and digests: the
-server joins them with the stored vectors (``INSERT ... SELECT``), so the writer
-holds no vector, whatever the partition's size. Values are bound parameters;
-identifiers are composed with ``psycopg.sql``.
+per partition, so a failure leaves the previous rows (the embeddings stage's own
+write takes its vectors from the store, server-side: ``table.planned``). Values
+are bound parameters; identifiers are composed with ``psycopg.sql``.
 """
 
 from __future__ import annotations
@@ -25,32 +23,20 @@ COPY_COLUMNS = ("filepath", "emotion", "vector", "content_sha256", "model_id")
 
 @dataclass(frozen=True)
 class PartitionDelta:
-    """What one materialization changes in one emotion partition.
-
-    ``filepaths``/``sha256``/``vectors`` are the rows to (re)write; ``removed``
-    are files gone from disk. Rows of files not mentioned are left as they are.
-    ``covers``, when set, is what of the folder's manifest log the delta accounts for
-    (scope, horizon, whether it compared the whole folder): the writer records it in
-    the same transaction as the rows. ``vectors`` is None when ``vectors_from`` names
-    a table of the same database that holds them by ``(content_sha256, model_id)``
-    (the vector store): the write then takes them from there, server-side.
-    """
+    """Rows of one emotion partition with their vectors in hand, to (re)write (``filepaths``/``sha256``/
+    ``vectors``), and files gone from disk (``removed``); rows of files not mentioned are left as they are. What
+    loads vectors computed elsewhere (the benchmarks' tables); ``embeddings_table`` stages its plan on the server
+    instead (``table.planned``)."""
 
     emotion: str
     model_id: str
     filepaths: Sequence[str]
     sha256: Sequence[str]
-    vectors: np.ndarray | None
+    vectors: np.ndarray
     removed: Sequence[str]
-    covers: tuple[str, int, bool] | None = None
-    vectors_from: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.vectors is None) == (self.vectors_from is None):
-            raise ValueError("a PartitionDelta carries its vectors or names the table holding them, not both")
 
     def rows(self) -> Iterator[tuple]:
-        """The rows in ``COPY_COLUMNS`` order (a delta that carries its vectors)."""
+        """The rows in ``COPY_COLUMNS`` order."""
         for path, digest, vec in zip(self.filepaths, self.sha256, self.vectors):
             yield path, self.emotion, vec, digest, self.model_id
 
@@ -92,62 +78,20 @@ def copy_rows(conn: psycopg.Connection, table: str, rows: Iterable[tuple]) -> in
     return count
 
 
-class MissingVectorsError(LookupError):
-    """Rows of a delta whose vector the named table no longer holds (another model's run emptied the store)."""
-
-
-STAGE = "fer_delta_stage"
-INSERT_FROM = """
-INSERT INTO {table} (filepath, emotion, vector, content_sha256, model_id)
-SELECT s.filepath, %(emotion)s, v.vector, s.content_sha256, v.model_id
-FROM {stage} s JOIN {source} v ON v.content_sha256 = s.content_sha256 AND v.model_id = %(model_id)s
-ORDER BY s.ord
-"""
-ABSENT = """
-SELECT s.filepath FROM {stage} s WHERE NOT EXISTS (
-    SELECT 1 FROM {source} v WHERE v.content_sha256 = s.content_sha256 AND v.model_id = %(model_id)s
-) ORDER BY s.ord LIMIT 5
-"""
-
-
-def insert_from(conn: psycopg.Connection, table: str, delta: PartitionDelta) -> int:
-    """The delta's rows with their vectors taken from ``delta.vectors_from`` by the server: paths and digests
-    go up by ``COPY`` into a temporary table, one ``INSERT ... SELECT`` joins them with the stored vectors (in
-    the delta's order). A row whose vector is not there fails the write. Call inside the write's transaction."""
-    conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (ord bigint, filepath text, content_sha256 char(64)) "
-                "ON COMMIT DELETE ROWS").format(sql.Identifier(STAGE))
-    )
-    conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGE)))  # a write earlier in the same transaction
-    copy_stage = sql.SQL("COPY {} (ord, filepath, content_sha256) FROM STDIN (FORMAT BINARY)")
-    with conn.cursor() as cur, cur.copy(copy_stage.format(sql.Identifier(STAGE))) as copy:
-        copy.set_types(["int8", "text", "text"])
-        for order, (path, digest) in enumerate(zip(delta.filepaths, delta.sha256, strict=True)):
-            copy.write_row((order, path, digest))
-    names = {"table": sql.Identifier(table), "stage": sql.Identifier(STAGE)}
-    names["source"] = sql.Identifier(delta.vectors_from)
-    params = {"emotion": delta.emotion, "model_id": delta.model_id}
-    written = conn.execute(sql.SQL(INSERT_FROM).format(**names), params).rowcount
-    if written != len(delta.filepaths):
-        absent = [path for (path,) in conn.execute(sql.SQL(ABSENT).format(**names), params)]
-        raise MissingVectorsError(
-            f"{len(delta.filepaths) - written} of the {len(delta.filepaths)} rows to write have no vector of model "
-            f"{delta.model_id} in {delta.vectors_from} (e.g. {', '.join(absent)}): nothing was written; run again"
-        )
-    return written
+def lock_partition(conn: psycopg.Connection, table: str, emotion: str) -> None:
+    """Serialise the writes of one partition of ``table`` until the caller's transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.partition.{table}.{emotion}",))
 
 
 def write_delta(conn: psycopg.Connection, table: str, delta: PartitionDelta) -> int:
     """Apply ``delta`` in one transaction: either all of it lands or none of it does."""
     stale = list(delta.removed) + list(delta.filepaths)
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.partition.{table}.{delta.emotion}",))
+        lock_partition(conn, table, delta.emotion)
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE emotion = %s AND filepath = ANY(%s)").format(sql.Identifier(table)),
             (delta.emotion, stale),
         )
-        if delta.vectors_from is not None:
-            return insert_from(conn, table, delta)
         return copy_rows(conn, table, delta.rows())
 
 

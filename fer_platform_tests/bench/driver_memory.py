@@ -13,8 +13,9 @@ Each size runs in a fresh subprocess, so peaks never mix, and the peak counts fr
   give them: the batches are the numpy columns ``reading.describe_batch`` returns from a Ray task, 64 files
   each, as the driver receives them; each page of paths leaves for the tasks as one Arrow column, as
   ``describe_on_ray`` ships it.
-- vectors: one partition of N images through ``embed_partition`` with the real PostgreSQL vector store, then
-  the real IO manager's write (``PgVectorIOManager.handle_output``) into ``imagenes_fer``. The model is replaced
+- vectors: one partition of N images through ``embed_partition`` (its plan staged on the server, the contents
+  to compute asked for a page at a time) with the real PostgreSQL vector store, then the real IO manager's write
+  (``PgVectorIOManager.handle_output``, from the store by the server) into ``imagenes_fer``. The model is replaced
   by ``PrecomputedEmbedder`` (below) so that the figure is the driver's, not the model's.
 """
 
@@ -179,15 +180,19 @@ def synthetic_manifest(n: int) -> pl.DataFrame:
 
 
 def vectors_child(n: int, dsn: str) -> dict:
-    """One partition of ``n`` images embedded through the real vector store and written by the real IO manager."""
+    """One partition of ``n`` images embedded through the real vector store and written by the real IO manager,
+    from a manifest of ``n`` files stored on the server (as ``raw_images`` leaves it; stored before the start)."""
     from dagster import AssetKey, build_output_context
 
     from fer_platform.defs.embeddings.io_managers import PgVectorIOManager
     from fer_platform.embeddings.partition import embed_partition
     from fer_platform.embeddings.vector_store import PgVectorStore
+    from fer_platform.images.manifest import MANIFEST_SCHEMA, MANIFEST_TABLE
+    from fer_platform.images.stored_manifest import ensure_manifest_table
     from fer_platform.orchestration.resources import PostgresResource
     from fer_platform.postgres.connection import connect
-    from fer_platform.table.rows import partition_row_count, stored_fingerprints
+    from fer_platform.table.planned import Comparison
+    from fer_platform.table.rows import partition_row_count
     from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 
     embedder = PrecomputedEmbedder()
@@ -196,11 +201,16 @@ def vectors_child(n: int, dsn: str) -> dict:
     io_manager = PgVectorIOManager(postgres=PostgresResource(dsn=dsn, embedded_pgdata=""), table=DEFAULT_TABLE)
     with connect(dsn, vector=False) as conn:
         ensure_table(conn, DEFAULT_TABLE)
+        ensure_manifest_table(conn)
+        with conn.cursor() as cur, cur.copy(f"COPY {MANIFEST_TABLE} ({', '.join(MANIFEST_SCHEMA)}) "
+                                            "FROM STDIN (FORMAT csv)") as copy:
+            copy.write(synthetic_manifest(n).write_csv(include_header=False))
+        conn.commit()
     start, began = started_mb(), time.perf_counter()
-    manifest = synthetic_manifest(n)
-    with connect(dsn) as conn:
-        stored = stored_fingerprints(conn, DEFAULT_TABLE, "happy", "train/happy/")
-    run = embed_partition("happy", manifest, stored, embedder, Path("/nonexistent"), store)
+    comparison = Comparison(MANIFEST_TABLE, DEFAULT_TABLE, "happy", SCOPE, embedder.model_id)
+    with connect(dsn, vector=False) as conn:
+        conn.autocommit = True
+        run = embed_partition(conn, "bench", comparison, embedder, Path("/nonexistent"), store)
     embedded_s = time.perf_counter() - began
     io_manager.handle_output(build_output_context(asset_key=AssetKey("embeddings_table")), run.delta)
     with connect(dsn) as conn:

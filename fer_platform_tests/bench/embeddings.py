@@ -24,22 +24,30 @@ from fer_platform.embeddings.model import SEED_TRANSFORM, load_model
 from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform.images.folders import discover_emotions
+from fer_platform.images.manifest import MANIFEST_TABLE
+from fer_platform.images.stored_manifest import ensure_manifest_table, store_read
 from fer_platform.orchestration.resources import EmbedderResource, ImagesResource
 from fer_platform.postgres.embedded import embedded_server
 from fer_platform.sample_data import write_sample_dataset
-from fer_platform.table.rows import PartitionDelta, stored_fingerprints, write_delta
+from fer_platform.table.planned import Comparison, write_planned
+from fer_platform.table.rows import PartitionDelta, write_delta
 from fer_platform.table.schema import ensure_table
 
 
 def partition_code_path(images: ImagesResource, embedder: EmbedderResource, dsn: str, emotion: str, store) -> int:
-    """One partition as the asset runs it: manifest -> plan -> store -> embed -> COPY write; images embedded."""
-    with psycopg.connect(dsn) as conn:
+    """One partition as the asset runs it: manifest stored -> plan staged -> store -> embed -> write from the
+    store; images embedded."""
+    scope, model_id = images.scope(emotion), store.model_id
+    with psycopg.connect(dsn, autocommit=True) as conn:
         ensure_table(conn)
-        stored = stored_fingerprints(conn, "imagenes_fer", emotion, images.scope(emotion))
-    run = embed_partition(emotion, images.manifest(emotion), stored, embedder.batch_embedder(), images.root, store)
-    with psycopg.connect(dsn) as conn:
+        ensure_manifest_table(conn)
+        with conn.transaction():
+            store_read(conn, scope, images.manifest(emotion))
+        comparison = Comparison(MANIFEST_TABLE, "imagenes_fer", emotion, scope, model_id)
+        run = embed_partition(conn, f"bench/{emotion}", comparison, embedder.batch_embedder(), images.root, store)
         register_vector(conn)
-        write_delta(conn, "imagenes_fer", run.delta)
+        with conn.transaction():
+            write_planned(conn, "imagenes_fer", run.delta)
     return run.embedded
 
 

@@ -1,8 +1,7 @@
 """One partition through the real model and the real vector store: the run holds at most a chunk of vectors,
-its delta names rows by content, and the table's rows are what the model computed."""
+its plan is staged on the server, and the table's rows are what the model computed."""
 
 import numpy as np
-import polars as pl
 import psycopg
 from pgvector.psycopg import register_vector
 
@@ -11,9 +10,12 @@ from fer_platform.embeddings.embedder import BatchEmbedder, embed_files
 from fer_platform.embeddings.model import load_model
 from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.vector_store import STORE_TABLE, PgVectorStore
+from fer_platform.images.manifest import MANIFEST_TABLE
 from fer_platform.images.scan import scan_emotion
+from fer_platform.images.stored_manifest import ensure_manifest_table, store_read
 from fer_platform.sample_data import write_sample_dataset
-from fer_platform.table.rows import read_partition, stored_fingerprints, write_delta
+from fer_platform.table.planned import Comparison, write_planned
+from fer_platform.table.rows import read_partition
 from fer_platform.table.schema import ensure_table
 
 TABLE = "imagenes_fer"
@@ -35,21 +37,26 @@ def test_a_partition_holds_a_chunk_at_most_and_its_rows_are_the_models_vectors(p
     store = RecordingStore(pg_dsn, embedder.model_id)
     store.prepare()
     manifest = scan_emotion(root, "train", "happy")
-    with psycopg.connect(pg_dsn) as conn:
+    comparison = Comparison(MANIFEST_TABLE, TABLE, "happy", "train/happy/", embedder.model_id)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
         ensure_table(conn, TABLE)
+        ensure_manifest_table(conn)
         register_vector(conn)
-        none = stored_fingerprints(conn, TABLE, "happy", "train/happy/")
-        run = embed_partition("happy", manifest, none, embedder, root, store)
-        assert run.delta.vectors is None and run.delta.vectors_from == STORE_TABLE
-        assert store.chunks == [4, 4, 1] and run.embedded == 9
-        write_delta(conn, TABLE, run.delta)
+        with conn.transaction():
+            store_read(conn, "train/happy/", manifest)
+        run = embed_partition(conn, "run1", comparison, embedder, root, store)
+        assert run.delta.vectors_from == STORE_TABLE and run.delta.rows == 9 and run.counts.new == 9
+        assert store.chunks == [4, 4, 1] and (run.embedded, run.reused, run.failures) == (9, 0, 0)
+        with conn.transaction():
+            write_planned(conn, TABLE, run.delta)
         written = read_partition(conn, TABLE, "happy")
         paths = manifest["filepath"].to_list()
         expected = embed_files(embedder.model, [root / p for p in paths], 2, 0).vectors
         by_path = dict(zip(written["filepath"], written["vector"].to_numpy()))
         assert np.allclose(np.stack([by_path[p] for p in paths]), expected, atol=1e-5)
         conn.execute(f"TRUNCATE {TABLE}")  # every vector in the store: nothing computed, the same rows
-        again = embed_partition("happy", manifest, pl.DataFrame(schema=none.schema), embedder, root, store)
+        again = embed_partition(conn, "run2", comparison, embedder, root, store)
         assert (again.embedded, again.reused, store.chunks) == (0, 9, [4, 4, 1])
-        write_delta(conn, TABLE, again.delta)
+        with conn.transaction():
+            write_planned(conn, TABLE, again.delta)
         assert read_partition(conn, TABLE, "happy").drop("id").equals(written.drop("id"))

@@ -1,21 +1,11 @@
 """A folder's listing compared with its stored manifest inside PostgreSQL: blocks in, pages of paths out."""
 
 import polars as pl
-import psycopg
-import pytest
 
 from fer_platform.images import listing
 from fer_platform.images.listing import LISTING_SCHEMA, gone, listed_blocks, load_listing, pages_to_read
 from fer_platform.images.manifest import describe_here
-from fer_platform.images.stored_manifest import ensure_manifest_table, store_read
-
-
-@pytest.fixture
-def conn(pg_dsn):
-    with psycopg.connect(pg_dsn) as connection:
-        ensure_manifest_table(connection)
-        connection.commit()
-        yield connection
+from fer_platform.images.stored_manifest import store_read
 
 
 def test_a_folder_is_listed_a_block_at_a_time(image_root, monkeypatch):

@@ -6,8 +6,6 @@ import shutil
 from collections.abc import Iterator
 
 import polars as pl
-import psycopg
-import pytest
 
 from fer_platform.images.changes import folder_changes, folder_mtimes
 from fer_platform.images.manifest import describe_here, gathered
@@ -19,18 +17,10 @@ from fer_platform.images.scan import (
     update_landed,
     update_manifest,
 )
-from fer_platform.images.stored_manifest import ensure_manifest_table, store_end, store_read
+from fer_platform.images.stored_manifest import store_end, store_read
 
 S = 1_000_000_000  # ns
 SCOPE = "train/happy/"
-
-
-@pytest.fixture
-def conn(pg_dsn):
-    with psycopg.connect(pg_dsn) as connection:
-        ensure_manifest_table(connection)
-        connection.commit()
-        yield connection
 
 
 def counting(image_root, emotion: str):

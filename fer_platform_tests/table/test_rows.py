@@ -3,11 +3,8 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
-from fer_platform.embeddings.vector_store import STORE_TABLE, PgVectorStore
 from fer_platform.table import rows
-from fer_platform.table.aggregates import from_rows, stored
 from fer_platform.table.rows import (
-    MissingVectorsError,
     PartitionDelta,
     copy_rows,
     read_partitions,
@@ -136,49 +133,3 @@ def test_a_partition_is_read_in_pages_whole_or_by_ids(conn, monkeypatch):
     some = rows.read_partition(conn, TABLE, "sad", only=[ids[0], ids[4], ids[5], ids[7]])
     assert some["id"].to_list() == [ids[0], ids[4], ids[5], ids[7]]
     assert np.allclose(some["vector"].to_numpy(), written.vectors[[0, 4, 5, 7]])
-
-
-def in_store(dsn: str, count: int, seed: int = 3) -> tuple[list[str], np.ndarray]:
-    """``count`` vectors of model m1 committed to the real vector store: (their digests, the vectors)."""
-    store = PgVectorStore(dsn, "m1")
-    store.prepare()
-    digests = [f"{i:064x}" for i in range(count)]
-    vectors = np.random.default_rng(seed).normal(size=(count, 512)).astype(np.float32)
-    store.put(digests, vectors)
-    return digests, vectors
-
-
-def test_a_delta_named_by_digests_is_written_from_the_store_by_the_server(conn, pg_dsn, monkeypatch):
-    """Paths and digests go up, the server joins them with the store: the rows hold the stored vectors, in the
-    delta's order, identical bytes under two names included, and the triggers keep the aggregates exact."""
-    digests, vectors = in_store(pg_dsn, 6)
-    write_delta(conn, TABLE, delta(["train/happy/gone.png", "train/happy/0.png"]))
-    monkeypatch.setattr(rows, "copy_rows", None)  # the in-memory path is not taken
-    order = [5, 0, 3, 1, 4, 2, 0]
-    paths = [f"train/happy/{i}.png" for i in range(6)] + ["train/happy/copy_of_1.png"]
-    streamed = PartitionDelta(
-        "happy", "m1", paths, [digests[i] for i in order], None, ["train/happy/gone.png"], vectors_from=STORE_TABLE
-    )
-    assert write_delta(conn, TABLE, streamed) == 7
-    frame = rows.read_partition(conn, TABLE, "happy")
-    assert frame["filepath"].to_list() == paths
-    assert np.array_equal(frame["vector"].to_numpy(), vectors[order])
-    assert stored_fingerprints(conn, TABLE, "happy", "").sort("filepath")["sha256"].to_list() == [
-        digests[i] for i in (5, 0, 3, 1, 4, 2)
-    ] + [digests[0]]
-    assert stored(conn, TABLE) == from_rows(conn, TABLE)
-
-
-def test_a_row_whose_vector_left_the_store_fails_the_whole_write(conn, pg_dsn):
-    digests, _ = in_store(pg_dsn, 2)
-    write_delta(conn, TABLE, delta(["train/happy/keep.png"]))
-    before = (read_partitions(conn, TABLE, ["happy"]), stored(conn, TABLE))
-    missing = PartitionDelta(
-        "happy", "m1", ["train/happy/a.png", "train/happy/b.png"], [digests[0], "f" * 64], None,
-        ["train/happy/keep.png"], vectors_from=STORE_TABLE,
-    )
-    with pytest.raises(MissingVectorsError, match=r"1 of the 2 rows.*train/happy/b\.png"):
-        write_delta(conn, TABLE, missing)
-    assert read_partitions(conn, TABLE, ["happy"]).equals(before[0]) and stored(conn, TABLE) == before[1]
-    with pytest.raises(ValueError, match="not both"):
-        PartitionDelta("happy", "m1", [], [], np.empty((0, 512)), [], vectors_from=STORE_TABLE)

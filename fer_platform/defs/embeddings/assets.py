@@ -2,13 +2,12 @@
 
 import dataclasses
 
-import polars as pl
 from dagster import AssetExecutionContext, Output, asset
 
 from fer_platform.embeddings.model import random_weights
 from fer_platform.embeddings.partition import embed_partition
-from fer_platform.embeddings.plan import EmbeddingPlan
 from fer_platform.embeddings.vector_store import PgVectorStore
+from fer_platform.images.manifest import MANIFEST_TABLE
 from fer_platform.images.manifest_log import pending
 from fer_platform.images.stored_manifest import FolderManifest
 from fer_platform.orchestration import names
@@ -16,7 +15,8 @@ from fer_platform.orchestration.metadata import failures_table
 from fer_platform.orchestration.partitions import EMOTION_PARTITIONS
 from fer_platform.orchestration.resources import EmbedderResource, ImagesResource, PostgresResource, RayResource
 from fer_platform.table.aggregates import partition_aggregate
-from fer_platform.table.rows import PartitionDelta, stored_fingerprints
+from fer_platform.table.planned import Comparison, PlanCounts, PlannedDelta
+from fer_platform.table.rows import stored_fingerprints
 from fer_platform.table.schema import DEFAULT_TABLE, MAX_EMOTION_CHARS, ensure_table
 
 # One model loop at a time per deployment (dagster.yaml sets the pool's limit).
@@ -34,13 +34,13 @@ def check_emotion_name(emotion: str) -> None:
 
 def to_compare(
     postgres: PostgresResource, folder: FolderManifest, emotion: str, model_id: str
-) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, int, bool]]:
-    """The manifest rows and stored fingerprints to plan from, and what of the folder's manifest log they cover.
-    Only the files the log names since this stage's last run (a landing of k files: k rows of each side, read
-    by path); the whole folder on a first run, after the model changed, or when the partition's maintained row
-    count says rows outside those files are missing or extra (deleted by hand, another split's rows in the
-    table)."""
+) -> tuple[Comparison, tuple[str, int, bool]]:
+    """What the plan compares, and what of the folder's manifest log it covers. Only the files the log names
+    since this stage's last run (a landing of k files: k rows of each side, looked up by path); the whole folder
+    on a first run, after the model changed, or when the partition's maintained row count says rows outside
+    those files are missing or extra (deleted by hand, another split's rows in the table)."""
     scope = folder.scope
+    whole = Comparison(MANIFEST_TABLE, DEFAULT_TABLE, emotion, scope, model_id)
     with postgres.connect(vector=False) as conn:
         ensure_table(conn, DEFAULT_TABLE)
         horizon, changes = pending(conn, names.EMBEDDINGS_TABLE, scope, tag=model_id)
@@ -50,20 +50,19 @@ def to_compare(
             stored = stored_fingerprints(conn, DEFAULT_TABLE, emotion, scope, only=paths)
             outside = partition_aggregate(conn, DEFAULT_TABLE, emotion).rows - len(stored)
             if outside == folder.counts.decodable - manifest.get_column("error").is_null().sum():
-                return manifest, stored, (scope, horizon, False)
-        manifest, stored = folder.rows(conn), stored_fingerprints(conn, DEFAULT_TABLE, emotion, scope)
-    return manifest, stored, (scope, horizon, True)
+                return dataclasses.replace(whole, only=tuple(paths)), (scope, horizon, False)
+    return whole, (scope, horizon, True)
 
 
-def plan_metadata(plan: EmbeddingPlan, failed: dict[str, str]) -> dict:
-    """Counts a person checks first after a run."""
+def plan_metadata(counts: PlanCounts, failed: dict[str, str], failures: int) -> dict:
+    """Counts a person checks first after a run (``failed``: the files named, of ``failures``)."""
     return {
-        "new": len(plan.new),
-        "changed": len(plan.changed),
-        "model_changed": len(plan.model_changed),
-        "removed": len(plan.removed),
-        "unchanged": len(plan.unchanged),  # of the files compared
-        "failed": len(failed),
+        "new": counts.new,
+        "changed": counts.changed,
+        "model_changed": counts.model_changed,
+        "removed": counts.removed,
+        "unchanged": counts.unchanged,  # of the files compared
+        "failed": failures,
         "failed_files": failures_table(failed),
     }
 
@@ -82,7 +81,7 @@ def embeddings_table(
     embedder: EmbedderResource,
     postgres: PostgresResource,
     ray: RayResource,
-) -> Output[PartitionDelta]:
+) -> Output[PlannedDelta]:
     """ResNet18 (fc = Identity) vectors of one emotion's images in imagenes_fer.
 
     Only new or changed files are embedded (or all of them when the model
@@ -99,15 +98,17 @@ def embeddings_table(
         model_id = engine.model_id  # the engine's: on GPU actors, FER_PRECISION=auto stores bf16
         if random_weights(model_id):
             context.log.warning("FER_WEIGHTS=random: these vectors come from UNTRAINED weights")
-        manifest, stored, covers = to_compare(postgres, raw_images, emotion, model_id)
+        comparison, covers = to_compare(postgres, raw_images, emotion, model_id)
         store = PgVectorStore(postgres.conninfo(), model_id)
         if dropped := store.prepare():
             context.log.info(f"the model changed: dropped {dropped} stored vectors of other models")
-        run = embed_partition(emotion, manifest, stored, engine, images.root, store, context.log.info)
+        with postgres.connect(vector=False) as conn:
+            plan = f"{context.run_id}/{emotion}"
+            run = embed_partition(conn, plan, comparison, engine, images.root, store, context.log.info)
     for path, reason in run.failed.items():
         context.log.warning(f"skipped {path!r}: {reason}")
     size = store.size()
-    metadata = plan_metadata(run.plan, run.failed) | {
+    metadata = plan_metadata(run.counts, run.failed, run.failures) | {
         "embedded": run.embedded,
         "reused_vectors": run.reused,
         "images_per_s": round(run.images_per_s, 1),
@@ -117,6 +118,5 @@ def embeddings_table(
         "random_weights": random_weights(model_id),
         **engine_metadata,
     }
-    compared = len(run.plan.to_embed) + len(run.plan.unchanged) + len(run.plan.removed) + len(run.plan.undecodable)
-    metadata["compared"] = "whole folder" if covers[2] else f"{compared} file(s) the manifest logged"
+    metadata["compared"] = "whole folder" if covers[2] else f"{run.counts.compared} file(s) the manifest logged"
     return Output(dataclasses.replace(run.delta, covers=covers), metadata=metadata)

@@ -1,7 +1,7 @@
-"""The embeddings stage's IO manager (``pgvector_io_manager``): ``embeddings_table``'s output is a ``PartitionDelta``
-applied to ``imagenes_fer`` in one transaction (its rows' vectors taken from the vector store by the server,
-``INSERT ... SELECT``, so the step never holds them); a downstream asset's input is the rows of the emotion
-partitions it asks for, as a polars DataFrame (the classifier's training rows).
+"""The embeddings stage's IO manager (``pgvector_io_manager``): ``embeddings_table``'s output is a plan staged on
+the server (``table.planned.PlannedDelta``) applied to ``imagenes_fer`` in one transaction (its rows' vectors taken
+from the vector store by the server, ``INSERT ... SELECT``, so the step never holds them); a downstream asset's
+input is the rows of the emotion partitions it asks for, as a polars DataFrame (the classifier's training rows).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from fer_platform.images.manifest_log import advance
 from fer_platform.orchestration.metadata import distribution_table
 from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.table.aggregates import stored
-from fer_platform.table.rows import PartitionDelta, read_partitions, write_delta
+from fer_platform.table.planned import PlannedDelta, write_planned
+from fer_platform.table.rows import read_partitions
 from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 
 
@@ -24,12 +25,12 @@ class PgVectorIOManager(ConfigurableIOManager):
     postgres: PostgresResource
     table: str = Field(default=DEFAULT_TABLE, description="Embeddings table (created if missing).")
 
-    def handle_output(self, context: OutputContext, obj: PartitionDelta) -> None:
+    def handle_output(self, context: OutputContext, obj: PlannedDelta) -> None:
         with self.postgres.connect(vector=False) as conn:
             ensure_table(conn, self.table)
         with self.postgres.connect() as conn:
             with conn.transaction():
-                written = write_delta(conn, self.table, obj)
+                written = write_planned(conn, self.table, obj)
                 if obj.covers is not None:  # the log this delta accounts for: recorded with the rows, or neither
                     scope, horizon, whole = obj.covers
                     advance(conn, context.asset_key.to_user_string(), scope, horizon, whole, tag=obj.model_id)
