@@ -7,6 +7,7 @@ the chunk in flight, never the partition's paths or vectors, whatever the partit
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -15,11 +16,13 @@ import psycopg
 
 from fer_platform.embeddings.cached import Embedder, VectorStore, embed_through_store
 from fer_platform.embeddings.vector_store import STORE_TABLE
+from fer_platform.postgres.connection import connect
 from fer_platform.table.planned import (
     Comparison,
     PlanCounts,
     PlannedDelta,
-    contents_to_compute,
+    contents_page,
+    drop_plan,
     stage_plan,
     undecodable,
     unplan,
@@ -42,7 +45,7 @@ class PartitionEmbedding:
 
 
 def embed_partition(
-    conn: psycopg.Connection,
+    dsn: str,
     plan: str,
     comparison: Comparison,
     embedder: Embedder,
@@ -50,21 +53,45 @@ def embed_partition(
     store: VectorStore,
     report: Optional[Callable[[str], None]] = None,
 ) -> PartitionEmbedding:
-    """Stage the plan of ``comparison`` under the key ``plan``, then embed what it needs and the store lacks (paths
-    are relative to ``image_root``) a page at a time; failures are collected, never raised. ``store``: the
-    vector store of the table's database (``STORE_TABLE``); ``conn``: that database, idle (each step commits)."""
-    counts = stage_plan(conn, plan, comparison)
+    """Stage the plan of ``comparison`` under the key ``plan`` on the database ``dsn`` (the table's), then embed
+    what it needs and the store lacks (paths are relative to ``image_root``) a page at a time; failures are
+    collected, never raised. ``store``: the vector store of that database (``STORE_TABLE``). A connection is
+    opened per step, none is held while the model runs; a run that fails here drops its plan."""
+    with connect(dsn, vector=False) as conn:
+        counts = stage_plan(conn, plan, comparison)
+        failed = undecodable(conn, comparison, FAILED_LISTED) if counts.undecodable else {}
     delta = PlannedDelta(plan, comparison.emotion, comparison.model_id, STORE_TABLE, counts.to_write + counts.removed)
-    failed = undecodable(conn, comparison, FAILED_LISTED) if counts.undecodable else {}
-    computed, seconds, unplanned, unread = 0, 0.0, 0, 0
-    for page in contents_to_compute(conn, delta):
-        files = {digest: image_root / path for digest, path in page.items()}
-        vectors = embed_through_store(embedder, files, store, comparison.emotion, report)
-        computed, seconds = computed + vectors.computed, seconds + vectors.seconds
-        failed.update({page[digest]: reason for digest, reason in vectors.failures.items()})
-        unread += len(vectors.failures)
-        unplanned += unplan(conn, delta, list(vectors.failures)) if vectors.failures else 0
-    delta = replace(delta, rows=delta.rows - unplanned)
-    reused = counts.to_write - unplanned - computed
+    try:
+        computed, seconds, unread = embed_missing(dsn, delta, embedder, image_root, store, report, failed)
+    except BaseException:
+        with suppress(psycopg.Error, ConnectionError), connect(dsn, vector=False) as conn:
+            drop_plan(conn, plan)
+        raise
+    reused = counts.to_write - unread - computed
     speed = computed / seconds if seconds else 0.0
-    return PartitionEmbedding(delta, counts, failed, counts.undecodable + unread, computed, reused, speed)
+    return PartitionEmbedding(replace(delta, rows=delta.rows - unread), counts, failed, counts.undecodable + unread,
+                              computed, reused, speed)
+
+
+def embed_missing(
+    dsn: str, delta: PlannedDelta, embedder: Embedder, image_root: Path, store: VectorStore,
+    report: Optional[Callable[[str], None]], failed: dict[str, str],
+) -> tuple[int, float, int]:
+    """Compute the plan's contents the store lacks, a page at a time; (contents computed, seconds, rows taken out
+    of the plan because the model could not read their file: named in ``failed``)."""
+    computed, seconds, unread, after = 0, 0.0, 0, ""
+    while True:
+        with connect(dsn, vector=False) as conn:
+            page = contents_page(conn, delta, after)
+        if not page:
+            return computed, seconds, unread
+        after = next(reversed(page))
+        vectors = embed_through_store(embedder, {d: image_root / p for d, p in page.items()}, store,
+                                      delta.emotion, report)
+        computed, seconds = computed + vectors.computed, seconds + vectors.seconds
+        if vectors.failures:
+            with connect(dsn, vector=False) as conn:
+                paths = unplan(conn, delta, list(vectors.failures))
+            reasons = {page[digest]: reason for digest, reason in vectors.failures.items()}
+            failed.update({path: reasons.get(path, "same bytes as a file the model could not read") for path in paths})
+            unread += len(paths)

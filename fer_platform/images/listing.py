@@ -5,11 +5,13 @@ A scan's listing (or the stat of the files a landing wrote) goes, block by block
 scan's own connection (``fer_scan_listing``: path and stat fingerprint, never a content hash). The server then
 answers the two questions a scan asks, by primary key on both sides: which listed files have no stored row or a
 stored fingerprint that differs (``pages_to_read``, a block of paths at a time, keyset-paged so that the scan may
-commit between pages), and which stored paths of the folder are no longer listed (``gone``). Nothing the size of
-the folder crosses the connection except the listing on its way in.
+commit between pages), and which stored paths of the folder are no longer listed (``gone``: what was deleted).
+Only the listing, on its way in, crosses the connection in proportion to the folder.
 
 Every statement here runs in a transaction of its own: the scan commits the rows it read block by block on the
-same connection, between the pages.
+same connection, between the pages. The listing lives in the connection's session, across those transactions:
+the source database must be reached directly or through a pooler in session mode, never in transaction mode
+(README, Deployment).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import polars as pl
 import psycopg
 
 from fer_platform.images.manifest import BLOCK_ROWS, MANIFEST_TABLE, is_image_candidate
+from fer_platform.postgres.connection import require_idle
 
 # What tells a file changed without reading it.
 FINGERPRINT = ("size_bytes", "mtime_ns", "inode")
@@ -68,7 +71,9 @@ def stat_paths(image_root: Path, paths: Sequence[str]) -> pl.DataFrame:
 
 def load_listing(conn: psycopg.Connection, blocks: Iterable[pl.DataFrame]) -> int:
     """Replace the connection's listing with ``blocks`` (COPY, one short transaction per block, so no lock is
-    held while the next block is stat-ed); the newest file mtime listed (0 for none)."""
+    held while the next block is stat-ed); the newest file mtime listed (0 for none). Analyzed once loaded: a
+    temporary table has no statistics otherwise, and the pages join it with the whole manifest."""
+    require_idle(conn)
     with conn.transaction():
         conn.execute(CREATE_LISTING)
         conn.execute(f"TRUNCATE {LISTING_TABLE}")
@@ -77,6 +82,7 @@ def load_listing(conn: psycopg.Connection, blocks: Iterable[pl.DataFrame]) -> in
             with cur.copy(f"COPY {LISTING_TABLE} ({', '.join(LISTING_SCHEMA)}) FROM STDIN (FORMAT csv)") as copy:
                 copy.write(block.write_csv(include_header=False))
     with conn.transaction():
+        conn.execute(f"ANALYZE {LISTING_TABLE}")
         return conn.execute(f"SELECT coalesce(max(mtime_ns), 0) FROM {LISTING_TABLE}").fetchone()[0]
 
 
@@ -84,6 +90,7 @@ def pages_to_read(conn: psycopg.Connection) -> Iterator[pl.Series]:
     """The listed paths a scan must read (no stored row, or another fingerprint), ``BLOCK_ROWS`` at a time. Each
     page is asked for when the last one is done, so the rows stored in between (the paths of earlier pages) are
     never asked for again."""
+    require_idle(conn)
     last = ""
     while True:
         with conn.transaction():

@@ -209,16 +209,16 @@ def unmark(conn: psycopg.Connection, scope: str) -> None:
 class FolderManifest:
     """What ``raw_images`` hands to the later stages: the folder's maintained counts and what its scan read
     and found gone, not the folder's N rows (nor the scan's: a first scan of 1M files pickles a tally). A stage
-    that needs rows reads them from ``fer_image_manifest`` by path (``rows``), or all of them when it compares
-    the whole folder."""
+    that needs rows reads them from ``fer_image_manifest`` by path (``rows``), or compares them on the server
+    (``embeddings_table``'s plan: ``table.planned``)."""
 
     scope: str
     counts: FolderCounts
     read: ScanTally
     removed: list[str]
 
-    def rows(self, conn: psycopg.Connection, paths: list[str] | None = None) -> pl.DataFrame:
-        """The stored manifest rows of ``paths``, or of the whole folder."""
+    def rows(self, conn: psycopg.Connection, paths: list[str]) -> pl.DataFrame:
+        """The stored manifest rows of ``paths`` (by primary key)."""
         return read_manifest(conn, self.scope, paths)
 
 

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-import polars as pl
 import psycopg
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
@@ -27,7 +26,6 @@ from fer_platform.factory import Platform
 from fer_platform.images.landings.landing import Copy, download
 from fer_platform.images.manifest import Describe, describe_here
 from fer_platform.images.on_ray import describe_on_ray, land_on_ray
-from fer_platform.images.scan import scan_emotion
 from fer_platform.postgres.connection import CONNECT_TIMEOUT_S, connect, conninfo
 from fer_platform.ray_cluster.connection import Cluster, connected
 from fer_platform.ray_cluster.pipelines import Pool
@@ -74,10 +72,6 @@ class ImagesResource(ConfigurableResource):
     def scope(self, emotion: str) -> str:
         """Prefix of the file paths (relative to the root) that belong to one emotion partition."""
         return f"{self.split}/{emotion}/"
-
-    def manifest(self, emotion: str) -> pl.DataFrame:
-        """The manifest of one emotion folder of the configured split."""
-        return scan_emotion(self.root, self.split, emotion)
 
     def resolve(self, filepath: str) -> Path:
         """The local path of a manifest file path."""

@@ -46,3 +46,10 @@ def connect(dsn: str, vector: bool = True, timeout_s: int = CONNECT_TIMEOUT_S) -
         if vector:
             register_vector(conn)
         yield conn
+
+
+def require_idle(conn: psycopg.Connection) -> None:
+    """Refuse a connection inside a transaction: what follows commits step by step (``with conn.transaction()``
+    on an idle connection), and inside one each step would only be a savepoint, its commit lost."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("this needs an idle connection (commit first): its steps commit one by one")

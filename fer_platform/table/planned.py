@@ -5,7 +5,7 @@ The embeddings stage compares a folder's stored manifest (one row per file: its 
 decode) with the table's rows of the same folder, by path: all of them, or only the paths the manifest log named
 (``Comparison``). ``stage_plan`` freezes the outcome under the run's key in ``fer_planned_rows``: a row to (re)write
 carries its content hash, a row to delete (its file is gone) none; it returns the counts a person checks. The run
-computes the vectors the store lacks a page of contents at a time (``contents_to_compute``), takes back the rows
+computes the vectors the store lacks a page of contents at a time (``contents_page``), takes back the rows
 whose file the model could not read (``unplan``), and the IO manager applies the plan in one transaction
 (``write_planned``): the server deletes, then inserts the rows with their vectors taken from the vector store.
 The plan is fixed once staged: files that land meanwhile are the next run's (the manifest log keeps them).
@@ -13,12 +13,12 @@ The plan is fixed once staged: files that land meanwhile are the next run's (the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
+from fer_platform.postgres.connection import require_idle
 from fer_platform.table.rows import lock_partition
 
 PLANNED = "fer_planned_rows"
@@ -29,11 +29,11 @@ CREATE = f"""CREATE TABLE IF NOT EXISTS {PLANNED} (
     planned_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (plan, filepath)
 );
-CREATE INDEX IF NOT EXISTS {PLANNED}_content ON {PLANNED} (plan, content_sha256)"""
+CREATE INDEX IF NOT EXISTS {PLANNED}_content ON {PLANNED} (plan, content_sha256);
+CREATE INDEX IF NOT EXISTS {PLANNED}_age ON {PLANNED} (planned_at)"""
 ABANDONED_AFTER = "7 days"  # a plan no write applied (its run died): dropped when another is staged
 SIDES = """
-WITH m AS (SELECT filepath, sha256, error FROM {manifest}
-      WHERE emotion = %(emotion)s AND starts_with(filepath, %(scope)s){only}),
+WITH m AS (SELECT filepath, sha256, error FROM {manifest} WHERE {manifest_rows}),
 t AS (SELECT filepath::text AS filepath, content_sha256::text AS sha256, model_id FROM {table}
       WHERE emotion = %(emotion)s AND starts_with(filepath, %(scope)s){only}),
 j AS (SELECT m.filepath AS listed, t.filepath AS stored, m.sha256, m.error, t.sha256 AS stored_sha256, t.model_id
@@ -123,62 +123,78 @@ class PlannedDelta:
     covers: tuple[str, int, bool] | None = None
 
 
-def scoped(comparison: Comparison) -> tuple[sql.Composable, dict]:
-    """The path condition of both sides and the statement parameters."""
-    only = sql.SQL(" AND filepath = ANY(%(only)s)" if comparison.only is not None else "")
+def scoped(comparison: Comparison) -> tuple[sql.Composable, sql.Composable, dict]:
+    """The manifest side's condition, the table side's path condition, and the statement parameters. With
+    ``only``, the manifest's rows are looked up by primary key alone (given the emotion too, the planner may walk
+    the emotion's whole index, as ``stored_manifest.read_manifest`` says)."""
+    by_path = comparison.only is not None
+    manifest_rows = "filepath = ANY(%(only)s)" if by_path else "emotion = %(emotion)s"
+    only = sql.SQL(" AND filepath = ANY(%(only)s)" if by_path else "")
     params = {"emotion": comparison.emotion, "scope": comparison.scope, "model_id": comparison.model_id,
-              "only": None if comparison.only is None else list(comparison.only)}
-    return only, params
+              "only": list(comparison.only) if by_path else None}
+    return sql.SQL(manifest_rows + " AND starts_with(filepath, %(scope)s)"), only, params
+
+
+def ensure_planned(conn: psycopg.Connection) -> None:
+    """Create ``fer_planned_rows`` when missing, in a transaction of its own under an advisory lock: a
+    ``CREATE INDEX IF NOT EXISTS`` locks the table even when the index exists, so no step's transaction runs one."""
+    with conn.transaction():
+        if conn.execute("SELECT to_regclass(%s)", (PLANNED,)).fetchone()[0] is None:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"fer_platform.schema.{PLANNED}",))
+            conn.execute(CREATE)
 
 
 def stage_plan(conn: psycopg.Connection, plan: str, comparison: Comparison) -> PlanCounts:
     """Stage the plan of ``comparison`` under ``plan`` (replacing one of the same key: a retried step) and
-    commit it; the counts of what it found."""
-    only, params = scoped(comparison)
+    commit it, dropping plans abandoned ``ABANDONED_AFTER`` ago; the counts of what it found."""
+    require_idle(conn)
+    ensure_planned(conn)
+    manifest_rows, only, params = scoped(comparison)
     statement = sql.SQL(SIDES).format(
         manifest=sql.Identifier(comparison.manifest), table=sql.Identifier(comparison.table),
-        planned=sql.Identifier(PLANNED), only=only,
+        planned=sql.Identifier(PLANNED), manifest_rows=manifest_rows, only=only,
     )
     with conn.transaction():
-        conn.execute(CREATE)
-        conn.execute(f"DELETE FROM {PLANNED} WHERE plan = %s OR planned_at < now() - %s::interval",
-                     (plan, ABANDONED_AFTER))
+        conn.execute(f"DELETE FROM {PLANNED} WHERE plan = %s", (plan,))
+        conn.execute(f"DELETE FROM {PLANNED} WHERE planned_at < now() - %s::interval", (ABANDONED_AFTER,))
         return PlanCounts(*conn.execute(statement, params | {"plan": plan}).fetchone())
+
+
+def drop_plan(conn: psycopg.Connection, plan: str) -> None:
+    """Drop a plan no write will apply (its run failed after staging it), in a transaction of its own."""
+    with conn.transaction():
+        conn.execute(f"DELETE FROM {PLANNED} WHERE plan = %s", (plan,))
 
 
 def undecodable(conn: psycopg.Connection, comparison: Comparison, limit: int) -> dict[str, str]:
     """Up to ``limit`` files of the comparison that do not decode, and why."""
-    only, params = scoped(comparison)
+    manifest_rows, _, params = scoped(comparison)
     statement = sql.SQL(
-        "SELECT filepath, error FROM {} WHERE emotion = %(emotion)s AND starts_with(filepath, %(scope)s){} "
-        "AND error IS NOT NULL ORDER BY filepath LIMIT %(limit)s"
-    ).format(sql.Identifier(comparison.manifest), only)
+        "SELECT filepath, error FROM {} WHERE {} AND error IS NOT NULL ORDER BY filepath LIMIT %(limit)s"
+    ).format(sql.Identifier(comparison.manifest), manifest_rows)
     with conn.transaction():
         return dict(conn.execute(statement, params | {"limit": limit}).fetchall())
 
 
-def contents_to_compute(conn: psycopg.Connection, delta: PlannedDelta) -> Iterator[dict[str, str]]:
-    """The plan's contents the store holds no vector of, a page at a time: content sha256 -> one of its paths.
-    Each page is asked for once the last is done, after its vectors were committed (keyset on the hash: a
-    content the model could not read is not asked for again)."""
+def contents_page(conn: psycopg.Connection, delta: PlannedDelta, after: str = "") -> dict[str, str]:
+    """The next page of the plan's contents the store holds no vector of, after the content hash ``after`` (the
+    last key of the page before: a content the model could not read is not asked for again): content sha256 ->
+    one of its paths, in the hashes' order; empty when none is left."""
     statement = sql.SQL(TO_COMPUTE).format(store=sql.Identifier(delta.vectors_from))
-    params = {"plan": delta.plan, "model_id": delta.model_id, "page": CONTENTS_PAGE, "after": ""}
-    while True:
-        with conn.transaction():
-            page = dict(conn.execute(statement, params).fetchall())
-        if not page:
-            return
-        params["after"] = max(page)
-        yield page
-
-
-def unplan(conn: psycopg.Connection, delta: PlannedDelta, contents: list[str]) -> int:
-    """Take the rows of ``contents`` (the model could not read them) out of the plan: their stored rows stay as
-    they are. Returns how many rows left the plan."""
+    params = {"plan": delta.plan, "model_id": delta.model_id, "page": CONTENTS_PAGE, "after": after}
     with conn.transaction():
-        return conn.execute(
-            f"DELETE FROM {PLANNED} WHERE plan = %s AND content_sha256 = ANY(%s::bpchar[])", (delta.plan, contents)
-        ).rowcount
+        return dict(conn.execute(statement, params).fetchall())
+
+
+def unplan(conn: psycopg.Connection, delta: PlannedDelta, contents: list[str]) -> list[str]:
+    """Take the rows of ``contents`` (the model could not read them) out of the plan: their stored rows stay as
+    they are. Returns the paths of the rows that left the plan (every file holding those bytes)."""
+    with conn.transaction():
+        rows = conn.execute(
+            f"DELETE FROM {PLANNED} WHERE plan = %s AND content_sha256 = ANY(%s::bpchar[]) RETURNING filepath",
+            (delta.plan, contents),
+        ).fetchall()
+    return sorted(path for (path,) in rows)
 
 
 def write_planned(conn: psycopg.Connection, table: str, delta: PlannedDelta) -> int:
@@ -189,7 +205,6 @@ def write_planned(conn: psycopg.Connection, table: str, delta: PlannedDelta) -> 
     names = {"table": sql.Identifier(table), "planned": sql.Identifier(PLANNED),
              "store": sql.Identifier(delta.vectors_from)}
     params = {"plan": delta.plan, "emotion": delta.emotion, "model_id": delta.model_id}
-    conn.execute(CREATE)
     staged, to_write = conn.execute(
         f"SELECT count(*), count(content_sha256) FROM {PLANNED} WHERE plan = %(plan)s", params
     ).fetchone()

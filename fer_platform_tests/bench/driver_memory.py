@@ -208,9 +208,7 @@ def vectors_child(n: int, dsn: str) -> dict:
         conn.commit()
     start, began = started_mb(), time.perf_counter()
     comparison = Comparison(MANIFEST_TABLE, DEFAULT_TABLE, "happy", SCOPE, embedder.model_id)
-    with connect(dsn, vector=False) as conn:
-        conn.autocommit = True
-        run = embed_partition(conn, "bench", comparison, embedder, Path("/nonexistent"), store)
+    run = embed_partition(dsn, "bench", comparison, embedder, Path("/nonexistent"), store)
     embedded_s = time.perf_counter() - began
     io_manager.handle_output(build_output_context(asset_key=AssetKey("embeddings_table")), run.delta)
     with connect(dsn) as conn:

@@ -25,6 +25,7 @@ from fer_platform.embeddings.partition import embed_partition
 from fer_platform.embeddings.vector_store import PgVectorStore
 from fer_platform.images.folders import discover_emotions
 from fer_platform.images.manifest import MANIFEST_TABLE
+from fer_platform.images.scan import scan_emotion
 from fer_platform.images.stored_manifest import ensure_manifest_table, store_read
 from fer_platform.orchestration.resources import EmbedderResource, ImagesResource
 from fer_platform.postgres.embedded import embedded_server
@@ -42,9 +43,9 @@ def partition_code_path(images: ImagesResource, embedder: EmbedderResource, dsn:
         ensure_table(conn)
         ensure_manifest_table(conn)
         with conn.transaction():
-            store_read(conn, scope, images.manifest(emotion))
+            store_read(conn, scope, scan_emotion(images.root, images.split, emotion))
         comparison = Comparison(MANIFEST_TABLE, "imagenes_fer", emotion, scope, model_id)
-        run = embed_partition(conn, f"bench/{emotion}", comparison, embedder.batch_embedder(), images.root, store)
+        run = embed_partition(dsn, f"bench/{emotion}", comparison, embedder.batch_embedder(), images.root, store)
         register_vector(conn)
         with conn.transaction():
             write_planned(conn, "imagenes_fer", run.delta)

@@ -44,7 +44,7 @@ def test_a_partition_holds_a_chunk_at_most_and_its_rows_are_the_models_vectors(p
         register_vector(conn)
         with conn.transaction():
             store_read(conn, "train/happy/", manifest)
-        run = embed_partition(conn, "run1", comparison, embedder, root, store)
+        run = embed_partition(pg_dsn, "run1", comparison, embedder, root, store)
         assert run.delta.vectors_from == STORE_TABLE and run.delta.rows == 9 and run.counts.new == 9
         assert store.chunks == [4, 4, 1] and (run.embedded, run.reused, run.failures) == (9, 0, 0)
         with conn.transaction():
@@ -55,7 +55,7 @@ def test_a_partition_holds_a_chunk_at_most_and_its_rows_are_the_models_vectors(p
         by_path = dict(zip(written["filepath"], written["vector"].to_numpy()))
         assert np.allclose(np.stack([by_path[p] for p in paths]), expected, atol=1e-5)
         conn.execute(f"TRUNCATE {TABLE}")  # every vector in the store: nothing computed, the same rows
-        again = embed_partition(conn, "run2", comparison, embedder, root, store)
+        again = embed_partition(pg_dsn, "run2", comparison, embedder, root, store)
         assert (again.embedded, again.reused, store.chunks) == (0, 9, [4, 4, 1])
         with conn.transaction():
             write_planned(conn, TABLE, again.delta)

@@ -1,5 +1,7 @@
 """A folder's listing compared with its stored manifest inside PostgreSQL: blocks in, pages of paths out."""
 
+import os
+
 import polars as pl
 
 from fer_platform.images import listing
@@ -18,8 +20,9 @@ def test_a_folder_is_listed_a_block_at_a_time(image_root, monkeypatch):
 
 def test_pages_name_each_changed_path_once_while_the_rows_read_are_stored_between_them(conn, tmp_path, monkeypatch):
     """Pages of 2 over 7 listed files, 2 of them stored with the fingerprint listed: the 5 others come out once
-    each, in pages, though each page's rows are stored (and committed) before the next is asked for; a stored
-    path no longer listed is gone, and another folder's rows are neither."""
+    each, in pages, though each page's rows are stored (and committed) before the next is asked for, with a
+    fingerprint that is not the listed one (touched meanwhile); a stored path no longer listed is gone, and
+    another folder's rows are neither."""
     monkeypatch.setattr(listing, "BLOCK_ROWS", 2)
     folder = tmp_path / "train" / "happy"
     folder.mkdir(parents=True)
@@ -38,10 +41,12 @@ def test_pages_name_each_changed_path_once_while_the_rows_read_are_stored_betwee
     for page in pages_to_read(conn):
         assert len(page) <= 2
         asked.extend(page)
+        for path in page:  # touched since the listing: stored with another fingerprint than the one listed
+            os.utime(tmp_path / path, ns=(7, 7))
         with conn.transaction():
             store_read(conn, "train/happy/", pl.concat(list(describe(page))))
     assert sorted(asked) == [f"train/happy/f{k}.png" for k in (0, 2, 3, 5, 6)] and len(asked) == 5
-    assert list(pages_to_read(conn)) == []  # all stored now
+    assert sorted(p for page in pages_to_read(conn) for p in page) == sorted(asked)  # touched: read again next time
     assert gone(conn, "train/happy/") == ["train/happy/old.png"]
 
 

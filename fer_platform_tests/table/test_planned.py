@@ -16,7 +16,7 @@ from fer_platform.table.planned import (
     MissingVectorsError,
     PlanCounts,
     PlannedDelta,
-    contents_to_compute,
+    contents_page,
     stage_plan,
     undecodable,
     unplan,
@@ -97,15 +97,15 @@ def test_a_plan_is_computed_a_page_at_a_time_and_written_from_the_store_by_the_s
     counts = stage_plan(conn, "run", WHOLE)
     delta = PlannedDelta("run", "happy", MODEL, STORE_TABLE, counts.to_write + counts.removed)
     vectors = {d: np.random.default_rng(k).normal(size=512).astype(np.float32) for k, d in enumerate(contents.values())}
-    store, asked = PgVectorStore(pg_dsn, MODEL), []
-    for page in contents_to_compute(conn, delta):
+    store, asked, after = PgVectorStore(pg_dsn, MODEL), [], ""
+    while page := contents_page(conn, delta, after):
         assert len(page) <= 2
         asked.extend(page)
+        after = next(reversed(page))
         good = [d for d in page if d != digest("bad")]
         store.put(good, np.stack([vectors[d] for d in good]))
     assert sorted(asked) == sorted(set(contents.values()))  # f0's bytes once, though two files hold them
-    taken = unplan(conn, delta, [digest("bad")])
-    assert taken == 1
+    assert unplan(conn, delta, [digest("bad")]) == ["train/happy/bad"]
     with pytest.raises(MissingVectorsError, match="holds 6 rows, not the 7"):
         with conn.transaction():
             write_planned(conn, TABLE, delta)
@@ -130,3 +130,21 @@ def test_a_row_whose_vector_left_the_store_fails_the_whole_write(conn, pg_dsn):
         with conn.transaction():
             write_planned(conn, TABLE, PlannedDelta("run", "happy", MODEL, STORE_TABLE, counts.to_write + 1))
     assert stored_fingerprints(conn, TABLE, "happy", "").equals(before) and staged(conn, "run")
+
+
+def test_the_plan_of_logged_paths_sees_only_them_and_a_shared_unreadable_content_leaves_with_every_file(conn):
+    in_manifest(conn, ("a", digest("a"), None), ("b", digest("x"), None), ("c", digest("x"), None))
+    in_table(conn, ("a", digest("a"), None), ("gone", digest("g"), MODEL), ("other_gone", digest("o"), MODEL))
+    logged = Comparison(MANIFEST_TABLE, TABLE, "happy", "train/happy/", MODEL,
+                        only=("train/happy/a", "train/happy/b", "train/happy/c", "train/happy/gone"))
+    assert stage_plan(conn, "run", logged) == PlanCounts(new=2, model_changed=1, removed=1)  # a: no model recorded
+    assert staged(conn, "run") == {"a": digest("a"), "b": digest("x"), "c": digest("x"), "gone": None}
+    delta = PlannedDelta("run", "happy", MODEL, STORE_TABLE, 4)
+    assert unplan(conn, delta, [digest("x")]) == ["train/happy/b", "train/happy/c"]
+
+
+def test_a_plan_needs_an_idle_connection(pg_dsn, conn):
+    with psycopg.connect(pg_dsn) as busy:
+        busy.execute("SELECT 1")  # a transaction is open: its steps would be savepoints, their commits lost
+        with pytest.raises(RuntimeError, match="idle connection"):
+            stage_plan(busy, "run", WHOLE)

@@ -102,9 +102,8 @@ def embeddings_table(
         store = PgVectorStore(postgres.conninfo(), model_id)
         if dropped := store.prepare():
             context.log.info(f"the model changed: dropped {dropped} stored vectors of other models")
-        with postgres.connect(vector=False) as conn:
-            plan = f"{context.run_id}/{emotion}"
-            run = embed_partition(conn, plan, comparison, engine, images.root, store, context.log.info)
+        plan = f"{context.run_id}/{emotion}"
+        run = embed_partition(postgres.conninfo(), plan, comparison, engine, images.root, store, context.log.info)
     for path, reason in run.failed.items():
         context.log.warning(f"skipped {path!r}: {reason}")
     size = store.size()

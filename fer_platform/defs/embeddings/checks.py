@@ -4,6 +4,7 @@ import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 from psycopg import sql
 
+from fer_platform.images.manifest import MANIFEST_TABLE
 from fer_platform.images.manifest_log import last_run_changes
 from fer_platform.images.stored_manifest import FolderManifest
 from fer_platform.orchestration import names
@@ -22,12 +23,25 @@ SELECT filepath, count(*) FROM {table} WHERE emotion = %s
 GROUP BY filepath HAVING count(*) > 1 ORDER BY filepath LIMIT 20
 """
 ROWS_IN_SCOPE = "SELECT count(*) FROM {table} WHERE emotion = %s AND filepath = ANY(%s)"
+# decodable files of the folder, and how many of them have a row: compared on the server, whatever the folder holds
+WHOLE_FOLDER = """
+SELECT count(*), count(t.filepath) FROM {manifest} m LEFT JOIN {table} t ON t.filepath = m.filepath AND t.emotion = %s
+WHERE m.emotion = %s AND starts_with(m.filepath, %s) AND m.error IS NULL
+"""
 
 
 def query(postgres: PostgresResource, statement: str, params: tuple) -> list[tuple]:
     """Run one read-only check query against the table."""
     with postgres.connect(vector=False) as conn:
         return conn.execute(sql.SQL(statement).format(table=sql.Identifier(DEFAULT_TABLE)), params).fetchall()
+
+
+def whole_folder_rows(postgres: PostgresResource, emotion: str, scope: str) -> tuple[int, int]:
+    """(decodable files of the folder, how many of them have a row), counted by the server."""
+    identifiers = {"table": sql.Identifier(DEFAULT_TABLE), "manifest": sql.Identifier(MANIFEST_TABLE)}
+    statement = sql.SQL(WHOLE_FOLDER).format(**identifiers)
+    with postgres.connect(vector=False) as conn:
+        return conn.execute(statement, (emotion, emotion, scope)).fetchone()
 
 
 def last_run_paths(postgres: PostgresResource, scope: str) -> list[str] | None:
@@ -56,20 +70,23 @@ def rows_match_manifest(
     context, postgres: PostgresResource, images: ImagesResource, raw_images: FolderManifest
 ) -> AssetCheckResult:
     """Rows stored for the emotion folder == manifest files that decoded (no missing, no stale rows): the
-    maintained counts, and, for the files the run compared (all of them after a whole run), a row for each
-    decodable one and none for those gone (their manifest rows read by path)."""
+    maintained counts, and, for the files the run compared, a row for each decodable one and none for those gone
+    (their manifest rows read by path; after a whole run, compared on the server for the whole folder)."""
     emotion, scope = context.partition_key, images.scope(context.partition_key)
     compared = last_run_paths(postgres, scope)
-    with postgres.connect(vector=False) as conn:
-        manifest = raw_images.rows(conn, compared)
-    wanted = manifest.filter(pl.col("error").is_null()).get_column("filepath").to_list()
-    gone = [] if compared is None else sorted(set(compared) - set(manifest.get_column("filepath").to_list()))
-    for_wanted = query(postgres, ROWS_IN_SCOPE, (emotion, wanted))[0][0]
-    for_gone = query(postgres, ROWS_IN_SCOPE, (emotion, gone))[0][0] if gone else 0
+    if compared is None:
+        (wanted, for_wanted), for_gone = whole_folder_rows(postgres, emotion, scope), 0
+    else:
+        with postgres.connect(vector=False) as conn:
+            manifest = raw_images.rows(conn, compared)
+        usable = manifest.filter(pl.col("error").is_null()).get_column("filepath").to_list()
+        gone = sorted(set(compared) - set(manifest.get_column("filepath").to_list()))
+        wanted, for_wanted = len(usable), query(postgres, ROWS_IN_SCOPE, (emotion, usable))[0][0]
+        for_gone = query(postgres, ROWS_IN_SCOPE, (emotion, gone))[0][0] if gone else 0
     decodable = raw_images.counts.decodable
     in_folder = rows_in_folder(postgres, emotion, scope, decodable)
     return AssetCheckResult(
-        passed=in_folder == decodable and for_wanted == len(wanted) and for_gone == 0,
+        passed=in_folder == decodable and for_wanted == wanted and for_gone == 0,
         metadata={
             "decodable_files": decodable,
             "rows_in_folder": in_folder,

@@ -6,7 +6,10 @@ input is the rows of the emotion partitions it asks for, as a polars DataFrame (
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 import polars as pl
+import psycopg
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from pydantic import Field
 
@@ -14,7 +17,7 @@ from fer_platform.images.manifest_log import advance
 from fer_platform.orchestration.metadata import distribution_table
 from fer_platform.orchestration.resources import PostgresResource
 from fer_platform.table.aggregates import stored
-from fer_platform.table.planned import PlannedDelta, write_planned
+from fer_platform.table.planned import PlannedDelta, drop_plan, write_planned
 from fer_platform.table.rows import read_partitions
 from fer_platform.table.schema import DEFAULT_TABLE, ensure_table
 
@@ -29,11 +32,16 @@ class PgVectorIOManager(ConfigurableIOManager):
         with self.postgres.connect(vector=False) as conn:
             ensure_table(conn, self.table)
         with self.postgres.connect() as conn:
-            with conn.transaction():
-                written = write_planned(conn, self.table, obj)
-                if obj.covers is not None:  # the log this delta accounts for: recorded with the rows, or neither
-                    scope, horizon, whole = obj.covers
-                    advance(conn, context.asset_key.to_user_string(), scope, horizon, whole, tag=obj.model_id)
+            try:
+                with conn.transaction():
+                    written = write_planned(conn, self.table, obj)
+                    if obj.covers is not None:  # the log the plan accounts for: recorded with the rows, or neither
+                        scope, horizon, whole = obj.covers
+                        advance(conn, context.asset_key.to_user_string(), scope, horizon, whole, tag=obj.model_id)
+            except Exception:
+                with suppress(psycopg.Error):  # rolled back: no write will apply it (a retry stages its own)
+                    drop_plan(conn, obj.plan)
+                raise
             counts = {emotion: figures.rows for emotion, figures in stored(conn, self.table).items()}
             total = counts.get(obj.emotion, 0)
         context.add_output_metadata(
