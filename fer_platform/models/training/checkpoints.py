@@ -39,8 +39,12 @@ class Checkpoints:
     ):
         self.lake, self.recipe, self.warn = lake, recipe, warn
         self.folder = training_run_folder(model, f"{digest[:16]}-{recipe_hash(recipe)}")
+        self.ensured = False
 
     def save(self, state: dict) -> None:
+        if not self.ensured:  # a fresh lake's container may not exist before its first version is registered
+            self.lake.ensure()
+            self.ensured = True
         buffer = io.BytesIO()
         torch.save(state | {"recipe": asdict(self.recipe)}, buffer)
         self.lake.write_atomic(f"{self.folder}/{CHECKPOINT}", buffer.getvalue())

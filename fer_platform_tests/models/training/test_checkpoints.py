@@ -98,3 +98,12 @@ def test_damaged_or_foreign_checkpoints_are_ignored_with_a_warning(faces, tmp_pa
     foreign.save({"epoch": 1})
     assert checkpoints.load() is None and "another recipe" in warned[1]
     assert train_model(train, RECIPE, torch.device("cpu"), checkpoints=checkpoints).resumed_from == 0
+
+
+def test_the_first_checkpoint_creates_a_fresh_lake_s_container(lake_url):
+    """A first training run on a new deployment checkpoints before any version was registered: the lake's
+    container (or folder) does not exist yet."""
+    lake = open_location(lake_url)
+    checkpoints = Checkpoints(lake, MODEL, "d" * 64, RECIPE)
+    checkpoints.save({"epoch": 1})
+    assert checkpoints.load()["epoch"] == 1
