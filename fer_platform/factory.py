@@ -75,5 +75,5 @@ class Platform:
         settings = self.settings
         return recipe_for(
             settings.model_arch, self.device(), settings.train_budget_minutes, settings.train_max_epochs,
-            settings.weights, seed, settings.train_schedule, settings.train_epochs,
+            settings.weights, seed, settings.train_schedule, settings.train_epochs, settings.train_augment_strength,
         )

@@ -73,6 +73,9 @@ class FerSettings(BaseSettings):
     train_epochs: int | None = Field(
         default=None, gt=0, description="emotion_model's run length fixed in advance (repeats a budget run)."
     )
+    train_augment_strength: float | None = Field(
+        default=None, ge=0, le=1, description="emotion_model's augmentation strength (unset: fitted to its length)."
+    )
     exclude_label_issues: bool = Field(
         default=False, description="emotion_model trains without the images label_issues flagged."
     )

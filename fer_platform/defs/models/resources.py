@@ -17,8 +17,8 @@ from fer_platform.settings import Device, ModelArch, TrainSchedule
 
 class EmotionModelSettings(ConfigurableResource):
     """How ``emotion_model`` trains and which version is served (FER_MODEL_ARCH, FER_TRAIN_BUDGET_MINUTES,
-    FER_TRAIN_MAX_EPOCHS, FER_TRAIN_SCHEDULE, FER_TRAIN_EPOCHS, FER_EXCLUDE_LABEL_ISSUES, FER_MODEL_VERSION, FER_DEVICE,
-    FER_WEIGHTS); ``seed`` is run config only."""
+    FER_TRAIN_MAX_EPOCHS, FER_TRAIN_SCHEDULE, FER_TRAIN_EPOCHS, FER_TRAIN_AUGMENT_STRENGTH, FER_EXCLUDE_LABEL_ISSUES,
+    FER_MODEL_VERSION, FER_DEVICE, FER_WEIGHTS); ``seed`` is run config only."""
 
     arch: ModelArch = Field(description="auto, vgg, vgg_small or resnet18_imagenet.")
     budget_minutes: float = Field(description="Training ends at its best checkpoint after this long.")
@@ -28,6 +28,9 @@ class EmotionModelSettings(ConfigurableResource):
     max_epochs: int = Field(description="Epoch limit (the recipe's 300).")
     schedule: TrainSchedule = Field(default="auto", description="auto, plateau or one_cycle (FER_TRAIN_SCHEDULE).")
     epochs: Optional[int] = Field(default=None, description="The run's length fixed in advance (FER_TRAIN_EPOCHS).")
+    augment_strength: Optional[float] = Field(
+        default=None, description="0-1; None: fitted to the run's length (FER_TRAIN_AUGMENT_STRENGTH)."
+    )
     min_accuracy_deduplicated: Optional[float] = Field(
         default=None, description="Promotion floor on the deduplicated test faces (FER_MIN_ACCURACY_DEDUPLICATED)."
     )
@@ -47,7 +50,7 @@ class EmotionModelSettings(ConfigurableResource):
         target = device or self.torch_device()
         return recipe_for(
             self.arch, target, self.budget_minutes, self.max_epochs, self.weights, self.seed, self.schedule,
-            self.epochs,
+            self.epochs, self.augment_strength,
         )
 
 
@@ -63,6 +66,7 @@ def models_resources() -> Definitions:
                 max_epochs=settings.train_max_epochs,
                 schedule=settings.train_schedule,
                 epochs=settings.train_epochs,
+                augment_strength=settings.train_augment_strength,
                 min_accuracy_deduplicated=settings.min_accuracy_deduplicated,
                 exclude_label_issues=settings.exclude_label_issues,
                 version=settings.model_version,

@@ -31,6 +31,12 @@ def _average(recipe: dict) -> str:
     return f"an exponential moving average per step (decay {decay}; Polyak)" if decay else "the network's own"
 
 
+def _strength(recipe: dict) -> str:
+    """Where the strength came from: fitted (FER_TRAIN_AUGMENT_STRENGTH unset) or asked for."""
+    asked = recipe.get("augment_strength")
+    return "fitted to the run's length" if asked is None else f"FER_TRAIN_AUGMENT_STRENGTH={asked}"
+
+
 def model_card(metrics: dict) -> str:
     """Markdown for ``model_card.md`` from a version's ``metrics.json`` content."""
     recipe = metrics["recipe"]
@@ -52,8 +58,10 @@ Emotion scores for a 48x48 grayscale face crop, and expression vectors for simil
   {recipe["weight_decay"]}, batch {recipe["batch_size"]}
 - schedule: `{metrics["schedule"]}` (FER_TRAIN_SCHEDULE={recipe["schedule"]}): {metrics["schedule_reason"]}.
   {SCHEDULE_SOURCES[metrics["schedule"]].format(**recipe)}
-- augmentation: resized crop (area 0.8-1.0), brightness/contrast 0.5 (p 0.5), shift 20 % (p 0.5),
-  horizontal flip, rotation 10 degrees (p 0.5), random 40x40 crop, random erasing (p 0.5)
+- augmentation at strength {metrics.get("augment_strength", 1.0):.2f} of the paper's ({_strength(recipe)}; 1:
+  resized crop area 0.8-1.0, brightness/contrast 0.5 (p 0.5), shift 20 % (p 0.5), rotation 10 degrees (p 0.5),
+  random erasing (p 0.5); magnitudes and the erasing's probability scale with it), horizontal flip, random
+  40x40 crop
 - loss: cross-entropy weighted by inverse class frequency to the power {recipe.get("class_weight_power", 1.0)}
   (1: fully balanced), label smoothing {recipe.get("label_smoothing", 0.0)} (Szegedy et al. 2016)
 - weights: {_average(recipe)}; autocast: {recipe.get("precision", "auto")} (auto: bf16 on a CPU with bf16
@@ -101,6 +109,7 @@ def training_metrics(
         "best_epoch": trained.best_epoch,
         "stopped_by": trained.stopped_by,
         "fit_epochs": trained.fit_epochs,
+        "augment_strength": trained.augment_strength,
         "train_seconds": round(trained.train_seconds, 2),
         "images_per_s": round(trained.images_per_s, 1),
         "validation_accuracy": trained.validation_accuracy,

@@ -10,6 +10,13 @@ the small network's forward pass on a CPU. Two documented simplifications: the
 resized-crop area is drawn from [0.8, 1.0] (torchvision falls back to a centre
 crop for areas above the image anyway), and training takes one random 40x40 crop
 per image and epoch instead of all five (the same crops, five times cheaper).
+
+Their augmentation was made for 300 epochs; a run that its budget ends after a few dozen (a CPU's 30 minutes)
+spends those epochs fitting distortions it never gets the time to benefit from. So its strength, a factor on
+every distortion's magnitude and on the erasing's probability, follows the run's length (``strength_for``,
+FER_TRAIN_AUGMENT_STRENGTH=auto): chosen on the real training faces (BENCHMARKS.md, "Augmentation fitted to the
+epochs"), full at the paper's length. This is the idea of EfficientNetV2's progressive learning (Tan & Le 2021,
+arXiv:2104.00298: weaker regularisation for a shorter or smaller training), applied per run.
 """
 
 from __future__ import annotations
@@ -22,6 +29,17 @@ import torch.nn.functional as F
 from fer_platform.models.network import CROP
 
 SIZE = 48
+FULL_STRENGTH_EPOCHS = 100  # a run of this many epochs or more augments at the paper's strength
+MIN_STRENGTH = 0.25  # the floor, and the first epoch's strength (the run's length is fixed only after it)
+
+
+def strength_for(epochs: int | None) -> float:
+    """The strength a run of ``epochs`` epochs augments at: linear in its length up to ``FULL_STRENGTH_EPOCHS``,
+    never below ``MIN_STRENGTH``; None (the first epoch, before the run's length is fixed) gives the floor, so a
+    budget run and its repeat with FER_TRAIN_EPOCHS augment their first epoch alike."""
+    if epochs is None:
+        return MIN_STRENGTH
+    return min(1.0, max(MIN_STRENGTH, epochs / FULL_STRENGTH_EPOCHS))
 
 
 def uniform(low: float, high: float, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -32,13 +50,16 @@ def happens(p: float, n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=generator) < p
 
 
-def geometry(n: int, generator: torch.Generator) -> torch.Tensor:
-    """One (2, 3) matrix per image mapping output crop coordinates to input ones (``affine_grid``'s theta)."""
-    area = uniform(0.8, 1.0, n, generator)
-    ratio = torch.exp(uniform(math.log(3 / 4), math.log(4 / 3), n, generator))
+def geometry(n: int, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """One (2, 3) matrix per image mapping output crop coordinates to input ones (``affine_grid``'s theta); the
+    resized crop's range, the rotation and the translation scale with ``strength``."""
+    area = uniform(1.0 - 0.2 * strength, 1.0, n, generator)
+    ratio = torch.exp(uniform(strength * math.log(3 / 4), strength * math.log(4 / 3), n, generator))
     scale_x, scale_y = torch.sqrt(area * ratio), torch.sqrt(area / ratio)
-    angle = torch.where(happens(0.5, n, generator), uniform(-10, 10, n, generator), torch.zeros(n)) * math.pi / 180
-    shift = torch.where(happens(0.5, n, generator)[:, None], uniform(-0.4, 0.4, 2 * n, generator).view(n, 2), 0.0)
+    turn = 10 * strength
+    angle = torch.where(happens(0.5, n, generator), uniform(-turn, turn, n, generator), torch.zeros(n)) * math.pi / 180
+    move = 0.4 * strength
+    shift = torch.where(happens(0.5, n, generator)[:, None], uniform(-move, move, 2 * n, generator).view(n, 2), 0.0)
     flip = torch.where(happens(0.5, n, generator), -1.0, 1.0)
     cos, sin = torch.cos(angle), torch.sin(angle)
     linear = torch.stack(
@@ -52,19 +73,19 @@ def geometry(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.cat([crop, translation[:, :, None]], dim=2)
 
 
-def jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Brightness and contrast factors in [0.5, 1.5], for half the images."""
-    n = x.shape[0]
+def jitter(x: torch.Tensor, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """Brightness and contrast factors in [1 - s/2, 1 + s/2] (s: ``strength``), for half the images."""
+    n, low, high = x.shape[0], 1.0 - 0.5 * strength, 1.0 + 0.5 * strength
     apply = happens(0.5, n, generator).view(n, 1, 1, 1)
-    brightness = uniform(0.5, 1.5, n, generator).view(n, 1, 1, 1)
-    contrast = uniform(0.5, 1.5, n, generator).view(n, 1, 1, 1)
+    brightness = uniform(low, high, n, generator).view(n, 1, 1, 1)
+    contrast = uniform(low, high, n, generator).view(n, 1, 1, 1)
     x2 = x * brightness
     mean = x2.mean(dim=(1, 2, 3), keepdim=True)
     return torch.where(apply, ((x2 - mean) * contrast + mean).clamp(0, 1), x)
 
 
-def erase(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """RandomErasing(p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0), one rectangle per image."""
+def erase(x: torch.Tensor, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """RandomErasing(p=0.5 s, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0), one rectangle per image."""
     n, _, h, w = x.shape
     area = uniform(0.02, 0.33, n, generator) * h * w
     ratio = torch.exp(uniform(math.log(0.3), math.log(3.3), n, generator))
@@ -80,13 +101,16 @@ def erase(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         & (cols >= left.view(n, 1, 1))
         & (cols < (left + ew).view(n, 1, 1))
     )
-    mask = inside & happens(0.5, n, generator).view(n, 1, 1)
+    mask = inside & happens(0.5 * strength, n, generator).view(n, 1, 1)
     return x.masked_fill(mask[:, None], 0.0)
 
 
-def augment(faces: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """uint8 faces (N, 48, 48) -> augmented float crops (N, 1, 40, 40) in [0, 1]."""
+def augment(faces: torch.Tensor, generator: torch.Generator, strength: float = 1.0) -> torch.Tensor:
+    """uint8 faces (N, 48, 48) -> augmented float crops (N, 1, 40, 40) in [0, 1]. ``strength`` scales every
+    random distortion (1: the paper's; 0: only the flip and the random 40x40 crop); the random draws are the same
+    at every strength, so 1.0 repeats the paper's exactly."""
     x = faces[:, None].float() / 255.0
-    grid = F.affine_grid(geometry(len(faces), generator), [len(faces), 1, CROP, CROP], align_corners=False)
-    x = F.grid_sample(jitter(x, generator), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return erase(x, generator)
+    theta = geometry(len(faces), generator, strength)
+    grid = F.affine_grid(theta, [len(faces), 1, CROP, CROP], align_corners=False)
+    x = F.grid_sample(jitter(x, generator, strength), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return erase(x, generator, strength)

@@ -36,12 +36,14 @@ class Recipe:
     ema_decay: float = 0.999  # weights averaged per step (Polyak, models.training.averaging); 0: off
     class_weight_power: float = 0.5  # loss weights = (inverse class frequency) ** power: 1 inverse, 0 none
     precision: str = "auto"  # auto: bf16 autocast on a CPU that has bf16 kernels, fp16 on a GPU; fp32: none
+    augment_strength: float | None = None  # FER_TRAIN_AUGMENT_STRENGTH; None: fitted to the run's length (augment)
 
 
 def recipe_for(
     arch: str, device: torch.device, budget_minutes: float, max_epochs: int, weights: str, seed: int = 0,
     schedule: str = "auto",
     epochs: int | None = None,
+    augment_strength: float | None = None,
 ) -> Recipe:
     """The recipe as the settings ask for it, with ``arch="auto"`` resolved for the device."""
     return Recipe(
@@ -52,4 +54,5 @@ def recipe_for(
         weights=weights,
         schedule=schedule,
         epochs=epochs,
+        augment_strength=augment_strength,
     )

@@ -26,7 +26,7 @@ import torch
 from fer_platform.models.faces import FaceSet, validation_split
 from fer_platform.models.model import EmotionModel
 from fer_platform.models.network import build_network
-from fer_platform.models.training.augment import augment
+from fer_platform.models.training.augment import augment, strength_for
 from fer_platform.models.training.averaging import averaged_copy, horizon
 from fer_platform.models.training.loss import loss_function
 from fer_platform.models.training.precision import autocast_dtype
@@ -53,6 +53,7 @@ class Trained:
     curve: list[dict] = field(default_factory=list)  # per epoch: train_loss, validation_accuracy, learning_rate
     resumed_from: int = 0  # the epoch of the checkpoint this run continued (0: started fresh)
     fit_epochs: int = 0  # the run's length as fixed after its first epoch: FER_TRAIN_EPOCHS repeats it
+    augment_strength: float = 1.0  # the augmentation's strength after the first epoch (augment.strength_for)
 
 
 def accuracy(model: EmotionModel, pixels: torch.Tensor, labels: torch.Tensor) -> float:
@@ -98,6 +99,12 @@ class Trainer:
         self.model.network = self.average.module if spans else self.network
         return self.model.network
 
+    def augment_strength(self) -> float:
+        """The recipe's strength, else the one fitted to the run's length once the first epoch has fixed it."""
+        if self.recipe.augment_strength is not None:
+            return self.recipe.augment_strength
+        return strength_for(self.fit_epochs if self.schedule is not None else None)
+
     def learning_rate(self) -> float:
         """This step's rate under the schedule: warm-up in the first epoch (unless plateau was asked for), the
         cosine anneal once one_cycle is resolved, else whatever ReduceLROnPlateau has set."""
@@ -124,7 +131,8 @@ class Trainer:
         """One optimiser step on the faces at ``batch`` (augmented) at learning rate ``rate``; the batch's loss."""
         for group in self.optimizer.param_groups:
             group["lr"] = rate
-        x = augment(self.faces.pixels[batch], self.generator).to(self.device, memory_format=torch.channels_last)
+        x = augment(self.faces.pixels[batch], self.generator, self.augment_strength())
+        x = x.to(self.device, memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             loss = self.loss_fn(self.network(x).float(), self.faces.labels[batch].to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
@@ -229,7 +237,7 @@ class Trainer:
         return Trained(
             self.model, len(curve), best_epoch, stopped_by, seconds, seen / max(seconds, 1e-9),
             [c["validation_accuracy"] for c in curve],
-            self.schedule or "plateau", self.schedule_reason, curve, done, self.fit_epochs,
+            self.schedule or "plateau", self.schedule_reason, curve, done, self.fit_epochs, self.augment_strength(),
         )
 
 
