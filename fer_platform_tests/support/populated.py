@@ -42,6 +42,9 @@ def populate(pg_server_uri: str, replica_server_uri: str, work: Path) -> dict[st
         "FER_BATCH_SIZE": "16",
         "FER_API_KEY": API_KEY,
         "FER_TRAIN_MAX_EPOCHS": "15",
+        # The paper's augmentation, asked for through the setting: the fitted floor (0.25) is a coin toss at 15
+        # epochs on these faces (4 seeds: 0.43 vs 0.47 mean test accuracy, both near chance on some seeds).
+        "FER_TRAIN_AUGMENT_STRENGTH": "1.0",
     }
     with environment(env), DagsterInstance.ephemeral() as instance:
         for emotion in TEST_EMOTIONS:

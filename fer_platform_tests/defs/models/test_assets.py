@@ -53,6 +53,7 @@ def test_trained_version_is_registered_promoted_and_described(search_env: dict[s
     card = registry.read("v0001", "model_card.md").decode()
     assert "arXiv:2105.03588" in card and metrics["train_digest"] in card and "vgg_small" in card
     assert f"schedule: `{metrics['schedule']}`" in card and metrics["schedule_reason"] in card
+    assert metrics["augment_strength"] == 1.0 and "FER_TRAIN_AUGMENT_STRENGTH=1.0" in card  # the setting reached it
     assert [c["epoch"] for c in metrics["learning_curve"]] == list(range(1, metrics["epochs"] + 1))
     lake = open_location(load_settings().resolved_lake_url)
     assert lake.names("models/emotion_model/_runs/") == set()  # registered: the run's checkpoints are gone
