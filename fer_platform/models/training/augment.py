@@ -14,7 +14,7 @@ per image and epoch instead of all five (the same crops, five times cheaper).
 Their augmentation was made for 300 epochs; a run that its budget ends after a few dozen (a CPU's 30 minutes)
 spends those epochs fitting distortions it never gets the time to benefit from. So its strength, a factor on
 every distortion's magnitude and on the erasing's probability, follows the run's length (``strength_for``,
-FER_TRAIN_AUGMENT_STRENGTH=auto): chosen on the real training faces (BENCHMARKS.md, "Augmentation fitted to the
+FER_TRAIN_AUGMENT_STRENGTH unset): chosen on the real training faces (BENCHMARKS.md, "Augmentation fitted to the
 epochs"), full at the paper's length. This is the idea of EfficientNetV2's progressive learning (Tan & Le 2021,
 arXiv:2104.00298: weaker regularisation for a shorter or smaller training), applied per run.
 """
